@@ -1,0 +1,125 @@
+"""The results table of a sweep: one row per (model, epoch), written atomically as parquet.
+
+Columns (``RESULT_COLUMNS``):
+  model_id int          index of the model in the sweep (stable across reruns)
+  bucket int            hidden-size bucket the model trained in
+  seed int              the model's own seed (masks and initial weights)
+  config str            named configuration ("dense", "balanced", ...) or the sampler's name
+  task str              "rad", "ah", ...
+  epoch int             1-based epoch
+  train_loss float      mean training loss over the epoch's minibatches
+  val_loss float        validation loss after the epoch (cross-entropy for RAD, MSE for AH)
+  val_accuracy float    validation accuracy (NaN where the task has none)
+  diverged bool         the model hit a non-finite loss or weight at or before this epoch (then frozen)
+  hidden_dim, input_dim, output_dim int
+  trainable_params float  expected trainable weights (Eqn 11, biases excluded)
+  trainable_params_exact int  counted from the realised masks
+  model_density float   trainable / all weight-space entries (the paper's "model sparsity")
+  hidden_proportion float  Eqn 12
+  learning_rate float
+  activation str
+  density_{hx,hh,hy,yx,yh,yy}, init_mean_{...}, init_std_{...} float
+Per-model scores from environment rollouts (Adroit Hammer) live in ``scores.parquet``, keyed by model_id.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from sparse_rnn_jax.accounting import expected_accounting
+from sparse_rnn_jax.spec import BLOCKS, NetworkSpec
+
+SPEC_COLUMNS: tuple[str, ...] = (
+    ("hidden_dim", "input_dim", "output_dim", "trainable_params", "model_density", "hidden_proportion", "learning_rate", "activation")
+    + tuple(f"density_{b}" for b in BLOCKS)
+    + tuple(f"init_mean_{b}" for b in BLOCKS)
+    + tuple(f"init_std_{b}" for b in BLOCKS)
+)
+RESULT_COLUMNS: tuple[str, ...] = (
+    "model_id", "bucket", "seed", "config", "task", "epoch", "train_loss", "val_loss", "val_accuracy", "diverged",
+    "trainable_params_exact",
+) + SPEC_COLUMNS
+HYPERPARAMETER_FEATURES: tuple[str, ...] = (
+    tuple(f"density_{b}" for b in BLOCKS)
+    + tuple(f"init_mean_{b}" for b in BLOCKS)
+    + tuple(f"init_std_{b}" for b in BLOCKS)
+    + ("learning_rate",)
+)
+"""The paper's 19 hyperparameters; with ``hidden_proportion`` they are the parent network's 20 features."""
+
+
+def spec_columns(spec: NetworkSpec) -> dict:
+    """The spec's columns of the results table."""
+    acc = expected_accounting(spec)
+    row = {
+        "hidden_dim": spec.hidden_dim,
+        "input_dim": spec.input_dim,
+        "output_dim": spec.output_dim,
+        "trainable_params": acc.trainable_params,
+        "model_density": acc.model_density,
+        "hidden_proportion": acc.hidden_proportion,
+        "learning_rate": spec.learning_rate,
+        "activation": spec.activation,
+    }
+    for b in BLOCKS:
+        row[f"density_{b}"] = spec.blocks[b].density
+        row[f"init_mean_{b}"] = spec.blocks[b].init_mean
+        row[f"init_std_{b}"] = spec.blocks[b].init_std
+    return row
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Writes ``df`` to ``path`` via a temporary file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_results(dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """Concatenates ``results.parquet`` of each workdir (adds a ``run`` column naming the folder) and joins
+    ``scores.parquet`` where present."""
+    frames = []
+    for d in dirs:
+        d = Path(d)
+        path = d / "results.parquet"
+        if not path.is_file():
+            raise FileNotFoundError(f"no results.parquet in {d}")
+        df = pd.read_parquet(path)
+        scores = d / "scores.parquet"
+        if scores.is_file():
+            df = df.merge(pd.read_parquet(scores), on="model_id", how="left")
+        df.insert(0, "run", str(d))
+        frames.append(df)
+    if not frames:
+        raise ValueError("no results folders given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def final_per_model(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, model): spec columns, ``min_val_loss`` over epochs, final epoch's metrics,
+    ``diverged`` at the end, and ``val_loss_epoch_{k}`` curves."""
+    keys = ["run", "model_id"] if "run" in df.columns else ["model_id"]
+    df = df.sort_values(keys + ["epoch"])
+    g = df.groupby(keys, sort=True)
+    last = g.tail(1).set_index(keys)
+    last = last.assign(
+        min_val_loss=g["val_loss"].min(),
+        best_val_accuracy=g["val_accuracy"].max(),
+        final_val_loss=last["val_loss"],
+        epochs=g["epoch"].max(),
+    )
+    curves = df.pivot_table(index=keys, columns="epoch", values="val_loss")
+    curves.columns = [f"val_loss_epoch_{int(c)}" for c in curves.columns]
+    return last.join(curves).reset_index()

@@ -1,0 +1,97 @@
+"""Tasks: how a minibatch is cut from device-resident data and how a model's outputs are scored.
+
+A task's data is a dict of arrays with a leading example axis N (kept on device, compact: RAD images
+stay uint8 and are normalised inside the jitted step). ``make_batch(data, idx)`` gathers examples
+``idx: int32[B]`` and returns ``Batch(x f32[B, T, X], target, weight f32[B])``; ``score(y, batch)``
+returns per-example ``(loss_sum f32[B], loss_count f32[B], correct f32[B])`` so that losses and
+accuracies aggregate exactly over padded evaluation batches:
+
+  loss = sum(weight * loss_sum) / sum(weight * loss_count);  accuracy = sum(weight * correct) / sum(weight)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+class Batch(NamedTuple):
+    x: jax.Array  # f32[B, T, X]
+    target: Any
+    weight: jax.Array  # f32[B]; 0 for padding rows
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A sequence task for the population engine.
+
+    Attributes:
+      name: "rad", "ah", ...
+      input_dim, output_dim: |x| and |y|.
+      make_batch: (data, idx int32[B]) -> Batch, jittable.
+      score: (y f32[B, T, Y], Batch) -> (loss_sum, loss_count, correct), each f32[B].
+      has_accuracy: whether ``correct`` means anything (classification).
+      chance_loss: the loss of a constant uninformed predictor (ln 10 for 10-way classification), or NaN.
+    """
+
+    name: str
+    input_dim: int
+    output_dim: int
+    make_batch: Callable[[Mapping[str, jax.Array], jax.Array], Batch]
+    score: Callable[[jax.Array, Batch], tuple[jax.Array, jax.Array, jax.Array]]
+    has_accuracy: bool
+    chance_loss: float = float("nan")
+
+
+def last_step_classification_score(y: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Cross-entropy and accuracy of the last step's outputs (logits f32[B, Y]) against int labels [B]."""
+    logits = y[:, -1, :]
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch.target)
+    correct = (jnp.argmax(logits, axis=-1) == batch.target).astype(jnp.float32)
+    return loss, jnp.ones_like(loss), correct
+
+
+def masked_mse_score(y: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """MSE at every valid step: target = (actions f32[B, T, Y], step_mask bool[B, T]); the loss is the mean
+    over valid steps and output dims."""
+    actions, step_mask = batch.target
+    m = step_mask.astype(jnp.float32)
+    sq = jnp.mean((y - actions) ** 2, axis=-1)  # [B, T]
+    loss_sum = jnp.sum(sq * m, axis=-1)
+    return loss_sum, jnp.sum(m, axis=-1), jnp.zeros_like(loss_sum)
+
+
+@functools.lru_cache(maxsize=None)
+def rad_task(images_per_sequence: int = 10, image_size: int = 50) -> Task:
+    """Random Anomaly Detection: data {"images": uint8[N, n, image_size**2], "labels": int32[N]}."""
+    from sparse_rnn_jax.data.rad import to_model_inputs
+
+    def make_batch(data, idx):
+        x, y = to_model_inputs(data["images"][idx], data["labels"][idx])
+        return Batch(x, y, jnp.ones(idx.shape[0], jnp.float32))
+
+    return Task(
+        name="rad",
+        input_dim=image_size * image_size,
+        output_dim=images_per_sequence,
+        make_batch=make_batch,
+        score=last_step_classification_score,
+        has_accuracy=True,
+        chance_loss=float(np.log(images_per_sequence)),
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def sequence_regression_task(name: str, input_dim: int, output_dim: int) -> Task:
+    """Behaviour cloning on sequences: data {"obs": f32[N, T, X], "actions": f32[N, T, Y], "step_mask": bool[N, T]}."""
+
+    def make_batch(data, idx):
+        return Batch(data["obs"][idx], (data["actions"][idx], data["step_mask"][idx]), jnp.ones(idx.shape[0], jnp.float32))
+
+    return Task(name, input_dim, output_dim, make_batch, masked_mse_score, has_accuracy=False)

@@ -1,0 +1,36 @@
+"""A small synthetic sequence-regression task for engine tests (fast on CPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sparse_rnn_jax.population import Member, model_seed
+from sparse_rnn_jax.samplers import sample_specs
+from sparse_rnn_jax.tasks import sequence_regression_task
+
+X, Y, T = 6, 3, 7
+
+
+def toy_data(n: int = 96, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(n, T, X)).astype(np.float32)
+    actions = np.tanh(0.8 * obs[..., :Y] + 0.4 * np.roll(obs, 1, axis=1)[..., Y : 2 * Y]).astype(np.float32)
+    mask = np.ones((n, T), bool)
+    mask[: n // 4, T - 2 :] = False  # some shorter episodes
+    return {"obs": obs, "actions": actions, "step_mask": mask}
+
+
+TOY_TASK = sequence_regression_task("toy", X, Y)
+
+
+def toy_task():
+    return TOY_TASK
+
+
+def toy_members(n: int = 6, seed: int = 0, lr: float = 3e-3, max_hidden: int = 40) -> list[Member]:
+    specs = sample_specs("uniform", n, seed, X, Y).specs
+    out = []
+    for i, s in enumerate(specs):
+        s = s.replace(hidden_dim=1 + s.hidden_dim % max_hidden, learning_rate=lr)
+        out.append(Member(i, s, model_seed(seed, i), "uniform"))
+    return out
