@@ -51,7 +51,7 @@ def validate_rad_flags() -> RadConfig:
             val_size=FLAGS.val_size, test_size=FLAGS.test_size, seed=FLAGS.data_seed,
         )
     except ValueError as e:
-        common.fail(str(e).replace("RadConfig.", "--"))
+        common.fail(str(e).replace("RadConfig.seed", "--data_seed").replace("RadConfig.", "--"))
 
 
 def load_task_data() -> sweep_cli.TaskData:
