@@ -14,7 +14,7 @@ pre-activation is 0 and act(0) = 0 for relu and tanh: they stay exactly 0 and ch
 from __future__ import annotations
 
 import functools
-from typing import Callable, Mapping
+from typing import Callable, Mapping, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -37,11 +37,25 @@ def apply_masks(params: Params, masks: Masks) -> dict[str, jax.Array]:
     return out
 
 
-def _recurrent_matrix(p: Params) -> jax.Array:
-    """[[W_hh, W_hy], [W_yh, W_yy]]: f32[H+Y, H+Y]."""
+class StepWeights(NamedTuple):
+    """Effective weights arranged for stepping (S = H + Y, the state size), masked once.
+
+    w_in_t: f32[X, S] = [W_hx; W_yx]^T.  w_rec_t: f32[S, S] = [[W_hh, W_hy], [W_yh, W_yy]]^T.  bias: f32[S] = [b_h; b_y].
+    """
+
+    w_in_t: jax.Array
+    w_rec_t: jax.Array
+    bias: jax.Array
+
+
+def prepare_step_weights(params: Params, masks: Masks) -> StepWeights:
+    """Masks the blocks and concatenates them into the input and recurrent matrices (once per model)."""
+    p = apply_masks(params, masks)
+    w_in = jnp.concatenate([p["W_hx"], p["W_yx"]], axis=0)
     top = jnp.concatenate([p["W_hh"], p["W_hy"]], axis=1)
     bottom = jnp.concatenate([p["W_yh"], p["W_yy"]], axis=1)
-    return jnp.concatenate([top, bottom], axis=0)
+    w_rec = jnp.concatenate([top, bottom], axis=0)
+    return StepWeights(w_in.T, w_rec.T, jnp.concatenate([p["b_h"], p["b_y"]]))
 
 
 def initial_state(batch: int, hidden_dim: int, output_dim: int, dtype=jnp.float32) -> jax.Array:
@@ -49,21 +63,25 @@ def initial_state(batch: int, hidden_dim: int, output_dim: int, dtype=jnp.float3
     return jnp.zeros((batch, hidden_dim + output_dim), dtype)
 
 
+def prepared_step(
+    weights: StepWeights, state: jax.Array, x_t: jax.Array, hidden_dim: int, activation: str = "relu"
+) -> tuple[jax.Array, jax.Array]:
+    """One step of Eqn 5 on prepared weights: state f32[..., S], x_t f32[..., X] ->
+    (z_{t+1} f32[..., S], y_{t+1} f32[..., Y])."""
+    pre = x_t @ weights.w_in_t + state @ weights.w_rec_t + weights.bias
+    y = pre[..., hidden_dim:]
+    return jnp.concatenate([ACTIVATION_FNS[activation](pre[..., :hidden_dim]), y], axis=-1), y
+
+
 def block_rnn_step(
     params: Params, masks: Masks, state: jax.Array, x_t: jax.Array, activation: str = "relu"
 ) -> tuple[jax.Array, jax.Array]:
-    """One step of Eqn 5 for environment rollouts.
+    """One step of Eqn 5 (for rollouts of a single model; populations prepare once, see ``rollout``).
 
     Args: state f32[B, H+Y] (z_t = [h_t; y_t]); x_t f32[B, X].
     Returns: (z_{t+1} f32[B, H+Y], y_{t+1} f32[B, Y]).
     """
-    p = apply_masks(params, masks)
-    hidden = p["W_hh"].shape[0]
-    w_in = jnp.concatenate([p["W_hx"], p["W_yx"]], axis=0)
-    pre = x_t @ w_in.T + state @ _recurrent_matrix(p).T + jnp.concatenate([p["b_h"], p["b_y"]])
-    h = ACTIVATION_FNS[activation](pre[:, :hidden])
-    y = pre[:, hidden:]
-    return jnp.concatenate([h, y], axis=-1), y
+    return prepared_step(prepare_step_weights(params, masks), state, x_t, params["W_hh"].shape[0], activation)
 
 
 def block_rnn_forward(
@@ -77,21 +95,18 @@ def block_rnn_forward(
     Returns:
       y: f32[B, T, Y], the output after every step.
     """
-    p = apply_masks(params, masks)
-    hidden = p["W_hh"].shape[0]
+    w = prepare_step_weights(params, masks)
+    hidden = params["W_hh"].shape[0]
     act = ACTIVATION_FNS[activation]
-    w_in = jnp.concatenate([p["W_hx"], p["W_yx"]], axis=0)  # [H+Y, X]
-    bias = jnp.concatenate([p["b_h"], p["b_y"]])
     # All steps' input projections in one product, time-major for the scan: [T, B, H+Y].
-    projected = jnp.einsum("btx,kx->tbk", x, w_in) + bias
-    w_rec_t = _recurrent_matrix(p).T
+    projected = jnp.einsum("btx,xk->tbk", x, w.w_in_t) + w.bias
 
     def step(z: jax.Array, proj_t: jax.Array) -> tuple[jax.Array, jax.Array]:
-        pre = proj_t + z @ w_rec_t
+        pre = proj_t + z @ w.w_rec_t
         z_next = jnp.concatenate([act(pre[:, :hidden]), pre[:, hidden:]], axis=-1)
         return z_next, pre[:, hidden:]
 
-    z0 = jnp.zeros((x.shape[0], w_rec_t.shape[0]), x.dtype)
+    z0 = jnp.zeros((x.shape[0], w.w_rec_t.shape[0]), x.dtype)
     _, ys = jax.lax.scan(step, z0, projected, unroll=unroll)
     return jnp.swapaxes(ys, 0, 1)
 
