@@ -12,7 +12,7 @@ Episode i is reset with seed --seed + i, so a collection is reproducible.
 from __future__ import annotations
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from experiments import common
 from sparse_rnn_jax.collect import collect_dataset
@@ -55,4 +55,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run(main)

@@ -209,12 +209,20 @@ def summary_table(per_model, rows: Mapping[str, str]) -> str:
 
 
 def run_sweep_main(
-    dims: Callable[[], tuple[int, int]], load_task_data: Callable[[], TaskData], module_flags: list[str], argv
+    dims: Callable[[], tuple[int, int]],
+    load_task_data: Callable[[], TaskData],
+    module_flags: list[str],
+    argv,
+    *,
+    save_final_params: bool = False,
+    after_training: Callable[[TaskData, list[Member], SweepConfig, Path, Callable[[], bool]], None] | None = None,
 ) -> None:
     """Validates every flag (exit 2 before any work), checks the workdir, loads the data, trains
     (resuming where a previous run stopped) and prints the summary.
 
     dims: (input_dim, output_dim) from the flags alone, for the budget checks before any data is loaded.
+    save_final_params / after_training: keep each chunk's trained weights and run a step on them after
+    training (environment scoring); ``after_training`` may raise SweepInterrupted.
     """
     common.check_no_positional(argv)
     validate_common()
@@ -231,7 +239,7 @@ def run_sweep_main(
         epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, eval_batch_size=FLAGS.eval_batch_size, seed=FLAGS.seed,
         per_model_order=FLAGS.per_model_order, max_buckets=FLAGS.max_buckets,
         max_models_per_chunk=FLAGS.max_models_per_chunk, steps_per_call=FLAGS.steps_per_call,
-        mask_mode=FLAGS.mask_mode, unroll=FLAGS.unroll,
+        mask_mode=FLAGS.mask_mode, unroll=FLAGS.unroll, save_final_params=save_final_params,
     )
     _, efficiency = describe_plan(members, cfg, jax.device_count())
     if clear:
@@ -254,6 +262,8 @@ def run_sweep_main(
     record["status"] = "failed"
     try:
         frame = run_sweep(members, task, data.train, data.val, cfg, workdir, should_stop=stop, log=print, progress=FLAGS.progress)
+        if after_training is not None:
+            after_training(data, members, cfg, workdir, stop)
         record["status"] = "complete"
     except SweepInterrupted as e:
         record["status"] = "interrupted"
@@ -286,6 +296,14 @@ def print_summary(frame, task: Task, workdir: Path, record: dict) -> None:
     if task.has_accuracy:
         msg += f", best val accuracy {per_model['best_val_accuracy'].max():.1%}"
     print(msg)
+    scores_path = workdir / "scores.parquet"
+    if scores_path.is_file():
+        import pandas as pd
+
+        scores = pd.read_parquet(scores_path).merge(per_model[["model_id", "config", "hidden_proportion", "min_val_loss"]], on="model_id")
+        print(f"environment scores ({int(scores['eval_episodes'].iloc[0])} episodes per model):")
+        cols = ["model_id", "config", "hidden_proportion", "min_val_loss", "eval_return_mean", "eval_success_rate", "d4rl_score"]
+        print(scores.sort_values("eval_return_mean", ascending=False)[cols].head(10).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     named = per_model[per_model["config"].isin(NAMED_CONFIGS)]
     if len(named):
         agg = named.groupby("config").agg(models=("model_id", "size"), hidden_dim=("hidden_dim", "first"),

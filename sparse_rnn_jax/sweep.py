@@ -51,6 +51,8 @@ class SweepConfig:
     per_model_order: each model draws its own minibatch order.  max_buckets: hidden-size buckets.
     max_models_per_chunk: models per compiled program (memory bound).  steps_per_call: minibatches per
     jitted call (progress and stop granularity).  mask_mode: "exact" or "bernoulli".  unroll: scan unroll.
+    save_final_params: keep each chunk's trained weights in ``WORKDIR/final_params/<chunk key>`` (for
+    environment scoring after training; ``load_final_params``).
     """
 
     epochs: int = 25
@@ -63,6 +65,7 @@ class SweepConfig:
     steps_per_call: int = 50
     mask_mode: str = "exact"
     unroll: int = 1
+    save_final_params: bool = False
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "max_buckets", "max_models_per_chunk", "steps_per_call", "unroll"):
@@ -142,6 +145,37 @@ def _jitted_programs(task: Task, activation: str, unroll: int, per_model_order: 
     each padded shape compiles once per process)."""
     train_steps = jax.jit(make_train_steps(task, activation, unroll, per_model_order), donate_argnums=(0,))
     return train_steps, jax.jit(make_evaluate(task, activation, unroll))
+
+
+def _final_params_dir(workdir: Path, chunk: Chunk) -> Path:
+    return Path(workdir) / "final_params" / chunk.key
+
+
+def _save_final_params(workdir: Path, chunk: Chunk, params) -> None:
+    import orbax.checkpoint as ocp
+
+    path = _final_params_dir(workdir, chunk)
+    if path.exists():  # a retrained chunk reproduces the same weights
+        import shutil
+
+        shutil.rmtree(path)
+    with ocp.StandardCheckpointer() as ckptr:
+        ckptr.save(path.absolute(), {k: np.asarray(v) for k, v in params.items()})
+
+
+def load_final_params(workdir: str | Path, chunk: Chunk, mask_mode: str = "exact"):
+    """The trained weights of ``chunk`` saved by a sweep with ``save_final_params``: (params, masks), numpy
+    pytrees with a leading axis over the chunk's real members (ghosts dropped); None if not saved."""
+    import orbax.checkpoint as ocp
+
+    path = _final_params_dir(Path(workdir), chunk)
+    if not path.exists():
+        return None
+    _, masks, _ = stack_chunk(chunk, mask_mode)
+    with ocp.StandardCheckpointer() as ckptr:
+        params = ckptr.restore(path.absolute())
+    n = len(chunk.members)
+    return {k: np.asarray(v)[:n] for k, v in params.items()}, {k: v[:n] for k, v in masks.items()}
 
 
 def describe_plan(members: Sequence[Member], cfg: SweepConfig, device_count: int) -> tuple[list[Chunk], float]:
@@ -269,6 +303,8 @@ def _train_chunk(
                 **base, "epoch": epoch, "train_loss": float(train_loss[i]), "val_loss": float(val_loss[i]),
                 "val_accuracy": float(val_acc[i]) if task.has_accuracy else float("nan"), "diverged": bool(diverged[i]),
             })
+        if epoch == cfg.epochs and cfg.save_final_params:  # before the rows that mark the chunk complete
+            _save_final_params(results.path.parent, chunk, state.params)
         results.merge(rows)
         ckpt.save(state, {"chunk": chunk.key, "epoch": epoch + 1, "step": 0, "loss_sum": [0.0] * chunk.size})
         epoch, start_step, loss_sum = epoch + 1, 0, np.zeros(chunk.size)
