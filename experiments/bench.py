@@ -14,9 +14,7 @@ and the Table IV wall time these numbers imply.
 
 from __future__ import annotations
 
-import json
 import platform
-import sys
 import time
 
 from absl import flags

@@ -9,12 +9,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
-from absl import app, flags
+from absl import flags
 
 from experiments import common
-from sparse_rnn_jax.accounting import expected_accounting
+from sparse_rnn_jax.accounting import describe_dict, format_table
 from sparse_rnn_jax.configs import NAMED_CONFIGS, named_spec
 from sparse_rnn_jax.solvers import hidden_dim_for_budget
 from sparse_rnn_jax.spec import BLOCKS, make_spec
@@ -60,50 +59,6 @@ def build_spec():
         FLAGS.config, FLAGS.input_dim, FLAGS.output_dim, hidden_dim=FLAGS.hidden_dim, budget=FLAGS.budget,
         density=FLAGS.density, balance_target=FLAGS.balance_target,
     )
-
-
-def describe_dict(spec) -> dict:
-    acc = expected_accounting(spec)
-    return {
-        "config": spec.name,
-        "input_dim": spec.input_dim,
-        "hidden_dim": spec.hidden_dim,
-        "output_dim": spec.output_dim,
-        "trainable_params": acc.trainable_params,
-        "bias_params": acc.bias_params,
-        "weight_entries": acc.weight_entries,
-        "model_density": acc.model_density,
-        "hidden_proportion": acc.hidden_proportion,
-        "blocks": {
-            b: {"rows": c.rows, "cols": c.cols, "density": c.density, "trainable": c.trainable}
-            for b, c in acc.blocks.items()
-        },
-    }
-
-
-def format_table(d: dict) -> str:
-    b = d["blocks"]
-    dims = [d["input_dim"], d["hidden_dim"], d["output_dim"]]
-    w = 12
-    lines = [
-        f"config={d['config']}  |x|={d['input_dim']}  |h|={d['hidden_dim']}  |y|={d['output_dim']}",
-        "",
-        "density (paper: f<100*density>, 'sparsity')",
-        " " * 8 + "".join(f"{v:>{w}}" for v in dims),
-    ]
-    for row, label in (("h", d["hidden_dim"]), ("y", d["output_dim"])):
-        lines.append(f"{label:>8}" + "".join(f"{b[row + c]['density']:>{w}.2f}" for c in "xhy"))
-    lines += ["", "trainable weights (expected = rows x cols x density)", " " * 8 + "".join(f"{v:>{w}}" for v in dims)]
-    for row, label in (("h", d["hidden_dim"]), ("y", d["output_dim"])):
-        lines.append(f"{label:>8}" + "".join(f"{b[row + c]['trainable']:>{w},.0f}" for c in "xhy"))
-    lines += [
-        "",
-        f"trainable weights : {d['trainable_params']:,.0f}   (+ {d['bias_params']:,} dense biases)",
-        f"weight entries    : {d['weight_entries']:,}",
-        f"model density     : {d['model_density']:.4f}",
-        f"hidden proportion : {d['hidden_proportion']:.4f}   (Eqn 12: hh / (hx + hh + hy))",
-    ]
-    return "\n".join(lines)
 
 
 def main(argv):

@@ -9,10 +9,11 @@ Bad flags or an unusable MNIST source: one line on stderr, exit status 2.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
+
+from experiments import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", None, "Where to write the PNG.")
@@ -23,19 +24,8 @@ flags.DEFINE_enum("split", "train", ["train", "val", "test"], "Which split's seq
 flags.mark_flag_as_required("out")
 
 
-def _fail(message: str) -> None:
-    print(f"show_rad: {' '.join(str(message).split())}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _parse_flags(argv: list[str]) -> list[str]:
-    try:
-        rest = FLAGS(argv)
-    except flags.Error as e:
-        _fail(e)
-    if len(rest) > 1:
-        _fail(f"unexpected arguments: {' '.join(rest[1:])}")
-    return rest
+def _fail(message) -> None:
+    common.fail(" ".join(str(message).split()))
 
 
 def save_grid(split, config, out: str, title: str) -> None:
@@ -76,7 +66,7 @@ def save_grid(split, config, out: str, title: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    del argv
+    common.check_no_positional(argv)
     from sparse_rnn_jax.data import rad
     from sparse_rnn_jax.data.mnist import MnistSourceError, load_mnist
 
@@ -94,4 +84,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=_parse_flags)
+    common.run(main)

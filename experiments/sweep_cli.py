@@ -191,19 +191,20 @@ class StopFlag:
         return self.stop
 
 
-def summary_table(per_model, rows: Mapping[str, str]) -> str:
-    """Mean minimum validation loss per 0.2-wide bucket of each ``rows`` column (Table III/IV form)."""
-    edges = [0.0, 0.2, 0.4, 0.6, 0.8, np.inf]
-    names = ["< .2", ".2-.4", ".4-.6", ".6-.8", ">= .8"]
+def summary_table(per_model) -> str:
+    """Minimum validation loss per hidden-proportion and model-density bucket in the paper's Table III/IV
+    form, with the analysis' one ``uc`` rule (``sparse_rnn_jax.analysis.convergence``)."""
+    from sparse_rnn_jax.analysis.convergence import classify
+    from sparse_rnn_jax.analysis.tables import BUCKET_LABELS, bucket_summary, cell_text
+
+    models, _ = classify(per_model)
+    rows = {"hidden_proportion": "Hidden Proportion", "model_density": "Model Density (sparsity)"}
     table = {}
     for column, label in rows.items():
-        cells = []
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            sel = per_model[(per_model[column] >= lo) & (per_model[column] < hi)]
-            cells.append(f"{sel['min_val_loss'].mean():.3f} (n={len(sel)})" if len(sel) else "-")
-        table[label] = cells
-    width = max(len(c) for c in sum(table.values(), []) + names) + 2
-    lines = [f"{'':<26}" + "".join(f"{n:>{width}}" for n in names)]
+        summary = bucket_summary(models, column)
+        table[label] = [f"{cell_text(r)} (n={int(r['n'])})" if r["n"] else cell_text(r) for _, r in summary.iterrows()]
+    width = max(len(c) for c in sum(table.values(), []) + list(BUCKET_LABELS)) + 2
+    lines = [f"{'':<26}" + "".join(f"{n:>{width}}" for n in BUCKET_LABELS)]
     lines += [f"{label:<26}" + "".join(f"{c:>{width}}" for c in cells) for label, cells in table.items()]
     return "\n".join(lines)
 
@@ -283,8 +284,8 @@ def print_summary(frame, task: Task, workdir: Path, record: dict) -> None:
     print()
     print(f"{len(per_model)} models x {int(frame['epoch'].max())} epochs in {record['wall_time_s']:.0f} s "
           f"({record['platform']}, {len(record['devices'])} device(s))")
-    print("Minimum validation loss (mean per bucket; the paper's Table III/IV form):")
-    print(summary_table(per_model, {"hidden_proportion": "Hidden Proportion", "model_density": "Model Density (sparsity)"}))
+    print("Minimum validation loss (mean per bucket, the paper's Table III/IV form; uc = unstable convergence):")
+    print(summary_table(per_model))
     n_div = int(per_model["diverged"].sum())
     final = per_model["final_val_loss"]
     line = f"diverged: {n_div}/{len(per_model)}"
@@ -306,9 +307,11 @@ def print_summary(frame, task: Task, workdir: Path, record: dict) -> None:
         print(scores.sort_values("eval_return_mean", ascending=False)[cols].head(10).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     named = per_model[per_model["config"].isin(NAMED_CONFIGS)]
     if len(named):
-        agg = named.groupby("config").agg(models=("model_id", "size"), hidden_dim=("hidden_dim", "first"),
-                                          hidden_proportion=("hidden_proportion", "first"), min_val_loss=("min_val_loss", "mean"),
-                                          best_val_accuracy=("best_val_accuracy", "mean"))
+        columns = dict(models=("model_id", "size"), hidden_dim=("hidden_dim", "first"),
+                       hidden_proportion=("hidden_proportion", "first"), min_val_loss=("min_val_loss", "mean"))
+        if task.has_accuracy:
+            columns["best_val_accuracy"] = ("best_val_accuracy", "mean")
+        agg = named.groupby("config").agg(**columns)
         print("named configurations (mean over repeats):")
         print(agg.to_string(float_format=lambda v: f"{v:.3f}"))
     print(f"results: {workdir / 'results.parquet'}  (run record: {workdir / 'run.json'})")

@@ -114,3 +114,49 @@ def matmul_flops(input_dim: int, hidden_dim: int, output_dim: int, batch: int, s
     the input projection over all steps plus the recurrent [h; y] x [h; y] product per step."""
     state = hidden_dim + output_dim
     return 2.0 * batch * steps * (state * input_dim + state * state)
+
+
+def describe_dict(spec: NetworkSpec) -> dict:
+    """The JSON form of a spec's expected accounting (``experiments.describe --json``)."""
+    acc = expected_accounting(spec)
+    return {
+        "config": spec.name,
+        "input_dim": spec.input_dim,
+        "hidden_dim": spec.hidden_dim,
+        "output_dim": spec.output_dim,
+        "trainable_params": acc.trainable_params,
+        "bias_params": acc.bias_params,
+        "weight_entries": acc.weight_entries,
+        "model_density": acc.model_density,
+        "hidden_proportion": acc.hidden_proportion,
+        "blocks": {
+            b: {"rows": c.rows, "cols": c.cols, "density": c.density, "trainable": c.trainable}
+            for b, c in acc.blocks.items()
+        },
+    }
+
+
+def format_table(d: dict) -> str:
+    """The paper's Fig. 3-5 block tables (density, trainable weights) and the totals, as text."""
+    b = d["blocks"]
+    dims = [d["input_dim"], d["hidden_dim"], d["output_dim"]]
+    w = 12
+    lines = [
+        f"config={d['config']}  |x|={d['input_dim']}  |h|={d['hidden_dim']}  |y|={d['output_dim']}",
+        "",
+        "density (paper: f<100*density>, 'sparsity')",
+        " " * 8 + "".join(f"{v:>{w}}" for v in dims),
+    ]
+    for row, label in (("h", d["hidden_dim"]), ("y", d["output_dim"])):
+        lines.append(f"{label:>8}" + "".join(f"{b[row + c]['density']:>{w}.2f}" for c in "xhy"))
+    lines += ["", "trainable weights (expected = rows x cols x density)", " " * 8 + "".join(f"{v:>{w}}" for v in dims)]
+    for row, label in (("h", d["hidden_dim"]), ("y", d["output_dim"])):
+        lines.append(f"{label:>8}" + "".join(f"{b[row + c]['trainable']:>{w},.0f}" for c in "xhy"))
+    lines += [
+        "",
+        f"trainable weights : {d['trainable_params']:,.0f}   (+ {d['bias_params']:,} dense biases)",
+        f"weight entries    : {d['weight_entries']:,}",
+        f"model density     : {d['model_density']:.4f}",
+        f"hidden proportion : {d['hidden_proportion']:.4f}   (Eqn 12: hh / (hx + hh + hy))",
+    ]
+    return "\n".join(lines)

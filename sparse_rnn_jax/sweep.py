@@ -33,7 +33,7 @@ from sparse_rnn_jax.population import Chunk, Member, make_chunks, padding_effici
 from sparse_rnn_jax.results import RESULT_COLUMNS, spec_columns, write_parquet_atomic
 from sparse_rnn_jax.spec import BLOCKS
 from sparse_rnn_jax.tasks import Task
-from sparse_rnn_jax.train import TrainState, init_train_state, make_evaluate, make_train_steps
+from sparse_rnn_jax.train import init_train_state, make_evaluate, make_train_steps
 
 POPULATION_AXIS = "population"
 

@@ -39,7 +39,7 @@ def test_normal_size_meets_budget():
     res = sample_specs("normal_size", 200, 0, 2500, 10, budget=50_000)
     for s in res.specs:
         acc = expected_accounting(s)
-        step = acc.trainable_params  # within 1 %, or half a hidden unit for tiny h
+        # within 1 %, or half a hidden unit's worth of weights for tiny h
         assert abs(acc.trainable_params - 50_000) <= max(500, 0.5 * (2 * s.density("hh") * s.hidden_dim + 2500 * s.density("hx") + 20))
     assert res.redraws == 0
 

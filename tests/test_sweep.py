@@ -1,7 +1,6 @@
 """The population engine: invariance to the population, divergence isolation, data order, resume."""
 
 import dataclasses
-import json
 import os
 import subprocess
 import sys

@@ -1,0 +1,139 @@
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sparse_rnn_jax.analysis import figures
+from sparse_rnn_jax.analysis.report import AnalysisInputError, AnalysisOptions, analyze
+from sparse_rnn_jax.results import write_parquet_atomic
+from tests.analysis.synthetic import synthetic_results, write_workdir
+
+REPO = Path(__file__).resolve().parents[2]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _image_links(markdown: str) -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+
+
+def test_report_references_pngs_that_exist(analysed):
+    out, result, _ = analysed
+    text = (out / "report.md").read_text()
+    links = _image_links(text)
+    assert len(links) >= 12
+    for link in links:
+        assert (out / link).read_bytes()[:8] == PNG_MAGIC, link
+    assert {Path(p).name for p in links} >= {
+        "rad_curves_by_config.png", "rad_curves_by_hidden_proportion.png", "rad_weight_space.png",
+        "rad_min_loss_vs_metrics.png", "rad_predicted_vs_actual.png", "rad_feature_importance.png",
+        "ah_scores_vs_hidden_proportion.png",
+    }
+    assert result.html is not None and "<table>" in result.html.read_text()
+    assert (out / "keep.txt").read_text() == "not the report's"
+
+
+def test_report_sections(analysed):
+    out, result, _ = analysed
+    text = (out / "report.md").read_text()
+    assert "## Task `rad`" in text and "## Task `ah`" in text
+    assert "paper, Table IV | 1.791" in text  # RAD at ~50k
+    assert "paper, Table III | 0.071" in text  # AH sampled with normal
+    assert "Model density (paper: model sparsity)" in text
+    assert "unstable convergence" in text
+    assert "### Environment scores" in text and "d4rl_score" in text
+    assert "R2" in text and "without hidden proportion" in text
+    assert "| lstm |" in text  # any config name gets a row and a colour
+    for task in ("rad", "ah"):
+        assert (out / "tables" / f"{task}_min_val_loss_buckets.csv").is_file()
+        assert (out / "predictor" / task / "predictor.json").is_file()
+    assert set(result.predictors) == {"rad", "ah"}
+
+
+def test_second_results_set_is_noted_not_silent(workdirs, tmp_path):
+    options = AnalysisOptions(trees=5, folds=2, mlp=False)
+    log: list[str] = []
+    analyze([workdirs["rad"]], tmp_path, options, log=log.append)
+    assert not any(line.startswith("note:") for line in log)
+    analyze([workdirs["ah"]], tmp_path, options, log=log.append)
+    assert any(line.startswith("note:") and "overwriting" in line for line in log)
+    assert "## Task `ah`" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "predictor" / "rad").is_dir()  # earlier files are not deleted
+
+
+def test_bad_inputs_fail_before_writing(workdirs, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(AnalysisInputError, match="does not exist"):
+        analyze([tmp_path / "missing"], out)
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(AnalysisInputError, match="no results.parquet"):
+        analyze([tmp_path / "empty_dir"], out)
+    empty = synthetic_results("rad", 3, 2).iloc[:0]
+    write_workdir(tmp_path / "empty_table", empty)
+    with pytest.raises(AnalysisInputError, match="empty"):
+        analyze([tmp_path / "empty_table"], out)
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    write_parquet_atomic(pd.DataFrame({"model_id": [0], "epoch": [1]}), partial / "results.parquet")
+    with pytest.raises(AnalysisInputError, match="lacks columns"):
+        analyze([partial], out)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    with pytest.raises(AnalysisInputError, match="not a folder"):
+        analyze([workdirs["rad"]], a_file)
+    with pytest.raises(AnalysisInputError, match="cannot create"):
+        analyze([workdirs["rad"]], a_file / "sub")
+    assert not out.exists()
+
+
+def _run(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def test_analyze_cli_end_to_end(workdirs, tmp_path):
+    out = tmp_path / "cli"
+    proc = _run("experiments.analyze", f"--results={workdirs['rad']}", f"--out={out}", "--trees=5", "--folds=2", "--nomlp")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(out / "report.md")
+    links = _image_links((out / "report.md").read_text())
+    assert links and all((out / link).is_file() for link in links)
+
+
+def test_analyze_cli_bad_input_is_one_line_exit_2(tmp_path):
+    proc = _run("experiments.analyze", f"--results={tmp_path / 'missing'}", f"--out={tmp_path / 'out'}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: results folder")
+    assert not (tmp_path / "out").exists()
+
+
+def test_weight_space_shares_and_dominant_block():
+    shares = figures.drawn_shares([2500, 29, 10], figures.MIN_COLUMN_SHARE)
+    assert shares.sum() == pytest.approx(1.0)
+    assert shares[1] == pytest.approx(figures.MIN_COLUMN_SHARE) and shares[2] == pytest.approx(figures.MIN_COLUMN_SHARE)
+    assert figures.drawn_shares([46, 900, 26], 0.14)[1] > 0.7
+    assert figures.dominant_block(2500, 185, 10) == "hx"
+    assert figures.dominant_block(46, 900, 26) == "hh"
+    colours = figures.config_colours(["balanced", "lstm", "gru", "my_config", "other_config"])
+    assert colours["balanced"] == figures.CONFIG_COLOURS["balanced"]
+    assert len(set(colours.values())) == 5
+
+
+def test_pooled_runs_of_different_lengths(tmp_path):
+    from sparse_rnn_jax.analysis.convergence import classify
+    from sparse_rnn_jax.analysis.predictor import regression_data
+    from sparse_rnn_jax.results import final_per_model, read_results
+
+    short = write_workdir(tmp_path / "short", synthetic_results("rad", 12, 2, seed=7))
+    long = write_workdir(tmp_path / "long", synthetic_results("rad", 12, 3, seed=8, diverged_fraction=0.5))
+    rows = read_results([short, long])
+    models, rules = classify(final_per_model(rows))
+    table = figures._curves(rows, "val_loss", rules["rad"])
+    values = table.to_numpy()
+    is_short = (table.index.get_level_values("run") == str(short))
+    assert np.isnan(values[is_short, 2]).all()  # never trained: not drawn, not capped
+    assert np.isfinite(values[~is_short]).all()  # diverged epochs drawn at the cap
+    assert (values[~is_short] <= rules["rad"].cap).all()
+    assert regression_data(models, rules["rad"]).curves is None
