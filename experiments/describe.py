@@ -1,9 +1,11 @@
-"""Describes a block RNN's weight space: per-block dims, density and trainable weights (paper Fig. 3-5).
+"""Describes a block RNN's weight space: per-block dims, density and trainable weights (paper Fig. 3-5),
+or a baseline cell's trainable counts (weights + biases, exactly as trained).
 
   python -m experiments.describe --input_dim=2500 --output_dim=10 --config=balanced --budget=100000
   python -m experiments.describe --input_dim=2500 --output_dim=10 --config=dense --hidden_dim=29 --json
   python -m experiments.describe --input_dim=46 --output_dim=26 --config=custom \
       --densities=1,0.2,0.2,1,1,0.2 --budget=100000
+  python -m experiments.describe --input_dim=2500 --output_dim=10 --config=lstm --budget=110000
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from absl import flags
 
 from experiments import common
 from sparse_rnn_jax.accounting import describe_dict, format_table
+from sparse_rnn_jax.cells import CELLS, GATES, CellSpec, cell_counts, cell_spec
 from sparse_rnn_jax.configs import NAMED_CONFIGS, named_spec
 from sparse_rnn_jax.solvers import hidden_dim_for_budget
 from sparse_rnn_jax.spec import BLOCKS, make_spec
@@ -21,7 +24,7 @@ from sparse_rnn_jax.spec import BLOCKS, make_spec
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("input_dim", None, "|x|, e.g. 2500 for RAD, 46 for Adroit Hammer.")
 flags.DEFINE_integer("output_dim", None, "|y|, e.g. 10 for RAD, 26 for Adroit Hammer.")
-flags.DEFINE_string("config", "balanced", f"One of {NAMED_CONFIGS + ('custom',)}.")
+flags.DEFINE_string("config", "balanced", f"One of {NAMED_CONFIGS + ('custom',) + CELLS}.")
 flags.DEFINE_float("density", 0.2, "Density of every block for --config=uniform.")
 flags.DEFINE_list("densities", None, "hx,hh,hy,yx,yh,yy densities for --config=custom.")
 flags.DEFINE_integer("hidden_dim", None, "Hidden size |h| (or give --budget).")
@@ -51,8 +54,10 @@ def build_spec():
             common.fail(f"--densities must be six numbers, got {','.join(FLAGS.densities)}")
         hidden = FLAGS.hidden_dim or hidden_dim_for_budget(dens, FLAGS.input_dim, FLAGS.output_dim, FLAGS.budget)
         return make_spec(FLAGS.input_dim, hidden, FLAGS.output_dim, dens, name="custom")
+    if FLAGS.config in CELLS:
+        return cell_spec(FLAGS.config, FLAGS.input_dim, FLAGS.output_dim, hidden_dim=FLAGS.hidden_dim, budget=FLAGS.budget)
     if FLAGS.config not in NAMED_CONFIGS:
-        common.fail(f"--config must be one of {NAMED_CONFIGS + ('custom',)}, got {FLAGS.config!r}")
+        common.fail(f"--config must be one of {NAMED_CONFIGS + ('custom',) + CELLS}, got {FLAGS.config!r}")
     if FLAGS.config == "balanced" and FLAGS.budget is None:
         common.fail("--config=balanced is defined by a --budget, not a --hidden_dim")
     return named_spec(
@@ -67,8 +72,33 @@ def main(argv):
         spec = build_spec()
     except ValueError as e:
         common.fail(str(e))
+    if isinstance(spec, CellSpec):
+        d = describe_cell(spec)
+        print(json.dumps(d, indent=2) if FLAGS.json else format_cell(d))
+        return
     d = describe_dict(spec)
     print(json.dumps(d, indent=2) if FLAGS.json else format_table(d))
+
+
+def describe_cell(spec: CellSpec) -> dict:
+    c = cell_counts(spec.cell, spec.input_dim, spec.hidden_dim, spec.output_dim)
+    return {
+        "config": spec.cell, "input_dim": spec.input_dim, "hidden_dim": spec.hidden_dim, "output_dim": spec.output_dim,
+        "gates": GATES[spec.cell], "input_weights": c.input_weights, "hidden_weights": c.hidden_weights,
+        "readout_weights": c.readout_weights, "trainable_weights": c.weights, "biases": c.biases,
+        "trainable_params": c.total, "hidden_proportion": c.hidden_proportion,
+    }
+
+
+def format_cell(d: dict) -> str:
+    return "\n".join([
+        f"config={d['config']}  |x|={d['input_dim']}  |h|={d['hidden_dim']}  |y|={d['output_dim']}  gates={d['gates']}",
+        f"input weights  W_i  ({d['gates']} x {d['hidden_dim']} x {d['input_dim']}) : {d['input_weights']:,}",
+        f"hidden weights W_h  ({d['gates']} x {d['hidden_dim']} x {d['hidden_dim']}) : {d['hidden_weights']:,}",
+        f"readout        W_yh ({d['output_dim']} x {d['hidden_dim']}) : {d['readout_weights']:,}",
+        f"trainable weights : {d['trainable_weights']:,}   biases: {d['biases']:,}   total trainable: {d['trainable_params']:,}",
+        f"hidden proportion : {d['hidden_proportion']:.4f}   (W_h / (W_i + W_h))",
+    ])
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import numpy as np
 from absl import flags
 
 from experiments import common
+from sparse_rnn_jax.cells import CELLS
 from sparse_rnn_jax.configs import NAMED_CONFIGS
 from sparse_rnn_jax.population import Member, model_seed
 from sparse_rnn_jax.samplers import SAMPLERS, SamplerConfig, named_specs, sample_specs
@@ -43,7 +44,7 @@ flags.DEFINE_float("budget", None, "Trainable weights (biases excluded) for norm
 flags.DEFINE_integer("hidden_dim", None, "Hidden size of the named configs when no --budget is given.")
 flags.DEFINE_float("hidden_mean", 900.0, "Mean of the hidden size for --sampler=normal.")
 flags.DEFINE_float("hidden_std", 400.0, "Std of the hidden size for --sampler=normal.")
-flags.DEFINE_list("configs", [], f"Named configurations to add: any of {NAMED_CONFIGS}.")
+flags.DEFINE_list("configs", [], f"Named configurations and baseline cells to add: any of {NAMED_CONFIGS + CELLS}.")
 flags.DEFINE_integer("config_repeats", 1, "Seeds per named configuration.")
 flags.DEFINE_float("config_lr", 1e-4, "Learning rate of the named configurations (the reference's 1e-4).")
 flags.DEFINE_float("uniform_density", 0.2, "Density of every block of the 'uniform' named config.")
@@ -83,9 +84,9 @@ def validate_common() -> None:
             common.fail(f"--{name} must be >= 1, got {FLAGS[name].value}")
     if FLAGS.sampler not in SAMPLERS:
         common.fail(f"--sampler must be one of {SAMPLERS}, got {FLAGS.sampler!r}")
-    bad = [c for c in FLAGS.configs if c not in NAMED_CONFIGS]
+    bad = [c for c in FLAGS.configs if c not in NAMED_CONFIGS + CELLS]
     if bad:
-        common.fail(f"--configs: unknown config {bad[0]!r}; expected any of {NAMED_CONFIGS}")
+        common.fail(f"--configs: unknown config {bad[0]!r}; expected any of {NAMED_CONFIGS + CELLS}")
     if FLAGS.activation not in ACTIVATIONS:
         common.fail(f"--activation must be one of {ACTIVATIONS}, got {FLAGS.activation!r}")
     if not 0.0 < FLAGS.uniform_density <= 1.0:
@@ -305,7 +306,7 @@ def print_summary(frame, task: Task, workdir: Path, record: dict) -> None:
         print(f"environment scores ({int(scores['eval_episodes'].iloc[0])} episodes per model):")
         cols = ["model_id", "config", "hidden_proportion", "min_val_loss", "eval_return_mean", "eval_success_rate", "d4rl_score"]
         print(scores.sort_values("eval_return_mean", ascending=False)[cols].head(10).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    named = per_model[per_model["config"].isin(NAMED_CONFIGS)]
+    named = per_model[per_model["config"].isin(NAMED_CONFIGS + CELLS)]
     if len(named):
         columns = dict(models=("model_id", "size"), hidden_dim=("hidden_dim", "first"),
                        hidden_proportion=("hidden_proportion", "first"), min_val_loss=("min_val_loss", "mean"))

@@ -109,13 +109,6 @@ def hidden_proportion(spec: NetworkSpec) -> float:
     return expected_accounting(spec).hidden_proportion
 
 
-def matmul_flops(input_dim: int, hidden_dim: int, output_dim: int, batch: int, steps: int) -> float:
-    """Forward matrix FLOPs of one sequence batch through the dense weight arrays (2 x MACs):
-    the input projection over all steps plus the recurrent [h; y] x [h; y] product per step."""
-    state = hidden_dim + output_dim
-    return 2.0 * batch * steps * (state * input_dim + state * state)
-
-
 def describe_dict(spec: NetworkSpec) -> dict:
     """The JSON form of a spec's expected accounting (``experiments.describe --json``)."""
     acc = expected_accounting(spec)

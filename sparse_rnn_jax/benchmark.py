@@ -4,7 +4,7 @@ padding efficiency and input wait. Every timing blocks on the device result and 
 
 Throughput unit: *model-sequences per second* = models x sequences trained per second.
 Executed matrix FLOPs of one training step of one model = 3 x the forward's (one forward product and two
-backward products per weight matrix), at the padded hidden size (``accounting.matmul_flops``).
+backward products per weight matrix), at the padded hidden size (``families.matmul_flops``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from sparse_rnn_jax.accounting import matmul_flops
+from sparse_rnn_jax.families import matmul_flops
 from sparse_rnn_jax.population import Chunk, Member, make_chunks, padding_efficiency, stack_chunk
 from sparse_rnn_jax.sweep import POPULATION_AXIS, _jitted_programs, population_mesh
 from sparse_rnn_jax.tasks import Task
@@ -57,8 +57,8 @@ class PopulationTiming:
 
 def _chunk_flops(chunk: Chunk, batch: int, steps_per_seq: int) -> tuple[float, float]:
     s = chunk.members[0].spec
-    executed = chunk.size * matmul_flops(s.input_dim, chunk.padded_hidden_dim, s.output_dim, batch, steps_per_seq)
-    useful = sum(matmul_flops(m.spec.input_dim, m.spec.hidden_dim, m.spec.output_dim, batch, steps_per_seq) for m in chunk.members)
+    executed = chunk.size * matmul_flops(s.family, s.input_dim, chunk.padded_hidden_dim, s.output_dim, batch, steps_per_seq)
+    useful = sum(matmul_flops(s.family, m.spec.input_dim, m.spec.hidden_dim, m.spec.output_dim, batch, steps_per_seq) for m in chunk.members)
     return TRAIN_FLOPS_PER_FORWARD * executed, TRAIN_FLOPS_PER_FORWARD * useful
 
 
@@ -78,7 +78,7 @@ def time_population(
     mesh = population_mesh()
     n_dev = mesh.devices.size
     chunks = make_chunks(members, max_buckets, max_models_per_chunk, n_dev)
-    train_steps, _ = _jitted_programs(task, activation, 1, False)
+    train_steps, _ = _jitted_programs(task, "block", activation, 1, False)
     replicated, by_model = NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec(POPULATION_AXIS))
     data_dev = {k: jax.device_put(v, replicated) for k, v in data.items()}
     n = len(next(iter(data.values())))

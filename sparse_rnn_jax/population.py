@@ -5,7 +5,7 @@ largest hidden size (padded units change nothing, see ``model.py``), and a bucke
 of at most ``max_models`` models (memory), each chunk one jitted program vmapped over its models.
 
 Padding efficiency = useful / executed matrix FLOPs, where useful counts each model at its own hidden
-size and executed at its bucket's padded size (``accounting.matmul_flops``; the dense weight arrays are
+size and executed at its bucket's padded size (``families.matmul_flops``; the dense weight arrays are
 multiplied whole, masked entries included, in both).
 """
 
@@ -17,9 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sparse_rnn_jax.accounting import matmul_flops
-from sparse_rnn_jax.init import init_model
-from sparse_rnn_jax.spec import NetworkSpec
+from sparse_rnn_jax.families import AnySpec, init_arrays, matmul_flops
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +25,7 @@ class Member:
     """One model of a sweep: its spec, its own seed (masks and initial weights) and its id."""
 
     model_id: int
-    spec: NetworkSpec
+    spec: AnySpec
     seed: int
     config: str
 
@@ -51,16 +49,25 @@ class Chunk:
         return len(self.members) + self.ghosts
 
     @property
+    def family(self) -> str:
+        return self.members[0].spec.family
+
+    @property
+    def activation(self) -> str:
+        return self.members[0].spec.activation
+
+    @property
     def key(self) -> str:
         return f"b{self.bucket:03d}c{self.index:04d}"
 
 
-def _model_cost(h: np.ndarray, input_dim: int, output_dim: int) -> np.ndarray:
-    state = h + output_dim
-    return state * input_dim + state * state
+def _model_cost(h: np.ndarray, input_dim: int, output_dim: int, family: str = "block") -> np.ndarray:
+    return matmul_flops(family, input_dim, h, output_dim)
 
 
-def plan_buckets(hidden_dims: Sequence[int], input_dim: int, output_dim: int, max_buckets: int) -> list[list[int]]:
+def plan_buckets(
+    hidden_dims: Sequence[int], input_dim: int, output_dim: int, max_buckets: int, family: str = "block"
+) -> list[list[int]]:
     """Groups model indices into at most ``max_buckets`` hidden-size buckets minimising executed FLOPs.
 
     Exact dynamic programme over the sorted distinct hidden sizes: a bucket covering sizes (lo, hi]
@@ -74,7 +81,7 @@ def plan_buckets(hidden_dims: Sequence[int], input_dim: int, output_dim: int, ma
     uniq, counts = np.unique(hs, return_counts=True)
     u = len(uniq)
     k_max = min(max_buckets, u)
-    cost = _model_cost(uniq.astype(np.float64), input_dim, output_dim)
+    cost = _model_cost(uniq.astype(np.float64), input_dim, output_dim, family)
     cum = np.concatenate([[0], np.cumsum(counts)])  # models with size index < i
     inf = np.inf
     # best[k][j]: min cost covering sizes [0, j) with k buckets; j in 0..u
@@ -104,8 +111,9 @@ def plan_buckets(hidden_dims: Sequence[int], input_dim: int, output_dim: int, ma
 def make_chunks(
     members: Sequence[Member], max_buckets: int, max_models: int, device_count: int = 1
 ) -> list[Chunk]:
-    """Buckets ``members`` by hidden size and splits each bucket into equal chunks of <= ``max_models``
-    (rounded up to a multiple of ``device_count`` with ghosts)."""
+    """Buckets ``members`` by hidden size, separately per (family, activation), and splits each bucket into
+    equal chunks of <= ``max_models`` (rounded up to a multiple of ``device_count`` with ghosts).
+    ``max_buckets`` bounds the buckets of each family."""
     if not members:
         return []
     if max_models < 1:
@@ -113,10 +121,16 @@ def make_chunks(
     x, y = members[0].spec.input_dim, members[0].spec.output_dim
     if any(m.spec.input_dim != x or m.spec.output_dim != y for m in members):
         raise ValueError("all members of a population must share input_dim and output_dim")
-    groups = plan_buckets([m.spec.hidden_dim for m in members], x, y, max_buckets)
+    families: dict[tuple[str, str], list[Member]] = {}
+    for m in members:
+        families.setdefault((m.spec.family, m.spec.activation), []).append(m)
+    groups = []
+    for (family, _), fam_members in sorted(families.items()):
+        for g in plan_buckets([m.spec.hidden_dim for m in fam_members], x, y, max_buckets, family):
+            groups.append([fam_members[i] for i in g])
     chunks = []
     for b, group in enumerate(groups):
-        group_members = sorted((members[i] for i in group), key=lambda m: (m.spec.hidden_dim, m.model_id))
+        group_members = sorted(group, key=lambda m: (m.spec.hidden_dim, m.model_id))
         padded = max(m.spec.hidden_dim for m in group_members)
         n_chunks = math.ceil(len(group_members) / max_models)
         per = math.ceil(len(group_members) / n_chunks)
@@ -133,9 +147,9 @@ def padding_efficiency(chunks: Sequence[Chunk]) -> float:
     for ch in chunks:
         for m in ch.members:
             s = m.spec
-            useful += matmul_flops(s.input_dim, s.hidden_dim, s.output_dim, 1, 1)
+            useful += matmul_flops(s.family, s.input_dim, s.hidden_dim, s.output_dim)
         s = ch.members[0].spec
-        executed += ch.size * matmul_flops(s.input_dim, ch.padded_hidden_dim, s.output_dim, 1, 1)
+        executed += ch.size * matmul_flops(s.family, s.input_dim, ch.padded_hidden_dim, s.output_dim)
     return useful / executed if executed else 1.0
 
 
@@ -143,7 +157,7 @@ def stack_chunk(chunk: Chunk, mask_mode: str = "exact") -> tuple[dict[str, np.nd
     """Stacked numpy pytrees of one chunk: params and masks with a leading model axis [P, ...], and the
     learning rates f32[P]. Ghosts repeat the last member."""
     members = list(chunk.members) + [chunk.members[-1]] * chunk.ghosts
-    arrays = [init_model(m.spec, m.seed, chunk.padded_hidden_dim, mask_mode) for m in members]
+    arrays = [init_arrays(m.spec, m.seed, chunk.padded_hidden_dim, mask_mode) for m in members]
     params = {k: np.stack([a.params[k] for a in arrays]) for k in arrays[0].params}
     masks = {k: np.stack([a.masks[k] for a in arrays]) for k in arrays[0].masks}
     lrs = np.asarray([m.spec.learning_rate for m in members], dtype=np.float32)

@@ -32,7 +32,8 @@ from typing import Iterable
 import pandas as pd
 
 from sparse_rnn_jax.accounting import expected_accounting
-from sparse_rnn_jax.spec import BLOCKS, NetworkSpec
+from sparse_rnn_jax.cells import CellSpec, cell_counts
+from sparse_rnn_jax.spec import BLOCKS
 
 SPEC_COLUMNS: tuple[str, ...] = (
     ("hidden_dim", "input_dim", "output_dim", "trainable_params", "model_density", "hidden_proportion", "learning_rate", "activation")
@@ -53,8 +54,20 @@ HYPERPARAMETER_FEATURES: tuple[str, ...] = (
 """The paper's 19 hyperparameters; with ``hidden_proportion`` they are the parent network's 20 features."""
 
 
-def spec_columns(spec: NetworkSpec) -> dict:
-    """The spec's columns of the results table."""
+def spec_columns(spec) -> dict:
+    """The spec's columns of the results table. A baseline cell (``cells.CellSpec``) has no blocks: its
+    density, init mean and init std columns are NaN, its model density 1 and its hidden proportion
+    weights(W_h) / (weights(W_i) + weights(W_h)) (see ``cells``)."""
+    if isinstance(spec, CellSpec):
+        counts = cell_counts(spec.cell, spec.input_dim, spec.hidden_dim, spec.output_dim)
+        row = {
+            "hidden_dim": spec.hidden_dim, "input_dim": spec.input_dim, "output_dim": spec.output_dim,
+            "trainable_params": float(counts.weights), "model_density": 1.0,
+            "hidden_proportion": counts.hidden_proportion, "learning_rate": spec.learning_rate,
+            "activation": spec.activation,
+        }
+        row.update({c: float("nan") for c in SPEC_COLUMNS if c.startswith(("density_", "init_mean_", "init_std_"))})
+        return row
     acc = expected_accounting(spec)
     row = {
         "hidden_dim": spec.hidden_dim,

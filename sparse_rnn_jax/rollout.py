@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sparse_rnn_jax.cells import cell_step, state_size
 from sparse_rnn_jax.model import ACTIVATION_FNS, StepWeights, prepare_step_weights, prepared_step
 from sparse_rnn_jax.policies import TanhMlpPolicy, load_npz_policy
 
@@ -235,10 +236,12 @@ def make_population_actor(
         raise ValueError(f"activation must be one of {tuple(ACTIVATION_FNS)}, got {activation!r}")
     normalise = _normaliser_fn(obs_normaliser)
     n_models = _population_size(params)
+    k = int(episodes_per_model)
+    if "W_i" in params:  # a baseline cell (sparse_rnn_jax.cells)
+        return _cell_actor(params, masks, activation, k, normalise, n_models)
     weights = prepare_population(params, masks)
     input_dim, output_dim = int(params["W_hx"].shape[-1]), int(params["W_yx"].shape[-2])
     hidden_dim = int(params["W_hh"].shape[-1])
-    k = int(episodes_per_model)
 
     def act(state: jax.Array, obs: np.ndarray) -> tuple[jax.Array, np.ndarray]:
         x = jnp.asarray(normalise(obs).reshape(n_models, k, input_dim), jnp.float32)
@@ -246,6 +249,24 @@ def make_population_actor(
         return state, np.asarray(y).reshape(n_models * k, output_dim)
 
     return act, jnp.zeros((n_models, k, hidden_dim + output_dim), jnp.float32)
+
+
+def _cell_actor(params, masks, activation: str, k: int, normalise, n_models: int):
+    """``make_population_actor`` for baseline cells: one vmapped ``cells.cell_step`` per environment step."""
+    gates = int(params["W_i"].shape[1])
+    cell = {4: "lstm", 3: "gru"}.get(gates, "rnn_relu" if activation == "relu" else "rnn_tanh")
+    input_dim, output_dim = int(params["W_i"].shape[-1]), int(params["W_yh"].shape[-2])
+    hidden_dim = int(params["W_h"].shape[-1])
+    step = jax.jit(jax.vmap(functools.partial(cell_step, cell)))
+    params = jax.tree.map(jnp.asarray, dict(params))
+    masks = jax.tree.map(jnp.asarray, dict(masks))
+
+    def act(state: jax.Array, obs: np.ndarray) -> tuple[jax.Array, np.ndarray]:
+        x = jnp.asarray(normalise(obs).reshape(n_models, k, input_dim), jnp.float32)
+        state, y = step(params, masks, state, x)
+        return state, np.asarray(y).reshape(n_models * k, output_dim)
+
+    return act, jnp.zeros((n_models, k, state_size(cell, hidden_dim)), jnp.float32)
 
 
 def _chunks(total: int, most: int) -> list[tuple[int, int]]:

@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from sparse_rnn_jax.cells import CELLS, cell_spec
 from sparse_rnn_jax.configs import NAMED_CONFIGS, named_spec
 from sparse_rnn_jax.solvers import BudgetError, hidden_dim_for_budget
 from sparse_rnn_jax.spec import BLOCKS, BlockSpec, NetworkSpec
@@ -122,11 +123,16 @@ def named_specs(
     uniform_density: float = 0.2,
     activation: str = "relu",
 ) -> list[NetworkSpec]:
-    """One NetworkSpec per named configuration (init N(0, 0.05), the reference's)."""
+    """One spec per named configuration (init N(0, 0.05), the reference's) or baseline cell
+    (``cells.CELLS``: a ``CellSpec`` at the same budget or hidden size)."""
     out = []
     for c in configs:
+        if c in CELLS:
+            out.append(cell_spec(c, input_dim, output_dim, budget=budget, hidden_dim=hidden_dim if budget is None else None,
+                                 learning_rate=learning_rate))
+            continue
         if c not in NAMED_CONFIGS:
-            raise ValueError(f"unknown config {c!r}; expected one of {NAMED_CONFIGS}")
+            raise ValueError(f"unknown config {c!r}; expected one of {NAMED_CONFIGS + CELLS}")
         out.append(
             named_spec(
                 c, input_dim, output_dim, budget=budget, hidden_dim=hidden_dim if budget is None else None,

@@ -93,6 +93,11 @@ class NetworkSpec:
         # Freeze the mapping in canonical order so specs hash and compare by value.
         object.__setattr__(self, "blocks", _FrozenBlocks({b: self.blocks[b] for b in BLOCKS}))
 
+    @property
+    def family(self) -> str:
+        """The engine's model family of every NetworkSpec (baseline cells are ``cells.CellSpec``)."""
+        return "block"
+
     def block_shape(self, block: str) -> tuple[int, int]:
         """(rows, cols) of a block: rows = its output dim, cols = its input dim."""
         return block_shape(block, self.input_dim, self.hidden_dim, self.output_dim)

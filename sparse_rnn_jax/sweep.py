@@ -136,15 +136,18 @@ class _Results:
 
 
 def _exact_trainable(masks: Mapping[str, np.ndarray]) -> np.ndarray:
-    return sum(np.count_nonzero(masks[b].reshape(masks[b].shape[0], -1), axis=1) for b in BLOCKS)
+    """Trainable weights (biases excluded) per model of stacked masks: the block RNN's W_* blocks or a cell's
+    W_* matrices."""
+    keys = [k for k in masks if k in BLOCKS or k.startswith("W_")]
+    return sum(np.count_nonzero(masks[k].reshape(masks[k].shape[0], -1), axis=1) for k in keys)
 
 
 @functools.lru_cache(maxsize=32)
-def _jitted_programs(task: Task, activation: str, unroll: int, per_model_order: bool):
-    """The jitted train and evaluate programs, shared by every sweep of the same task in a process (so
-    each padded shape compiles once per process)."""
-    train_steps = jax.jit(make_train_steps(task, activation, unroll, per_model_order), donate_argnums=(0,))
-    return train_steps, jax.jit(make_evaluate(task, activation, unroll))
+def _jitted_programs(task: Task, family: str, activation: str, unroll: int, per_model_order: bool):
+    """The jitted train and evaluate programs of a family, shared by every sweep of the same task in a
+    process (so each padded shape compiles once per process)."""
+    train_steps = jax.jit(make_train_steps(task, family, activation, unroll, per_model_order), donate_argnums=(0,))
+    return train_steps, jax.jit(make_evaluate(task, family, activation, unroll))
 
 
 def _final_params_dir(workdir: Path, chunk: Chunk) -> Path:
@@ -203,10 +206,6 @@ def run_sweep(
     workdir.mkdir(parents=True, exist_ok=True)
     mesh = mesh or population_mesh()
     n_dev = mesh.devices.size
-    activations = {m.spec.activation for m in members}
-    if len(activations) > 1:
-        raise ValueError(f"a sweep trains one hidden activation at a time, got {sorted(activations)}")
-    activation = activations.pop() if activations else "relu"
     n_train, n_val = _data_size(train_data), _data_size(val_data)
     if n_train < cfg.batch_size:
         raise ValueError(f"training set ({n_train}) is smaller than one batch ({cfg.batch_size})")
@@ -222,7 +221,6 @@ def run_sweep(
     train_dev = {k: jax.device_put(np.asarray(v), replicated) for k, v in train_data.items()}
     val_dev = {k: jax.device_put(np.asarray(v), replicated) for k, v in val_data.items()}
     eval_idx, eval_w = _eval_indices(n_val, cfg.eval_batch_size)
-    train_steps, evaluate = _jitted_programs(task, activation, cfg.unroll, cfg.per_model_order)
 
     results = _Results.load(workdir / "results.parquet")
     ckpt = SweepCheckpointer(workdir / "checkpoints")
@@ -234,6 +232,7 @@ def run_sweep(
     bar = tqdm(total=total, unit="step", disable=not progress, dynamic_ncols=True, smoothing=0.1)
     try:
         for chunk in todo:
+            train_steps, evaluate = _jitted_programs(task, chunk.family, chunk.activation, cfg.unroll, cfg.per_model_order)
             _train_chunk(
                 chunk, task, cfg, train_dev, val_dev, eval_idx, eval_w, train_steps, evaluate, results, ckpt,
                 meta if meta and meta.get("chunk") == chunk.key else None,

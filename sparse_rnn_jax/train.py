@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from sparse_rnn_jax.model import block_rnn_forward
+from sparse_rnn_jax.families import forward_fn
 from sparse_rnn_jax.tasks import Batch, Task
 
 _ADAM = optax.scale_by_adam()
@@ -38,16 +38,16 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
-def _mean_loss(task: Task, activation: str, unroll: int, params, masks, batch: Batch) -> jax.Array:
-    y = block_rnn_forward(params, masks, batch.x, activation, unroll)
+def _mean_loss(task: Task, forward, params, masks, batch: Batch) -> jax.Array:
+    y = forward(params, masks, batch.x)
     loss_sum, loss_count, _ = task.score(y, batch)
     return jnp.sum(batch.weight * loss_sum) / jnp.maximum(jnp.sum(batch.weight * loss_count), 1e-12)
 
 
-def _model_step(task, activation, unroll, params, opt_state, diverged, masks, lr, batch):
+def _model_step(task, forward, params, opt_state, diverged, masks, lr, batch):
     """One Adam step of one model; a model whose loss or new weights are non-finite keeps its old state
     and is flagged diverged for good. Returns (params, opt_state, diverged, loss)."""
-    loss, grads = jax.value_and_grad(functools.partial(_mean_loss, task, activation, unroll))(params, masks, batch)
+    loss, grads = jax.value_and_grad(functools.partial(_mean_loss, task, forward))(params, masks, batch)
     updates, new_opt = _ADAM.update(grads, opt_state, params)
     new_params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
     ok = jnp.isfinite(loss) & _all_finite(new_params)
@@ -58,13 +58,14 @@ def _model_step(task, activation, unroll, params, opt_state, diverged, masks, lr
     return params, opt_state, diverged, jnp.where(diverged, jnp.nan, loss)
 
 
-def make_train_steps(task: Task, activation: str, unroll: int = 1, per_model_order: bool = False):
-    """Returns ``train_steps(state, masks, lrs, data, idx, valid) -> (state, losses f32[S, P])``.
+def make_train_steps(task: Task, family: str, activation: str, unroll: int = 1, per_model_order: bool = False):
+    """Returns ``train_steps(state, masks, lrs, data, idx, valid) -> (state, losses f32[S, P])`` for models of
+    ``family`` (``families.FAMILIES``).
 
     idx: int32[S, B] (one minibatch stream shared by every model) or int32[S, P, B] (``per_model_order``);
     valid: bool[S], steps marked False change nothing (pads the last call of an epoch).
     """
-    step = functools.partial(_model_step, task, activation, unroll)
+    step = functools.partial(_model_step, task, forward_fn(family, activation, unroll))
     batch_axis = 0 if per_model_order else None
     vstep = jax.vmap(step, in_axes=(0, 0, 0, 0, 0, batch_axis))
     make_batch = jax.vmap(task.make_batch, in_axes=(None, 0)) if per_model_order else task.make_batch
@@ -83,13 +84,14 @@ def make_train_steps(task: Task, activation: str, unroll: int = 1, per_model_ord
     return train_steps
 
 
-def make_evaluate(task: Task, activation: str, unroll: int = 1):
+def make_evaluate(task: Task, family: str, activation: str, unroll: int = 1):
     """Returns ``evaluate(params, masks, data, idx int32[S, B], weight f32[S, B]) -> (loss f32[P], accuracy f32[P])``
     over the examples ``idx`` (rows with weight 0 are padding)."""
 
+    forward = forward_fn(family, activation, unroll)
+
     def one_model(params, masks, batch):
-        y = block_rnn_forward(params, masks, batch.x, activation, unroll)
-        return task.score(y, batch)
+        return task.score(forward(params, masks, batch.x), batch)
 
     vmodel = jax.vmap(one_model, in_axes=(0, 0, None))
 
