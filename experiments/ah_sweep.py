@@ -14,8 +14,6 @@ eval_episodes), WORKDIR/run.json and checkpoints; rerunning the same command res
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from absl import flags
@@ -23,7 +21,7 @@ from absl import flags
 from experiments import common, sweep_cli
 from sparse_rnn_jax.data.minari_sequences import MinariDataError, load_minari_sequences, split_sequences
 from sparse_rnn_jax.population import make_chunks
-from sparse_rnn_jax.results import write_parquet_atomic
+from sparse_rnn_jax.results import read_parquet, write_parquet_atomic
 from sparse_rnn_jax.sweep import SweepInterrupted, load_final_params
 from sparse_rnn_jax.tasks import sequence_regression_task
 
@@ -85,19 +83,21 @@ def load_task_data() -> sweep_cli.TaskData:
     return sweep_cli.TaskData(task, train.arrays(), val.arrays(), info)
 
 
-def score_models(data, members, cfg, workdir: Path, should_stop) -> None:
+def score_models(data, members, cfg, workdir, should_stop) -> None:
     """Scores every trained chunk not yet in scores.parquet (merged atomically after each chunk)."""
     if FLAGS.eval_episodes == 0:
         return
-    from sparse_rnn_jax.rollout import score_population
-
     import jax
+
+    from sparse_rnn_jax.rollout import score_population
 
     env_id = FLAGS.eval_env_id or data.info["env_id"]
     if not env_id:
         common.fail(f"--dataset_id {FLAGS.dataset_id} names no environment; give --eval_env_id")
+    if jax.process_index() != 0:  # environments run on the host: process 0 scores for everyone
+        return
     path = workdir / "scores.parquet"
-    scores = pd.read_parquet(path) if path.is_file() else pd.DataFrame()
+    scores = read_parquet(path) if path.is_file() else pd.DataFrame()
     done = set(scores["model_id"]) if len(scores) else set()
     chunks = make_chunks(members, cfg.max_buckets, cfg.max_models_per_chunk, jax.device_count())
     todo = [c for c in chunks if any(m.model_id not in done for m in c.members)]

@@ -8,8 +8,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any, Callable, NoReturn
 
 from absl import app, flags, logging
@@ -48,16 +46,10 @@ def run(main: Callable[[list[str]], Any]) -> None:
 
 
 def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, default=str)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Writes ``obj`` as JSON to a local path or gs:// URL, whole or not at all."""
+    from sparse_rnn_jax.results import write_bytes_atomic
+
+    write_bytes_atomic(json.dumps(obj, indent=2, sort_keys=True, default=str).encode(), path)
 
 
 PACKAGES = (

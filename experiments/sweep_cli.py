@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import signal
 import sys
 import time
@@ -22,11 +21,13 @@ from typing import Callable, Mapping
 
 import numpy as np
 from absl import flags
+from etils import epath
 
 from experiments import common
 from sparse_rnn_jax.cells import CELLS
 from sparse_rnn_jax.configs import NAMED_CONFIGS
 from sparse_rnn_jax.population import Member, model_seed
+from sparse_rnn_jax.results import read_parquet
 from sparse_rnn_jax.samplers import SAMPLERS, SamplerConfig, named_specs, sample_specs
 from sparse_rnn_jax.solvers import BudgetError, hidden_dim_for_budget
 from sparse_rnn_jax.spec import ACTIVATIONS, BLOCKS
@@ -59,9 +60,34 @@ flags.DEFINE_integer("steps_per_call", 50, "Minibatches per jitted call (progres
 flags.DEFINE_enum("mask_mode", "exact", ["exact", "bernoulli"], "Exact trainable counts, or Bernoulli masks.")
 flags.DEFINE_integer("unroll", 1, "lax.scan unroll of the time loop.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_bool("distributed", False, "Initialise jax.distributed (multi-host: on Cloud TPU the topology is "
+                  "auto-detected; elsewhere give the three flags below). Implied by --coordinator_address.")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 for jax.distributed.")
+flags.DEFINE_integer("num_processes", None, "Processes in a jax.distributed run.")
+flags.DEFINE_integer("process_id", None, "This process' index in a jax.distributed run.")
 
 # Flags that do not change what a run computes (a rerun with other values resumes the same run).
-NON_DEFINING = {"workdir", "overwrite", "progress", "cache_dir", "flagfile", "coordinator_address", "num_processes", "process_id"}
+NON_DEFINING = {"workdir", "overwrite", "progress", "cache_dir", "flagfile", "distributed", "coordinator_address",
+                "num_processes", "process_id"}
+
+
+def init_distributed() -> None:
+    """Joins a multi-process JAX run when asked (before any device is touched). On CPU the processes talk
+    through JAX's gloo collectives, so the multi-host path runs (and is tested) on one machine."""
+    given = [FLAGS.coordinator_address is not None, FLAGS.num_processes is not None, FLAGS.process_id is not None]
+    if not (FLAGS.distributed or any(given)):
+        return
+    if any(given) and not all(given):
+        common.fail("--coordinator_address, --num_processes and --process_id go together")
+    if all(given) and not 0 <= FLAGS.process_id < FLAGS.num_processes:
+        common.fail(f"--process_id must be in [0, --num_processes), got {FLAGS.process_id} of {FLAGS.num_processes}")
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if all(given):
+        jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    else:
+        jax.distributed.initialize()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +168,7 @@ def defining_flags(module_flags: list[str]) -> dict:
     return {name: FLAGS[name].value for name in sorted(module_flags) if name not in NON_DEFINING}
 
 
-def check_workdir(workdir: Path, defining: dict) -> tuple[dict | None, bool]:
+def check_workdir(workdir: epath.Path, defining: dict) -> tuple[dict | None, bool]:
     """Refuses (exit 2) a workdir of different flags unless --overwrite. Returns (the previous run.json
     when resuming, whether the workdir must be cleared first); nothing is changed here."""
     if workdir.exists() and not workdir.is_dir():
@@ -168,10 +194,14 @@ def check_workdir(workdir: Path, defining: dict) -> tuple[dict | None, bool]:
     return previous, False
 
 
-def _clear(workdir: Path) -> None:
+def _clear(workdir: epath.Path) -> None:
+    """Removes what a previous run wrote (only the run's own files; anything else stays)."""
     for name in ("results.parquet", "scores.parquet", "run.json"):
-        (workdir / name).unlink(missing_ok=True)
-    shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
+        if (workdir / name).exists():
+            (workdir / name).unlink()
+    for name in ("checkpoints", "final_params"):
+        if (workdir / name).exists():
+            (workdir / name).rmtree()
 
 
 class StopFlag:
@@ -228,11 +258,14 @@ def run_sweep_main(
     """
     common.check_no_positional(argv)
     validate_common()
+    init_distributed()
     check_budget(*dims())
-    workdir = Path(FLAGS.workdir)
+    workdir = epath.Path(FLAGS.workdir)
     defining = defining_flags(module_flags)
     previous, clear = check_workdir(workdir, defining)
     import jax
+
+    lead = jax.process_index() == 0
 
     data = load_task_data()
     task = data.task
@@ -244,12 +277,13 @@ def run_sweep_main(
         mask_mode=FLAGS.mask_mode, unroll=FLAGS.unroll, save_final_params=save_final_params,
     )
     _, efficiency = describe_plan(members, cfg, jax.device_count())
-    if clear:
+    if clear and lead:
         _clear(workdir)
     record = {
         "flags": defining,
         "versions": common.package_versions(),
         "devices": [str(d) for d in jax.devices()],
+        "processes": jax.process_count(),
         "platform": jax.default_backend(),
         "task": task.name,
         "data": data.info,
@@ -258,7 +292,8 @@ def run_sweep_main(
         "wall_time_s": (previous or {}).get("wall_time_s", 0.0),
         "status": "running",
     }
-    common.write_json_atomic(record, workdir / "run.json")
+    if lead:
+        common.write_json_atomic(record, workdir / "run.json")
     stop = StopFlag()
     t0 = time.time()
     record["status"] = "failed"
@@ -272,13 +307,15 @@ def run_sweep_main(
         print(f"interrupted: {e}. Rerun the same command to resume.", file=sys.stderr)
     finally:
         record["wall_time_s"] += time.time() - t0
-        common.write_json_atomic(record, workdir / "run.json")
+        if lead:
+            common.write_json_atomic(record, workdir / "run.json")
     if record["status"] != "complete":
         sys.exit(3)
-    print_summary(frame, task, workdir, record)
+    if lead:
+        print_summary(frame, task, workdir, record)
 
 
-def print_summary(frame, task: Task, workdir: Path, record: dict) -> None:
+def print_summary(frame, task: Task, workdir: epath.Path, record: dict) -> None:
     from sparse_rnn_jax.results import final_per_model
 
     per_model = final_per_model(frame)
@@ -300,9 +337,7 @@ def print_summary(frame, task: Task, workdir: Path, record: dict) -> None:
     print(msg)
     scores_path = workdir / "scores.parquet"
     if scores_path.is_file():
-        import pandas as pd
-
-        scores = pd.read_parquet(scores_path).merge(per_model[["model_id", "config", "hidden_proportion", "min_val_loss"]], on="model_id")
+        scores = read_parquet(scores_path).merge(per_model[["model_id", "config", "hidden_proportion", "min_val_loss"]], on="model_id")
         print(f"environment scores ({int(scores['eval_episodes'].iloc[0])} episodes per model):")
         cols = ["model_id", "config", "hidden_proportion", "min_val_loss", "eval_return_mean", "eval_success_rate", "d4rl_score"]
         print(scores.sort_values("eval_return_mean", ascending=False)[cols].head(10).to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -19,20 +19,30 @@ Columns (``RESULT_COLUMNS``):
   learning_rate float
   activation str
   density_{hx,hh,hy,yx,yh,yy}, init_mean_{...}, init_std_{...} float
+  leak_mode str, leak_alpha float  leaky block RNNs (``leaky.LeakySpec``): fixed | learned | gated and α (or α0);
+                        "none" and NaN for every other model
+  hh_graph str|None     random-graph kind of the hh mask ("er", "ws", "ba"; ``graphs``), None without one
+  hh_graph_beta float   the Watts-Strogatz rewiring probability (NaN unless hh_graph is "ws")
+  graph_{nodes,edges,density,mean_betweenness,clustering,avg_path_length} float  properties of the realised
+                        hh graph (``graphs.graph_properties``; NaN without a graph)
 Per-model scores from environment rollouts (Adroit Hammer) live in ``scores.parquet``, keyed by model_id.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
+from etils import epath
 
 from sparse_rnn_jax.accounting import expected_accounting
 from sparse_rnn_jax.cells import CellSpec, cell_counts
+from sparse_rnn_jax.leaky import LeakySpec
+from sparse_rnn_jax.graphs import GRAPH_PROPERTIES, empty_properties, hh_graph_properties
 from sparse_rnn_jax.spec import BLOCKS
 
 SPEC_COLUMNS: tuple[str, ...] = (
@@ -40,11 +50,13 @@ SPEC_COLUMNS: tuple[str, ...] = (
     + tuple(f"density_{b}" for b in BLOCKS)
     + tuple(f"init_mean_{b}" for b in BLOCKS)
     + tuple(f"init_std_{b}" for b in BLOCKS)
+    + ("leak_mode", "leak_alpha")
 )
+GRAPH_COLUMNS: tuple[str, ...] = ("hh_graph", "hh_graph_beta") + tuple(f"graph_{p}" for p in GRAPH_PROPERTIES)
 RESULT_COLUMNS: tuple[str, ...] = (
     "model_id", "bucket", "seed", "config", "task", "epoch", "train_loss", "val_loss", "val_accuracy", "diverged",
     "trainable_params_exact",
-) + SPEC_COLUMNS
+) + SPEC_COLUMNS + GRAPH_COLUMNS
 HYPERPARAMETER_FEATURES: tuple[str, ...] = (
     tuple(f"density_{b}" for b in BLOCKS)
     + tuple(f"init_mean_{b}" for b in BLOCKS)
@@ -54,10 +66,28 @@ HYPERPARAMETER_FEATURES: tuple[str, ...] = (
 """The paper's 19 hyperparameters; with ``hidden_proportion`` they are the parent network's 20 features."""
 
 
-def spec_columns(spec) -> dict:
-    """The spec's columns of the results table. A baseline cell (``cells.CellSpec``) has no blocks: its
-    density, init mean and init std columns are NaN, its model density 1 and its hidden proportion
-    weights(W_h) / (weights(W_i) + weights(W_h)) (see ``cells``)."""
+def graph_columns(spec, seed: int | None = None) -> dict:
+    """``GRAPH_COLUMNS`` of a model: its hh graph's kind and the properties of the graph drawn from ``seed``
+    (NaN when the spec has no graph, or no seed is given)."""
+    graph = getattr(spec, "hh_graph", None)
+    if graph is None or seed is None:
+        props = empty_properties()
+    else:
+        props = hh_graph_properties(graph, spec.hidden_dim, spec.blocks["hh"].density, int(seed))
+    row = {
+        "hh_graph": None if graph is None else graph.kind,
+        "hh_graph_beta": float(graph.beta) if graph is not None and graph.kind == "ws" else float("nan"),
+    }
+    row.update({f"graph_{p}": props[p] for p in GRAPH_PROPERTIES})
+    return row
+
+
+def spec_columns(spec, seed: int | None = None) -> dict:
+    """The spec's columns of the results table, ``graph_columns(spec, seed)`` included. A baseline cell
+    (``cells.CellSpec``) has no blocks: its density, init mean and init std columns are NaN, its model
+    density 1 and its hidden proportion weights(W_h) / (weights(W_i) + weights(W_h)) (see ``cells``)."""
+    if isinstance(spec, LeakySpec):  # the base's columns, the leak mode and α, counts with a gate's weights
+        return {**spec_columns(spec.base, seed), **spec.result_columns()}
     if isinstance(spec, CellSpec):
         counts = cell_counts(spec.cell, spec.input_dim, spec.hidden_dim, spec.output_dim)
         row = {
@@ -67,6 +97,8 @@ def spec_columns(spec) -> dict:
             "activation": spec.activation,
         }
         row.update({c: float("nan") for c in SPEC_COLUMNS if c.startswith(("density_", "init_mean_", "init_std_"))})
+        row.update(leak_mode="none", leak_alpha=float("nan"))
+        row.update(graph_columns(spec, seed))
         return row
     acc = expected_accounting(spec)
     row = {
@@ -83,21 +115,46 @@ def spec_columns(spec) -> dict:
         row[f"density_{b}"] = spec.blocks[b].density
         row[f"init_mean_{b}"] = spec.blocks[b].init_mean
         row[f"init_std_{b}"] = spec.blocks[b].init_std
+    row.update(leak_mode="none", leak_alpha=float("nan"))
+    row.update(graph_columns(spec, seed))
     return row
 
 
-def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Writes ``df`` to ``path`` via a temporary file in the same folder and an atomic rename."""
+def is_remote(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a cloud URL (gs://, s3://, ...) rather than a local path."""
+    return "://" in os.fspath(path)
+
+
+def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> None:
+    """Writes ``data`` to ``path`` whole or not at all: locally via a temporary file in the same folder and an
+    atomic rename; on a cloud store (gs://) as one object upload, which is atomic there."""
+    if is_remote(path):
+        target = epath.Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        df.to_parquet(tmp, index=False)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Writes ``df`` to ``path`` (local or gs://) atomically."""
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    write_bytes_atomic(buf.getvalue(), path)
+
+
+def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
+    """Reads a parquet file from a local path or a cloud URL."""
+    return pd.read_parquet(io.BytesIO(epath.Path(path).read_bytes()))
 
 
 def read_results(dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
@@ -105,14 +162,14 @@ def read_results(dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
     ``scores.parquet`` where present."""
     frames = []
     for d in dirs:
-        d = Path(d)
+        d = epath.Path(d)
         path = d / "results.parquet"
         if not path.is_file():
             raise FileNotFoundError(f"no results.parquet in {d}")
-        df = pd.read_parquet(path)
+        df = read_parquet(path)
         scores = d / "scores.parquet"
         if scores.is_file():
-            df = df.merge(pd.read_parquet(scores), on="model_id", how="left")
+            df = df.merge(read_parquet(scores), on="model_id", how="left")
         df.insert(0, "run", str(d))
         frames.append(df)
     if not frames:

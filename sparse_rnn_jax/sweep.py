@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import math
 import time
+import os
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -25,12 +26,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from etils import epath
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from sparse_rnn_jax.checkpoint import SweepCheckpointer
 from sparse_rnn_jax.population import Chunk, Member, make_chunks, padding_efficiency, stack_chunk
-from sparse_rnn_jax.results import RESULT_COLUMNS, spec_columns, write_parquet_atomic
+from sparse_rnn_jax.results import RESULT_COLUMNS, is_remote, read_parquet, spec_columns, write_parquet_atomic
 from sparse_rnn_jax.spec import BLOCKS
 from sparse_rnn_jax.tasks import Task
 from sparse_rnn_jax.train import init_train_state, make_evaluate, make_train_steps
@@ -111,16 +114,40 @@ def _data_size(data: Mapping[str, np.ndarray]) -> int:
     return next(iter(sizes.values()))
 
 
+def _absolute(path: epath.Path) -> epath.Path:
+    return path if is_remote(path) else epath.Path(os.path.abspath(os.fspath(path)))
+
+
+def _barrier(name: str) -> None:
+    """Waits for every process (a no-op in a single-process run)."""
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(name)
+
+
+def _put(tree, sharding: NamedSharding):
+    """Host numpy arrays -> global arrays with ``sharding``; every process holds the same full values
+    (deterministic data and inits), so each fills in its own shards (works across hosts)."""
+    return jax.tree.map(lambda a: jax.make_array_from_callback(np.shape(a), sharding, lambda idx, a=a: np.asarray(a)[idx]), tree)
+
+
+def _fetch(x) -> np.ndarray:
+    """A global array's full value on every process (gathered across hosts when needed)."""
+    if getattr(x, "is_fully_addressable", True):
+        return np.asarray(x)
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
 @dataclasses.dataclass
 class _Results:
-    """The results table in memory, mirrored to ``path`` after every merge."""
+    """The results table in memory (the same on every process), written to ``path`` by process 0 after
+    every merge."""
 
-    path: Path
+    path: epath.Path
     frame: pd.DataFrame
 
     @classmethod
-    def load(cls, path: Path) -> "_Results":
-        frame = pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=list(RESULT_COLUMNS))
+    def load(cls, path: epath.Path) -> "_Results":
+        frame = read_parquet(path) if path.is_file() else pd.DataFrame(columns=list(RESULT_COLUMNS))
         return cls(path, frame)
 
     def done_epochs(self, model_id: int) -> int:
@@ -132,7 +159,9 @@ class _Results:
         frame = new if self.frame.empty else pd.concat([self.frame, new], ignore_index=True)
         frame = frame.drop_duplicates(["model_id", "epoch"], keep="last").sort_values(["model_id", "epoch"])
         self.frame = frame.reset_index(drop=True)
-        write_parquet_atomic(self.frame, self.path)
+        if jax.process_index() == 0:
+            write_parquet_atomic(self.frame, self.path)
+        _barrier("results_written")
 
 
 def _exact_trainable(masks: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -150,20 +179,20 @@ def _jitted_programs(task: Task, family: str, activation: str, unroll: int, per_
     return train_steps, jax.jit(make_evaluate(task, family, activation, unroll))
 
 
-def _final_params_dir(workdir: Path, chunk: Chunk) -> Path:
-    return Path(workdir) / "final_params" / chunk.key
+def _final_params_dir(workdir, chunk: Chunk) -> epath.Path:
+    return epath.Path(workdir) / "final_params" / chunk.key
 
 
-def _save_final_params(workdir: Path, chunk: Chunk, params) -> None:
+def _save_final_params(workdir, chunk: Chunk, params) -> None:
+    """Saves a chunk's trained (sharded) weights; every process takes part, orbax writes each shard once."""
     import orbax.checkpoint as ocp
 
     path = _final_params_dir(workdir, chunk)
-    if path.exists():  # a retrained chunk reproduces the same weights
-        import shutil
-
-        shutil.rmtree(path)
+    if jax.process_index() == 0 and path.exists():  # a retrained chunk reproduces the same weights
+        path.rmtree()
+    _barrier("final_params_clear")
     with ocp.StandardCheckpointer() as ckptr:
-        ckptr.save(path.absolute(), {k: np.asarray(v) for k, v in params.items()})
+        ckptr.save(_absolute(path), dict(params))
 
 
 def load_final_params(workdir: str | Path, chunk: Chunk, mask_mode: str = "exact"):
@@ -171,12 +200,12 @@ def load_final_params(workdir: str | Path, chunk: Chunk, mask_mode: str = "exact
     pytrees with a leading axis over the chunk's real members (ghosts dropped); None if not saved."""
     import orbax.checkpoint as ocp
 
-    path = _final_params_dir(Path(workdir), chunk)
+    path = _final_params_dir(workdir, chunk)
     if not path.exists():
         return None
     _, masks, _ = stack_chunk(chunk, mask_mode)
     with ocp.StandardCheckpointer() as ckptr:
-        params = ckptr.restore(path.absolute())
+        params = ckptr.restore(_absolute(path))
     n = len(chunk.members)
     return {k: np.asarray(v)[:n] for k, v in params.items()}, {k: v[:n] for k, v in masks.items()}
 
@@ -202,9 +231,13 @@ def run_sweep(
 ) -> pd.DataFrame:
     """Trains every member for ``cfg.epochs`` epochs (resuming from ``workdir`` where a previous run
     stopped) and returns the results table (also in ``workdir/results.parquet``)."""
-    workdir = Path(workdir)
+    workdir = epath.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     mesh = mesh or population_mesh()
+    lead = jax.process_index() == 0
+    progress = progress and lead
+    if not lead:
+        log = lambda _msg: None  # noqa: E731
     n_dev = mesh.devices.size
     n_train, n_val = _data_size(train_data), _data_size(val_data)
     if n_train < cfg.batch_size:
@@ -218,8 +251,8 @@ def run_sweep(
 
     replicated = NamedSharding(mesh, PartitionSpec())
     by_model = NamedSharding(mesh, PartitionSpec(POPULATION_AXIS))
-    train_dev = {k: jax.device_put(np.asarray(v), replicated) for k, v in train_data.items()}
-    val_dev = {k: jax.device_put(np.asarray(v), replicated) for k, v in val_data.items()}
+    train_dev = _put({k: np.asarray(v) for k, v in train_data.items()}, replicated)
+    val_dev = _put({k: np.asarray(v) for k, v in val_data.items()}, replicated)
     eval_idx, eval_w = _eval_indices(n_val, cfg.eval_batch_size)
 
     results = _Results.load(workdir / "results.parquet")
@@ -252,9 +285,8 @@ def _train_chunk(
 ) -> None:
     params_np, masks_np, lrs_np = stack_chunk(chunk, cfg.mask_mode)
     exact = _exact_trainable(masks_np)
-    put = lambda tree: jax.device_put(tree, by_model)  # noqa: E731
-    masks, lrs = put(masks_np), put(lrs_np)
-    state = put(init_train_state(params_np))
+    masks, lrs = _put(masks_np, by_model), _put(lrs_np, by_model)
+    state = jax.jit(init_train_state, out_shardings=by_model)(_put(params_np, by_model))
     model_ids = [m.model_id for m in chunk.members] + [chunk.members[-1].model_id] * chunk.ghosts
     done = min(results.done_epochs(m.model_id) for m in chunk.members)
     epoch, start_step, loss_sum = done + 1, 0, np.zeros(chunk.size)
@@ -271,7 +303,7 @@ def _train_chunk(
     s = cfg.steps_per_call
     static_rows = [
         {"model_id": m.model_id, "bucket": chunk.bucket, "seed": m.seed, "config": m.config, "task": task.name,
-         "trainable_params_exact": int(exact[i]), **spec_columns(m.spec)}
+         "trainable_params_exact": int(exact[i]), **spec_columns(m.spec, m.seed)}
         for i, m in enumerate(chunk.members)
     ]
     while epoch <= cfg.epochs:
@@ -284,7 +316,7 @@ def _train_chunk(
         while step < steps_per_epoch:
             t0 = time.perf_counter()
             state, losses = train_steps(state, masks, lrs, train_dev, jnp.asarray(idx[step : step + s]), jnp.asarray(valid[step : step + s]))
-            losses = np.asarray(losses)[valid[step : step + s]]
+            losses = _fetch(losses)[valid[step : step + s]]
             loss_sum += losses.sum(axis=0)
             n = min(s, steps_per_epoch - step)
             step += n
@@ -293,8 +325,8 @@ def _train_chunk(
             if should_stop() and step < steps_per_epoch:
                 ckpt.save(state, {"chunk": chunk.key, "epoch": epoch, "step": step, "loss_sum": loss_sum.tolist()})
                 raise SweepInterrupted(f"stopped in chunk {chunk.key}, epoch {epoch}, step {step}; checkpoint saved")
-        val_loss, val_acc = (np.asarray(a) for a in evaluate(state.params, masks, val_dev, jnp.asarray(eval_idx), jnp.asarray(eval_w)))
-        diverged = np.asarray(state.diverged)
+        val_loss, val_acc = (_fetch(a) for a in evaluate(state.params, masks, val_dev, jnp.asarray(eval_idx), jnp.asarray(eval_w)))
+        diverged = _fetch(state.diverged)
         train_loss = loss_sum / steps_per_epoch
         rows = []
         for i, base in enumerate(static_rows):
