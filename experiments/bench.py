@@ -31,7 +31,8 @@ flags.DEFINE_integer("steps_per_call", 10, "Minibatch steps per timed call.")
 flags.DEFINE_integer("calls", 3, "Timed calls per chunk.")
 flags.DEFINE_integer("max_models_per_chunk", 512, "Models per compiled program.")
 flags.DEFINE_integer("max_buckets", 8, "Hidden-size buckets.")
-flags.DEFINE_string("matmul_precision", None, "jax_default_matmul_precision for GPU/TPU (e.g. 'bfloat16', 'tensorfloat32', 'float32').")
+flags.DEFINE_enum("matmul_precision", None, ["default", "high", "highest", "bfloat16", "tensorfloat32", "float32"],
+                  "jax_default_matmul_precision for GPU/TPU (e.g. bfloat16, tensorfloat32).")
 flags.DEFINE_integer("table_iv_models", 3254, "Models for the padding-efficiency and wall-time estimate.")
 
 
