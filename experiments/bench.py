@@ -30,9 +30,10 @@ flags.DEFINE_integer("loop_sample", 8, "Models timed alone for the loop baseline
 flags.DEFINE_integer("steps_per_call", 10, "Minibatch steps per timed call.")
 flags.DEFINE_integer("calls", 3, "Timed calls per chunk.")
 flags.DEFINE_integer("max_models_per_chunk", 512, "Models per compiled program.")
-flags.DEFINE_integer("max_buckets", 8, "Hidden-size buckets.")
+flags.DEFINE_integer("max_buckets", 12, "Hidden-size buckets.")
 flags.DEFINE_enum("matmul_precision", None, ["default", "high", "highest", "bfloat16", "tensorfloat32", "float32"],
                   "jax_default_matmul_precision for GPU/TPU (e.g. bfloat16, tensorfloat32).")
+flags.DEFINE_integer("unroll", 1, "lax.scan unroll of the time loop.")
 flags.DEFINE_integer("table_iv_models", 3254, "Models for the padding-efficiency and wall-time estimate.")
 
 
@@ -46,7 +47,7 @@ def main(argv):
         common.fail(f"--sizes must be integers, got {','.join(FLAGS.sizes)}")
     if any(s < 1 for s in sizes):
         common.fail(f"--sizes must be >= 1, got {sizes}")
-    for name in ("loop_sample", "steps_per_call", "calls", "max_models_per_chunk", "max_buckets", "table_iv_models"):
+    for name in ("loop_sample", "steps_per_call", "calls", "max_models_per_chunk", "max_buckets", "table_iv_models", "unroll"):
         if FLAGS[name].value < 1:
             common.fail(f"--{name} must be >= 1, got {FLAGS[name].value}")
 
@@ -74,8 +75,13 @@ def main(argv):
         "jax": jax.__version__, "date": time.strftime("%Y-%m-%d"), "mode": "tiny" if FLAGS.tiny else "quick" if FLAGS.quick else "full",
         "shapes": {"input_dim": x_dim, "output_dim": y_dim, "seq_len": seq_len, "batch_size": 16, "budget": budget},
     }
-    time_pop = lambda ms: bm.time_population(  # noqa: E731
-        ms, task, data, seq_len, 16, FLAGS.steps_per_call, FLAGS.calls, FLAGS.max_buckets, FLAGS.max_models_per_chunk)
+    def time_pop(ms):
+        # A sweep's buckets hold hundreds of models; a population of P gets one bucket per 32 models
+        # (at most --max_buckets), so a small population is timed as one program, not P programs of one.
+        buckets = min(FLAGS.max_buckets, max(1, len(ms) // 32))
+        return bm.time_population(ms, task, data, seq_len, 16, FLAGS.steps_per_call, FLAGS.calls, buckets,
+                                  FLAGS.max_models_per_chunk, unroll=FLAGS.unroll)
+
 
     peak = bm.matmul_peak_flops(512 if FLAGS.tiny else 2048)
     out["matmul_peak_flops"] = peak

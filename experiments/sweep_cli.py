@@ -26,11 +26,12 @@ from etils import epath
 from experiments import common
 from sparse_rnn_jax.cells import CELLS
 from sparse_rnn_jax.configs import NAMED_CONFIGS
+from sparse_rnn_jax.leaky import LEAK_MODES, LeakySpec
 from sparse_rnn_jax.population import Member, model_seed
 from sparse_rnn_jax.results import read_parquet
 from sparse_rnn_jax.samplers import SAMPLERS, SamplerConfig, named_specs, sample_specs
 from sparse_rnn_jax.solvers import BudgetError, hidden_dim_for_budget
-from sparse_rnn_jax.spec import ACTIVATIONS, BLOCKS
+from sparse_rnn_jax.spec import ACTIVATIONS, BLOCKS, GRAPH_KINDS, GraphSpec
 from sparse_rnn_jax.sweep import SweepConfig, SweepInterrupted, describe_plan, run_sweep
 from sparse_rnn_jax.tasks import Task
 
@@ -50,16 +51,29 @@ flags.DEFINE_integer("config_repeats", 1, "Seeds per named configuration.")
 flags.DEFINE_float("config_lr", 1e-4, "Learning rate of the named configurations (the reference's 1e-4).")
 flags.DEFINE_float("uniform_density", 0.2, "Density of every block of the 'uniform' named config.")
 flags.DEFINE_string("activation", "relu", f"Hidden activation: one of {ACTIVATIONS}.")
+flags.DEFINE_enum("hh_graph", "none", ("none",) + GRAPH_KINDS,
+                  "Draw the sampled models' hh masks as random graphs (er, ws, ba; sparse_rnn_jax/graphs.py).")
+flags.DEFINE_float("hh_graph_beta", 0.1, "Rewiring probability of --hh_graph=ws.", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_integer("epochs", 25, "Training epochs.")
 flags.DEFINE_integer("batch_size", 16, "Sequences per minibatch.")
 flags.DEFINE_integer("eval_batch_size", 250, "Sequences per evaluation batch.")
 flags.DEFINE_bool("per_model_order", False, "Give each model its own minibatch order (default: one shared stream).")
-flags.DEFINE_integer("max_buckets", 8, "Hidden-size buckets (each compiles once).")
+flags.DEFINE_integer("max_buckets", 12, "Hidden-size buckets per model family (each compiles once).")
 flags.DEFINE_integer("max_models_per_chunk", 256, "Models per compiled program (bounds memory).")
 flags.DEFINE_integer("steps_per_call", 50, "Minibatches per jitted call (progress and stop granularity).")
 flags.DEFINE_enum("mask_mode", "exact", ["exact", "bernoulli"], "Exact trainable counts, or Bernoulli masks.")
 flags.DEFINE_integer("unroll", 1, "lax.scan unroll of the time loop.")
+flags.DEFINE_bool("save_final_params", False, "Keep every chunk's trained weights in WORKDIR/final_params "
+                  "(for experiments.prune and experiments.diagnose).")
+flags.DEFINE_enum("leak", "none", ("none",) + LEAK_MODES, "Make every block RNN (sampled and named) a leaky "
+                  "integrator h' = (1 - alpha) h + alpha act(...): alpha fixed, learned per unit, or input-gated (sparse_rnn_jax/leaky.py).")
+flags.DEFINE_float("leak_alpha", 0.5, "--leak=fixed: the fixed alpha in (0, 1]; learned, gated: the initial alpha in (0, 1).")
+flags.register_multi_flags_validator(
+    ["leak", "leak_alpha"], lambda f: f["leak"] == "none" or 0 < f["leak_alpha"] < 1 or (f["leak"] == "fixed" and f["leak_alpha"] == 1),
+    "--leak_alpha must be in (0, 1) (or exactly 1 with --leak=fixed)")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_enum("matmul_precision", None, ["default", "high", "highest", "bfloat16", "tensorfloat32", "float32"],
+                  "jax_default_matmul_precision on GPU/TPU (e.g. bfloat16 for speed on TPU; CPU computes in float32).")
 flags.DEFINE_bool("distributed", False, "Initialise jax.distributed (multi-host: on Cloud TPU the topology is "
                   "auto-detected; elsewhere give the three flags below). Implied by --coordinator_address.")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 for jax.distributed.")
@@ -152,6 +166,8 @@ def check_budget(input_dim: int, output_dim: int) -> None:
 def build_members(input_dim: int, output_dim: int) -> list[Member]:
     sampler_cfg = SamplerConfig(hidden_mean=FLAGS.hidden_mean, hidden_std=FLAGS.hidden_std, activation=FLAGS.activation)
     specs = sample_specs(FLAGS.sampler, FLAGS.num_models, FLAGS.seed, input_dim, output_dim, FLAGS.budget, sampler_cfg).specs
+    if FLAGS.hh_graph != "none":
+        specs = [s.replace(hh_graph=GraphSpec(FLAGS.hh_graph, FLAGS.hh_graph_beta)) for s in specs]
     members = [Member(i, s, model_seed(FLAGS.seed, i), FLAGS.sampler) for i, s in enumerate(specs)]
     named = named_specs(
         FLAGS.configs, input_dim, output_dim, budget=FLAGS.budget, hidden_dim=FLAGS.hidden_dim,
@@ -161,6 +177,9 @@ def build_members(input_dim: int, output_dim: int) -> list[Member]:
         for s in named:
             i = len(members)
             members.append(Member(i, s, model_seed(FLAGS.seed, i), s.name))
+    if FLAGS.leak != "none":  # the block RNNs become leaky (same seeds, so the same block weights); cells stay
+        members = [dataclasses.replace(m, spec=LeakySpec(m.spec, FLAGS.leak, FLAGS.leak_alpha)) if m.spec.family == "block"
+                   else m for m in members]
     return members
 
 
@@ -185,6 +204,8 @@ def check_workdir(workdir: epath.Path, defining: dict) -> tuple[dict | None, boo
     except (OSError, ValueError) as e:
         common.fail(f"--workdir {workdir}: unreadable run.json ({e}); use --overwrite or another --workdir")
     old = previous.get("flags", {})
+    # A flag the older run did not record yet counts as having had its default value.
+    old = {**{k: FLAGS[k].default for k in defining if k not in old}, **old}
     diff = sorted(k for k in set(old) | set(defining) if old.get(k) != defining.get(k))
     if diff:
         if not FLAGS.overwrite:
@@ -259,6 +280,10 @@ def run_sweep_main(
     common.check_no_positional(argv)
     validate_common()
     init_distributed()
+    if FLAGS.matmul_precision:
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", FLAGS.matmul_precision)
     check_budget(*dims())
     workdir = epath.Path(FLAGS.workdir)
     defining = defining_flags(module_flags)
@@ -274,7 +299,7 @@ def run_sweep_main(
         epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, eval_batch_size=FLAGS.eval_batch_size, seed=FLAGS.seed,
         per_model_order=FLAGS.per_model_order, max_buckets=FLAGS.max_buckets,
         max_models_per_chunk=FLAGS.max_models_per_chunk, steps_per_call=FLAGS.steps_per_call,
-        mask_mode=FLAGS.mask_mode, unroll=FLAGS.unroll, save_final_params=save_final_params,
+        mask_mode=FLAGS.mask_mode, unroll=FLAGS.unroll, save_final_params=save_final_params or FLAGS.save_final_params,
     )
     _, efficiency = describe_plan(members, cfg, jax.device_count())
     if clear and lead:

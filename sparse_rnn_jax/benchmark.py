@@ -73,12 +73,13 @@ def time_population(
     max_buckets: int = 8,
     max_models_per_chunk: int = 512,
     activation: str = "relu",
+    unroll: int = 1,
 ) -> PopulationTiming:
     """Times the sweep's own jitted train program on ``members`` (bucketed and chunked as a sweep would)."""
     mesh = population_mesh()
     n_dev = mesh.devices.size
     chunks = make_chunks(members, max_buckets, max_models_per_chunk, n_dev)
-    train_steps, _ = _jitted_programs(task, "block", activation, 1, False)
+    train_steps, _ = _jitted_programs(task, "block", activation, unroll, False)
     replicated, by_model = NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec(POPULATION_AXIS))
     data_dev = {k: jax.device_put(v, replicated) for k, v in data.items()}
     n = len(next(iter(data.values())))

@@ -8,6 +8,9 @@ Arrays (H = padded hidden dim >= spec.hidden_dim, X = input_dim, Y = output_dim)
   params: W_hx f32[H, X], W_hh f32[H, H], W_hy f32[H, Y], W_yx f32[Y, X], W_yh f32[Y, H], W_yy f32[Y, Y],
           b_h f32[H], b_y f32[Y]   (masked and padded entries exactly 0; biases start at 0)
   masks:  hx, hh, hy, yx, yh, yy bool[same shapes], b_h bool[H] (False on padded units), b_y bool[Y]
+
+A spec with ``hh_graph`` gets its hh mask from a random graph on its true hidden units drawn from the same
+seed (``sparse_rnn_jax.graphs``); its hh weights are still N(mean, std) times that mask.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sparse_rnn_jax.graphs import hh_graph_mask
 from sparse_rnn_jax.spec import BLOCKS, NetworkSpec
 
 MASK_MODES = ("exact", "bernoulli")
@@ -54,7 +58,10 @@ def init_model(spec: NetworkSpec, seed: int, padded_hidden_dim: int | None = Non
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), i])))
         rows, cols = spec.block_shape(b)
         blk = spec.blocks[b]
-        m = block_mask(rng, rows, cols, blk.density, mask_mode)
+        if b == "hh" and spec.hh_graph is not None:  # a random graph on the hidden units
+            m = hh_graph_mask(spec.hh_graph, rows, blk.density, seed)
+        else:
+            m = block_mask(rng, rows, cols, blk.density, mask_mode)
         w = (rng.standard_normal((rows, cols)) * blk.init_std + blk.init_mean).astype(np.float32) * m
         shape = (padded_dims[b[0]], padded_dims[b[1]])
         masks[b] = np.zeros(shape, dtype=bool)

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sparse_rnn_jax.cells import cell_step, state_size
+from sparse_rnn_jax.leaky import leaky_step
 from sparse_rnn_jax.model import ACTIVATION_FNS, StepWeights, prepare_step_weights, prepared_step
 from sparse_rnn_jax.policies import TanhMlpPolicy, load_npz_policy
 
@@ -239,6 +240,9 @@ def make_population_actor(
     k = int(episodes_per_model)
     if "W_i" in params:  # a baseline cell (sparse_rnn_jax.cells)
         return _cell_actor(params, masks, activation, k, normalise, n_models)
+    leak_mode = "gated" if "W_ax" in params else "learned" if "a" in params else "fixed" if "alpha" in masks else None
+    if leak_mode is not None:  # a leaky or gated block RNN (sparse_rnn_jax.leaky)
+        return _leaky_actor(leak_mode, params, masks, activation, k, normalise, n_models)
     weights = prepare_population(params, masks)
     input_dim, output_dim = int(params["W_hx"].shape[-1]), int(params["W_yx"].shape[-2])
     hidden_dim = int(params["W_hh"].shape[-1])
@@ -267,6 +271,22 @@ def _cell_actor(params, masks, activation: str, k: int, normalise, n_models: int
         return state, np.asarray(y).reshape(n_models * k, output_dim)
 
     return act, jnp.zeros((n_models, k, state_size(cell, hidden_dim)), jnp.float32)
+
+
+def _leaky_actor(mode: str, params, masks, activation: str, k: int, normalise, n_models: int):
+    """``make_population_actor`` for leaky / gated block RNNs: one vmapped ``leaky.leaky_step`` per env step."""
+    input_dim, output_dim = int(params["W_hx"].shape[-1]), int(params["W_yx"].shape[-2])
+    hidden_dim = int(params["W_hh"].shape[-1])
+    step = jax.jit(jax.vmap(lambda p, m, z, o: leaky_step(mode, p, m, z, o, activation)))
+    params = jax.tree.map(jnp.asarray, dict(params))
+    masks = jax.tree.map(jnp.asarray, dict(masks))
+
+    def act(state: jax.Array, obs: np.ndarray) -> tuple[jax.Array, np.ndarray]:
+        x = jnp.asarray(normalise(obs).reshape(n_models, k, input_dim), jnp.float32)
+        state, y = step(params, masks, state, x)
+        return state, np.asarray(y).reshape(n_models * k, output_dim)
+
+    return act, jnp.zeros((n_models, k, hidden_dim + output_dim), jnp.float32)
 
 
 def _chunks(total: int, most: int) -> list[tuple[int, int]]:

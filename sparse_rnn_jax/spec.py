@@ -55,6 +55,29 @@ class BlockSpec:
             raise ValueError(f"init_std_{name} must be >= 0, got {s}")
 
 
+GRAPH_KINDS: tuple[str, ...] = ("er", "ws", "ba")
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphSpec:
+    """The hh block's mask drawn as a random graph on the hidden units (``sparse_rnn_jax.graphs``) instead of
+    uniformly: ``kind`` "er" (Erdos-Renyi), "ws" (Watts-Strogatz, rewiring probability ``beta``) or "ba"
+    (Barabasi-Albert). The graph's size parameter follows the hh density; it is drawn from the model's seed."""
+
+    kind: str
+    beta: float = 0.1
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.kind not in GRAPH_KINDS:
+            raise ValueError(f"hh_graph.kind must be one of {GRAPH_KINDS}, got {self.kind!r}")
+        b = _check_number("hh_graph.beta", self.beta)
+        if not 0.0 <= b <= 1.0:
+            raise ValueError(f"hh_graph.beta must be in [0, 1], got {b}")
+
+
 @dataclasses.dataclass(frozen=True)
 class NetworkSpec:
     """A block RNN: dims, one BlockSpec per block, hidden activation.
@@ -65,6 +88,7 @@ class NetworkSpec:
       activation: hidden nonlinearity, "relu" (reference) or "tanh".
       learning_rate: Adam step size used when this spec is trained (the 19th sweep hyperparameter).
       name: free label (the named configuration, e.g. "balanced").
+      hh_graph: draw the hh mask as a random graph (``GraphSpec``), or None for the uniform mask.
     """
 
     input_dim: int
@@ -74,6 +98,7 @@ class NetworkSpec:
     activation: str = "relu"
     learning_rate: float = 1e-4
     name: str = "custom"
+    hh_graph: GraphSpec | None = None
 
     def __post_init__(self) -> None:
         _check_dim("input_dim", self.input_dim)
@@ -90,6 +115,10 @@ class NetworkSpec:
         lr = _check_number("learning_rate", self.learning_rate)
         if lr <= 0:
             raise ValueError(f"learning_rate must be > 0, got {lr}")
+        if self.hh_graph is not None:
+            if not isinstance(self.hh_graph, GraphSpec):
+                raise ValueError(f"hh_graph must be a GraphSpec or None, got {self.hh_graph!r}")
+            self.hh_graph.validate()
         # Freeze the mapping in canonical order so specs hash and compare by value.
         object.__setattr__(self, "blocks", _FrozenBlocks({b: self.blocks[b] for b in BLOCKS}))
 

@@ -63,7 +63,7 @@ class SweepConfig:
     eval_batch_size: int = 250
     seed: int = 0
     per_model_order: bool = False
-    max_buckets: int = 8
+    max_buckets: int = 12
     max_models_per_chunk: int = 256
     steps_per_call: int = 50
     mask_mode: str = "exact"

@@ -95,3 +95,55 @@ def sequence_regression_task(name: str, input_dim: int, output_dim: int) -> Task
         return Batch(data["obs"][idx], (data["actions"][idx], data["step_mask"][idx]), jnp.ones(idx.shape[0], jnp.float32))
 
     return Task(name, input_dim, output_dim, make_batch, masked_mse_score, has_accuracy=False)
+
+
+def multilabel_next_symbol_score(y: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Sigmoid outputs against multi-hot targets at every valid step: target = (targets f32[B, T, Y],
+    step_mask bool[B, T]).
+
+    loss_sum = binary cross-entropy summed over valid steps and the Y outputs, loss_count = valid steps x Y,
+    so the aggregated loss is the mean binary cross-entropy per output and valid step. correct = 1 when at
+    every valid step the predicted set {k: sigmoid(y_k) > 0.5} equals the target set (a fully correct string).
+    """
+    targets, step_mask = batch.target
+    m = step_mask.astype(jnp.float32)
+    bce = optax.sigmoid_binary_cross_entropy(y, targets)  # [B, T, Y]
+    loss_sum = jnp.sum(jnp.sum(bce, axis=-1) * m, axis=-1)
+    step_ok = jnp.all((y > 0) == (targets > 0.5), axis=-1) | ~step_mask  # sigmoid(y) > 0.5  <=>  y > 0
+    return loss_sum, jnp.sum(m, axis=-1) * y.shape[-1], jnp.all(step_ok, axis=-1).astype(jnp.float32)
+
+
+def last_valid_step_classification_score(y: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Cross-entropy and accuracy of the logits at each sequence's last valid step: target = (labels int32[B],
+    lengths int32[B]); the logits are y[b, lengths[b] - 1]."""
+    labels, lengths = batch.target
+    logits = jnp.take_along_axis(y, (lengths - 1)[:, None, None].astype(jnp.int32), axis=1)[:, 0, :]
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+    return loss, jnp.ones_like(loss), correct
+
+
+@functools.lru_cache(maxsize=None)
+def reber_next_symbol_task() -> Task:
+    """Embedded Reber grammar, next-symbol prediction (``data.reber``): data {"x": f32[N, T, 7],
+    "targets": f32[N, T, 7] (multi-hot legal next symbols), "step_mask": bool[N, T], ...}. Loss: mean binary
+    cross-entropy per output and valid step; accuracy: the fraction of fully correct strings."""
+
+    def make_batch(data, idx):
+        return Batch(data["x"][idx], (data["targets"][idx], data["step_mask"][idx]), jnp.ones(idx.shape[0], jnp.float32))
+
+    return Task("reber_next_symbol", 7, 7, make_batch, multilabel_next_symbol_score, has_accuracy=True)
+
+
+@functools.lru_cache(maxsize=None)
+def reber_classification_task() -> Task:
+    """Embedded Reber grammar, grammatical (1) or not (0) (``data.reber``): data {"x": f32[N, T, 7],
+    "label": int32[N], "lengths": int32[N]}; 2-class cross-entropy at each string's last symbol."""
+
+    def make_batch(data, idx):
+        return Batch(data["x"][idx], (data["label"][idx], data["lengths"][idx]), jnp.ones(idx.shape[0], jnp.float32))
+
+    return Task(
+        "reber_classification", 7, 2, make_batch, last_valid_step_classification_score,
+        has_accuracy=True, chance_loss=float(np.log(2.0)),
+    )

@@ -31,8 +31,11 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-CHANCE_LOSS_TASKS: tuple[str, ...] = ("rad",)
+CHANCE_LOSS_TASKS: tuple[str, ...] = ("rad", "reber_classification")
 """Tasks scored by cross-entropy over ``output_dim`` classes: chance loss = ln(output_dim)."""
+KNOWN_CHANCE_LOSS: dict[str, float] = {"reber_next_symbol": 0.516}
+"""Tasks whose uninformed loss is known otherwise: Reber next-symbol prediction, the binary cross-entropy of the
+best constant predictor of the legal-next-symbol sets (``data/reber.py``)."""
 CHANCE_MARGIN = 0.98
 """A cross-entropy model must get at least 2 % below chance to count as converged."""
 FAILURE_FACTOR = 3.0
@@ -63,7 +66,7 @@ class FailureRule:
 
     def describe(self) -> str:
         how = {
-            "chance": f"{CHANCE_MARGIN:g} x chance loss ln(|y|)",
+            "chance": f"{CHANCE_MARGIN:g} x the chance loss (ln(|y|) for cross-entropy; 0.516 for Reber next-symbol sets)",
             "population": f"{FAILURE_FACTOR:g} x the {FAILURE_REFERENCE_QUANTILE:g} quantile of the task's minimum losses",
             "given": "given",
         }[self.source]
@@ -74,7 +77,7 @@ def chance_loss(task: str, output_dim: int) -> float | None:
     """ln(output_dim) for cross-entropy tasks, None for tasks without a chance loss."""
     if task in CHANCE_LOSS_TASKS and output_dim > 1:
         return math.log(output_dim)
-    return None
+    return KNOWN_CHANCE_LOSS.get(task)
 
 
 def failure_rule(models: pd.DataFrame, task: str, given: float | None = None) -> FailureRule:
@@ -135,7 +138,8 @@ def rule_markdown() -> str:
     return (
         f"- A model **failed to converge** when its minimum validation loss is non-finite or at/above its task's "
         f"failure threshold, or it is flagged `diverged` at its last epoch. Threshold: {CHANCE_MARGIN:g} x ln(|y|) "
-        f"for cross-entropy tasks ({', '.join(CHANCE_LOSS_TASKS)}); otherwise {FAILURE_FACTOR:g} x the "
+        f"for cross-entropy tasks ({', '.join(CHANCE_LOSS_TASKS)}), {CHANCE_MARGIN:g} x the constant predictor's "
+        f"loss where it is known ({', '.join(f'{t}: {v:g}' for t, v in KNOWN_CHANCE_LOSS.items())}); otherwise {FAILURE_FACTOR:g} x the "
         f"{FAILURE_REFERENCE_QUANTILE:g} quantile of the task's finite minimum losses.\n"
         f"- Losses are **capped** at {CAP_FACTOR:g} x the threshold (non-finite -> the cap) in every mean, spread, "
         "figure and regression target; failed models are kept.\n"

@@ -25,14 +25,16 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sparse_rnn_jax.analysis import figures
+from sparse_rnn_jax.analysis import figures, graph_regression
 from sparse_rnn_jax.analysis.convergence import FailureRule, classify, rule_markdown
+from sparse_rnn_jax.analysis.pruning_report import pruning_sections
 from sparse_rnn_jax.analysis.predictor import (
     DEFAULT_FOLDS, MIN_MODELS, PAPER_MAX_DEPTH, PAPER_TREES, Evaluation, MLPConfig, fit_and_evaluate, json_safe,
 )
 from sparse_rnn_jax.analysis.tables import (
     PAPER_TABLES, bucket_summary, markdown_table, paper_table_id, score_summary, summaries_frame,
 )
+from sparse_rnn_jax.cells import CELLS
 from sparse_rnn_jax.configs import NAMED_CONFIGS, named_spec
 from sparse_rnn_jax.results import HYPERPARAMETER_FEATURES, final_per_model, read_results
 from sparse_rnn_jax.samplers import SAMPLERS
@@ -344,8 +346,14 @@ def _task_section(w: _Writer, task: str, rows: pd.DataFrame, models: pd.DataFram
                                                      f"{task}: environment scores per model"),
                  f"{task}: environment scores against hidden proportion")
 
-    # Parent network.
+    graph_regression.report_section(w, fig_dir, task, models, options, log)  # only when hh masks are graphs
+
+    # Parent network: on the block RNNs (the baseline cells have no block hyperparameters).
     w.add("### Parent network: predicting minimum validation loss a priori", "")
+    n_cells = int(models["config"].isin(CELLS).sum())
+    models = models[~models["config"].isin(CELLS)]
+    if n_cells:
+        w.add(f"The {n_cells} baseline-cell models ({', '.join(CELLS)}) have no block hyperparameters and are left out.", "")
     if len(models) < MIN_MODELS:
         w.add(f"Not fitted: {len(models)} models, fewer than {MIN_MODELS}.", "")
         return None, None
@@ -424,6 +432,7 @@ def analyze(results_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         pred_dir, ev = _task_section(w, task, task_rows, task_models, rules[task], options, log)
         if pred_dir is not None:
             predictors[task], evaluations[task] = pred_dir, ev
+    w.add(pruning_sections(results_dirs, out))  # when experiments.prune left a pruning.parquet in a results folder
 
     text = "\n".join(w.lines).rstrip() + "\n"
     report = out / REPORT_FILE
