@@ -231,7 +231,7 @@ def run_sweep(
 ) -> pd.DataFrame:
     """Trains every member for ``cfg.epochs`` epochs (resuming from ``workdir`` where a previous run
     stopped) and returns the results table (also in ``workdir/results.parquet``)."""
-    workdir = epath.Path(workdir)
+    workdir = _absolute(epath.Path(workdir))  # orbax needs absolute paths
     workdir.mkdir(parents=True, exist_ok=True)
     mesh = mesh or population_mesh()
     lead = jax.process_index() == 0

@@ -55,7 +55,8 @@ def test_bad_input_one_line_exit_2(tmp_path, args, needle):
 @pytest.mark.slow
 def test_smoke_end_to_end_and_workdir_protection(tmp_path):
     work = tmp_path / "w"
-    res = _run([f"--workdir={work}", *SMALL], tmp_path / "cache")
+    relative = os.path.relpath(work, REPO)  # as a user types it: a workdir relative to the current folder
+    res = _run([f"--workdir={relative}", *SMALL], tmp_path / "cache")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Hidden Proportion" in res.stdout and "results:" in res.stdout
     df = pd.read_parquet(work / "results.parquet")
