@@ -238,30 +238,33 @@ def make_population_actor(
     normalise = _normaliser_fn(obs_normaliser)
     n_models = _population_size(params)
     k = int(episodes_per_model)
-    if "W_i" in params:  # a baseline cell (sparse_rnn_jax.cells)
-        return _cell_actor(params, masks, activation, k, normalise, n_models)
+    if "W_i" in params:  # a baseline cell (sparse_rnn_jax.cells): one vmapped cells.cell_step per env step
+        gates = int(params["W_i"].shape[1])
+        cell = {4: "lstm", 3: "gru"}.get(gates, "rnn_relu" if activation == "relu" else "rnn_tanh")
+        dims = int(params["W_i"].shape[-1]), int(params["W_yh"].shape[-2])
+        state = state_size(cell, int(params["W_h"].shape[-1]))
+        return _stepping_actor(functools.partial(cell_step, cell), params, masks, dims, state, k, normalise, n_models)
+    dims = int(params["W_hx"].shape[-1]), int(params["W_yx"].shape[-2])
+    hidden_dim = int(params["W_hh"].shape[-1])
     leak_mode = "gated" if "W_ax" in params else "learned" if "a" in params else "fixed" if "alpha" in masks else None
-    if leak_mode is not None:  # a leaky or gated block RNN (sparse_rnn_jax.leaky)
-        return _leaky_actor(leak_mode, params, masks, activation, k, normalise, n_models)
+    if leak_mode is not None:  # a leaky or gated block RNN (sparse_rnn_jax.leaky): one vmapped leaky_step per env step
+        step = lambda p, m, z, o: leaky_step(leak_mode, p, m, z, o, activation)  # noqa: E731
+        return _stepping_actor(step, params, masks, dims, hidden_dim + dims[1], k, normalise, n_models)
     weights = prepare_population(params, masks)
-    input_dim, output_dim = int(params["W_hx"].shape[-1]), int(params["W_yx"].shape[-2])
-    hidden_dim = int(params["W_hh"].shape[-1])
 
-    def act(state: jax.Array, obs: np.ndarray) -> tuple[jax.Array, np.ndarray]:
-        x = jnp.asarray(normalise(obs).reshape(n_models, k, input_dim), jnp.float32)
-        state, y = prepared_population_step(weights, state, x, hidden_dim=hidden_dim, activation=activation)
-        return state, np.asarray(y).reshape(n_models * k, output_dim)
+    def step_prepared(_params, _masks, state, x):
+        return prepared_population_step(weights, state, x, hidden_dim=hidden_dim, activation=activation)
 
-    return act, jnp.zeros((n_models, k, hidden_dim + output_dim), jnp.float32)
+    return _stepping_actor(step_prepared, {}, {}, dims, hidden_dim + dims[1], k, normalise, n_models, vmapped=True)
 
 
-def _cell_actor(params, masks, activation: str, k: int, normalise, n_models: int):
-    """``make_population_actor`` for baseline cells: one vmapped ``cells.cell_step`` per environment step."""
-    gates = int(params["W_i"].shape[1])
-    cell = {4: "lstm", 3: "gru"}.get(gates, "rnn_relu" if activation == "relu" else "rnn_tanh")
-    input_dim, output_dim = int(params["W_i"].shape[-1]), int(params["W_yh"].shape[-2])
-    hidden_dim = int(params["W_h"].shape[-1])
-    step = jax.jit(jax.vmap(functools.partial(cell_step, cell)))
+def _stepping_actor(step, params, masks, dims: tuple[int, int], state_dim: int, k: int, normalise, n_models: int,
+                    vmapped: bool = False):
+    """act(state f32[P, K, S], obs f32[P*K, X]) -> (state, y f32[P*K, Y]) from a one-model ``step(params, masks,
+    state, x)`` (vmapped and jitted here unless ``vmapped``), and the zero state."""
+    input_dim, output_dim = dims
+    if not vmapped:
+        step = jax.jit(jax.vmap(step))
     params = jax.tree.map(jnp.asarray, dict(params))
     masks = jax.tree.map(jnp.asarray, dict(masks))
 
@@ -270,23 +273,7 @@ def _cell_actor(params, masks, activation: str, k: int, normalise, n_models: int
         state, y = step(params, masks, state, x)
         return state, np.asarray(y).reshape(n_models * k, output_dim)
 
-    return act, jnp.zeros((n_models, k, state_size(cell, hidden_dim)), jnp.float32)
-
-
-def _leaky_actor(mode: str, params, masks, activation: str, k: int, normalise, n_models: int):
-    """``make_population_actor`` for leaky / gated block RNNs: one vmapped ``leaky.leaky_step`` per env step."""
-    input_dim, output_dim = int(params["W_hx"].shape[-1]), int(params["W_yx"].shape[-2])
-    hidden_dim = int(params["W_hh"].shape[-1])
-    step = jax.jit(jax.vmap(lambda p, m, z, o: leaky_step(mode, p, m, z, o, activation)))
-    params = jax.tree.map(jnp.asarray, dict(params))
-    masks = jax.tree.map(jnp.asarray, dict(masks))
-
-    def act(state: jax.Array, obs: np.ndarray) -> tuple[jax.Array, np.ndarray]:
-        x = jnp.asarray(normalise(obs).reshape(n_models, k, input_dim), jnp.float32)
-        state, y = step(params, masks, state, x)
-        return state, np.asarray(y).reshape(n_models * k, output_dim)
-
-    return act, jnp.zeros((n_models, k, hidden_dim + output_dim), jnp.float32)
+    return act, jnp.zeros((n_models, k, state_dim), jnp.float32)
 
 
 def _chunks(total: int, most: int) -> list[tuple[int, int]]:
