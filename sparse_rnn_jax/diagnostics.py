@@ -178,11 +178,9 @@ def scales_figure(scales: pd.DataFrame, path, title: str = ""):
     """Per-lag gradient scale (log scale) against lag: one thin line per model and a thick line per group
     (its geometric mean), one panel per ``weights`` value ("initial", "trained") when the column is there.
     ``scales`` needs model_id, lag, scale and ``group`` (e.g. the family). Writes a PNG; returns its path."""
-    from pathlib import Path
-
     from matplotlib.figure import Figure
 
-    from sparse_rnn_jax.analysis.figures import DPI, config_colours, ordered_configs
+    from sparse_rnn_jax.analysis.figures import config_colours, ordered_configs, save_figure
 
     panels = [w for w in ("initial", "trained") if "weights" in scales and w in set(scales["weights"])] or [None]
     groups = ordered_configs(sorted(set(scales["group"])))
@@ -209,7 +207,4 @@ def scales_figure(scales: pd.DataFrame, path, title: str = ""):
     axes[0].set_ylabel("||dh_T / dh_{T-k}||_F / sqrt(h)  (batch mean)")
     if title:
         fig.suptitle(title, fontsize=11)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    return path
+    return save_figure(fig, path)

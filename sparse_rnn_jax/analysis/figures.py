@@ -64,7 +64,8 @@ def ordered_configs(configs: Sequence[str]) -> list[str]:
     return known + sorted(c for c in set(configs) if c not in CONFIG_ORDER)
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Writes ``fig`` as a PNG at ``path`` (folders created) and returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
@@ -132,7 +133,7 @@ def curves_by_config(rows: pd.DataFrame, rule: FailureRule, path: Path, title: s
     ax.set_title(title or f"{_metric_label(metric)} per epoch, mean ± sd over models", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2 if len(configs) > 14 else 1)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _robust_ylim(values: np.ndarray) -> tuple[float, float] | None:
@@ -176,7 +177,7 @@ def curves_by_hidden_proportion(rows: pd.DataFrame, models: pd.DataFrame, rule: 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="thin: models; thick: mean",
               title_fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def dominant_block(input_dim: int, hidden_dim: int, output_dim: int) -> str:
@@ -245,7 +246,7 @@ def weight_space(layouts: Sequence[Mapping], path: Path, dominant: str, title: s
         ax.axis("off")
     fig.suptitle(title or f"weight space drawn to scale (thin blocks widened; blue: dominant block {dominant})", fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def loss_vs_metrics(models: pd.DataFrame, rule: FailureRule, dominant: str, path: Path, title: str = "") -> Path:
@@ -284,7 +285,7 @@ def loss_vs_metrics(models: pd.DataFrame, rule: FailureRule, dominant: str, path
     axes[0].legend(uniq.values(), uniq.keys(), fontsize=7.5, loc="best")
     fig.suptitle(title or "minimum validation loss per model", fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def predicted_vs_actual(actual: np.ndarray, predictions: Mapping[str, tuple[np.ndarray, float, float]],
@@ -315,7 +316,7 @@ def predicted_vs_actual(actual: np.ndarray, predictions: Mapping[str, tuple[np.n
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def feature_importance(importances: pd.Series, path: Path, title: str = "") -> Path:
@@ -331,7 +332,7 @@ def feature_importance(importances: pd.Series, path: Path, title: str = "") -> P
     ax.set_title(title or "random forest feature importances", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def scores_vs_hidden_proportion(models: pd.DataFrame, columns: Sequence[str], path: Path, title: str = "") -> Path:
@@ -362,4 +363,4 @@ def scores_vs_hidden_proportion(models: pd.DataFrame, columns: Sequence[str], pa
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

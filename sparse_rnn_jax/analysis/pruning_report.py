@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sparse_rnn_jax.analysis.figures import DPI, config_colours, ordered_configs
+from sparse_rnn_jax.analysis.figures import config_colours, ordered_configs, save_figure
 from sparse_rnn_jax.pruning import (
     ACCURACY_TOLERANCE, LOSS_TOLERANCE, SCOPES, UNPRUNED_SCOPE, learned_models, mean_curves, metric_of, metrics_of,
     summary_table,
@@ -66,10 +66,7 @@ def pruning_figure(df: pd.DataFrame, path: str | os.PathLike, title: str = "", l
         axes[0, 0].legend(fontsize=8, loc="best")
     if title:
         fig.suptitle(title, fontsize=11)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    return path
+    return save_figure(fig, path)
 
 
 def _fraction_text(median: float, lo: float, hi: float) -> str:
