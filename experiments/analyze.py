@@ -25,8 +25,11 @@ flags.DEFINE_integer("max_depth", PAPER_MAX_DEPTH, "Random forest max depth (the
 flags.DEFINE_integer("folds", DEFAULT_FOLDS, "Cross-validation folds of the parent network.")
 flags.DEFINE_integer("seed", 0, "Seed of the fold split, forest and MLP.")
 flags.DEFINE_bool("mlp", True, "Also fit the Flax MLP parent network.")
-flags.DEFINE_list("failure_loss", [], "Given failure thresholds per task, e.g. ah=0.2 (default: the rule in "
-                  "sparse_rnn_jax/analysis/convergence.py).")
+flags.DEFINE_list(
+    "failure_loss",
+    [],
+    "Given failure thresholds per task, e.g. ah=0.2 (default: the rule in sparse_rnn_jax/analysis/convergence.py).",
+)
 
 
 def _failure_losses() -> dict[str, float]:
@@ -54,8 +57,14 @@ def main(argv):
         common.fail(f"--max_depth must be >= 1, got {FLAGS.max_depth}")
     if FLAGS.folds < 2:
         common.fail(f"--folds must be >= 2, got {FLAGS.folds}")
-    options = AnalysisOptions(trees=FLAGS.trees, max_depth=FLAGS.max_depth, folds=FLAGS.folds, seed=FLAGS.seed,
-                              mlp=FLAGS.mlp, failure_loss=_failure_losses())
+    options = AnalysisOptions(
+        trees=FLAGS.trees,
+        max_depth=FLAGS.max_depth,
+        folds=FLAGS.folds,
+        seed=FLAGS.seed,
+        mlp=FLAGS.mlp,
+        failure_loss=_failure_losses(),
+    )
     try:
         result = analyze(FLAGS.results, FLAGS.out, options, log=lambda s: print(s, file=sys.stderr, flush=True))
     except AnalysisInputError as e:

@@ -22,17 +22,29 @@ from absl import flags
 from experiments import common
 
 FLAGS = flags.FLAGS
-flags.DEFINE_bool("quick", False, "Small populations (1, 8, 64) and a sampled loop baseline: a few minutes on 2 CPU cores.")
-flags.DEFINE_bool("tiny", False, "Smallest mode (populations of 1 and 4, tiny shapes): only checks that the bench runs.")
+flags.DEFINE_bool(
+    "quick", False, "Small populations (1, 8, 64) and a sampled loop baseline: a few minutes on 2 CPU cores."
+)
+flags.DEFINE_bool(
+    "tiny", False, "Smallest mode (populations of 1 and 4, tiny shapes): only checks that the bench runs."
+)
 flags.DEFINE_list("sizes", None, "Population sizes (default 1,8,64,512; --quick 1,8,64).")
 flags.DEFINE_string("json", None, "Where to write the JSON results (required).")
-flags.DEFINE_integer("loop_sample", 8, "Models timed alone for the loop baseline (the loop time of a larger population is extrapolated from their mean).")
+flags.DEFINE_integer(
+    "loop_sample",
+    8,
+    "Models timed alone for the loop baseline (the loop time of a larger population is extrapolated from their mean).",
+)
 flags.DEFINE_integer("steps_per_call", 10, "Minibatch steps per timed call.")
 flags.DEFINE_integer("calls", 3, "Timed calls per chunk.")
 flags.DEFINE_integer("max_models_per_chunk", 512, "Models per compiled program.")
 flags.DEFINE_integer("max_buckets", 12, "Hidden-size buckets.")
-flags.DEFINE_enum("matmul_precision", None, ["default", "high", "highest", "bfloat16", "tensorfloat32", "float32"],
-                  "jax_default_matmul_precision for GPU/TPU (e.g. bfloat16, tensorfloat32).")
+flags.DEFINE_enum(
+    "matmul_precision",
+    None,
+    ["default", "high", "highest", "bfloat16", "tensorfloat32", "float32"],
+    "jax_default_matmul_precision for GPU/TPU (e.g. bfloat16, tensorfloat32).",
+)
 flags.DEFINE_integer("unroll", 1, "lax.scan unroll of the time loop.")
 flags.DEFINE_integer("table_iv_models", 3254, "Models for the padding-efficiency and wall-time estimate.")
 
@@ -42,12 +54,26 @@ def main(argv):
     if not FLAGS.json:
         common.fail("--json=PATH is required")
     try:
-        sizes = [int(s) for s in (FLAGS.sizes or (["1", "4"] if FLAGS.tiny else ["1", "8", "64"] if FLAGS.quick else ["1", "8", "64", "512"]))]
+        sizes = [
+            int(s)
+            for s in (
+                FLAGS.sizes
+                or (["1", "4"] if FLAGS.tiny else ["1", "8", "64"] if FLAGS.quick else ["1", "8", "64", "512"])
+            )
+        ]
     except ValueError:
         common.fail(f"--sizes must be integers, got {','.join(FLAGS.sizes)}")
     if any(s < 1 for s in sizes):
         common.fail(f"--sizes must be >= 1, got {sizes}")
-    for name in ("loop_sample", "steps_per_call", "calls", "max_models_per_chunk", "max_buckets", "table_iv_models", "unroll"):
+    for name in (
+        "loop_sample",
+        "steps_per_call",
+        "calls",
+        "max_models_per_chunk",
+        "max_buckets",
+        "table_iv_models",
+        "unroll",
+    ):
         if FLAGS[name].value < 1:
             common.fail(f"--{name} must be >= 1, got {FLAGS[name].value}")
 
@@ -55,10 +81,10 @@ def main(argv):
 
     if FLAGS.matmul_precision:
         jax.config.update("jax_default_matmul_precision", FLAGS.matmul_precision)
-    from sparse_rnn_jax import benchmark as bm
-    from sparse_rnn_jax.population import Member, model_seed
-    from sparse_rnn_jax.samplers import sample_specs
-    from sparse_rnn_jax.tasks import rad_task
+    from sparse_rnn_jax.core.samplers import sample_specs
+    from sparse_rnn_jax.engine.population import Member, model_seed
+    from sparse_rnn_jax.studies import benchmark as bm
+    from sparse_rnn_jax.tasks.rad.task import rad_task
 
     if FLAGS.tiny:
         n_img, img, budget = 4, 8, 2_000
@@ -70,32 +96,60 @@ def main(argv):
     all_specs = sample_specs("normal_size", max(sizes + [FLAGS.table_iv_models]), 0, x_dim, y_dim, budget).specs
     members = [Member(i, s, model_seed(0, i), "normal_size") for i, s in enumerate(all_specs)]
     out: dict = {
-        "device": str(jax.devices()[0]), "device_kind": jax.devices()[0].device_kind, "platform": jax.default_backend(),
-        "device_count": jax.device_count(), "host": platform.node(), "python": platform.python_version(),
-        "jax": jax.__version__, "date": time.strftime("%Y-%m-%d"), "mode": "tiny" if FLAGS.tiny else "quick" if FLAGS.quick else "full",
+        "device": str(jax.devices()[0]),
+        "device_kind": jax.devices()[0].device_kind,
+        "platform": jax.default_backend(),
+        "device_count": jax.device_count(),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "mode": "tiny" if FLAGS.tiny else "quick" if FLAGS.quick else "full",
         "shapes": {"input_dim": x_dim, "output_dim": y_dim, "seq_len": seq_len, "batch_size": 16, "budget": budget},
     }
+
     def time_pop(ms):
         # A sweep's buckets hold hundreds of models; a population of P gets one bucket per 32 models
         # (at most --max_buckets), so a small population is timed as one program, not P programs of one.
         buckets = min(FLAGS.max_buckets, max(1, len(ms) // 32))
-        return bm.time_population(ms, task, data, seq_len, 16, FLAGS.steps_per_call, FLAGS.calls, buckets,
-                                  FLAGS.max_models_per_chunk, unroll=FLAGS.unroll)
-
+        return bm.time_population(
+            ms,
+            task,
+            data,
+            seq_len,
+            16,
+            FLAGS.steps_per_call,
+            FLAGS.calls,
+            buckets,
+            FLAGS.max_models_per_chunk,
+            unroll=FLAGS.unroll,
+        )
 
     peak = bm.matmul_peak_flops(512 if FLAGS.tiny else 2048)
     out["matmul_peak_flops"] = peak
-    print(f"device {out['device']} ({out['platform']}, {out['device_count']} device(s)); dense matmul peak {peak / 1e9:.1f} GFLOP/s", flush=True)
+    print(
+        f"device {out['device']} ({out['platform']}, {out['device_count']} device(s)); "
+        f"dense matmul peak {peak / 1e9:.1f} GFLOP/s",
+        flush=True,
+    )
 
     populations = {}
     for p in sizes:
         t = time_pop(members[:p])
         populations[p] = t
-        print(f"population {p:4d}: {t.model_sequences_per_s:10.1f} model-seq/s, {t.seconds_per_step * 1e3:8.2f} ms/step, "
-              f"{t.flops_per_s / 1e9:6.1f} GFLOP/s executed ({t.flops_per_s / peak:.0%} of peak), {t.chunks} chunk(s)", flush=True)
+        print(
+            f"population {p:4d}: {t.model_sequences_per_s:10.1f} model-seq/s, {t.seconds_per_step * 1e3:8.2f} ms/step, "
+            f"{t.flops_per_s / 1e9:6.1f} GFLOP/s executed ({t.flops_per_s / peak:.0%} of peak), {t.chunks} chunk(s)",
+            flush=True,
+        )
     out["populations"] = {
-        str(p): {"model_sequences_per_s": t.model_sequences_per_s, "seconds_per_step": t.seconds_per_step,
-                 "executed_flops_per_s": t.flops_per_s, "chunks": t.chunks, "input_wait_fraction": t.input_wait_fraction}
+        str(p): {
+            "model_sequences_per_s": t.model_sequences_per_s,
+            "seconds_per_step": t.seconds_per_step,
+            "executed_flops_per_s": t.flops_per_s,
+            "chunks": t.chunks,
+            "input_wait_fraction": t.input_wait_fraction,
+        }
         for p, t in populations.items()
     }
     largest = populations[max(sizes)]
@@ -103,11 +157,18 @@ def main(argv):
     k = min(FLAGS.loop_sample, max(sizes))
     loop_per_model = bm.time_loop(members[:k], time_pop) / k
     loop_seconds = loop_per_model * largest.models
-    out["loop"] = {"models_timed": k, "seconds_per_step_per_model": loop_per_model, "population": largest.models,
-                   "extrapolated": k < largest.models}
+    out["loop"] = {
+        "models_timed": k,
+        "seconds_per_step_per_model": loop_per_model,
+        "population": largest.models,
+        "extrapolated": k < largest.models,
+    }
     out["population_speedup_vs_loop"] = loop_seconds / largest.seconds_per_step
-    print(f"loop baseline: {loop_per_model * 1e3:.2f} ms/step per model (mean of {k} alone); population of "
-          f"{largest.models} is {out['population_speedup_vs_loop']:.1f}x faster", flush=True)
+    print(
+        f"loop baseline: {loop_per_model * 1e3:.2f} ms/step per model (mean of {k} alone); population of "
+        f"{largest.models} is {out['population_speedup_vs_loop']:.1f}x faster",
+        flush=True,
+    )
 
     ref_spec = all_specs[0]
     ref = bm.reference_style_seconds_per_step(x_dim, ref_spec.hidden_dim, y_dim, ref_spec.densities(), 16, seq_len)
@@ -116,23 +177,40 @@ def main(argv):
         out["speedup_vs_reference_style"] = None
     else:
         ref_rate = 16 / ref  # model-sequences per second, one model at a time
-        out["reference_style"] = {"seconds_per_step": ref, "model_sequences_per_s": ref_rate, "hidden_dim": ref_spec.hidden_dim}
+        out["reference_style"] = {
+            "seconds_per_step": ref,
+            "model_sequences_per_s": ref_rate,
+            "hidden_dim": ref_spec.hidden_dim,
+        }
         out["speedup_vs_reference_style"] = largest.model_sequences_per_s / ref_rate
-        print(f"reference style (PyTorch, one model, full-state masked matrix): {ref:.3f} s/step; engine is "
-              f"{out['speedup_vs_reference_style']:.0f}x faster on equal work", flush=True)
+        print(
+            f"reference style (PyTorch, one model, full-state masked matrix): {ref:.3f} s/step; engine is "
+            f"{out['speedup_vs_reference_style']:.0f}x faster on equal work",
+            flush=True,
+        )
 
     out["flop_utilization"] = largest.flops_per_s / peak
-    out["padding_efficiency"] = bm.table_iv_padding_efficiency(members[: FLAGS.table_iv_models], FLAGS.max_buckets, 256, jax.device_count())
+    out["padding_efficiency"] = bm.table_iv_padding_efficiency(
+        members[: FLAGS.table_iv_models], FLAGS.max_buckets, 256, jax.device_count()
+    )
     out["input_wait_fraction"] = largest.input_wait_fraction
     if not FLAGS.tiny:
         seqs = FLAGS.table_iv_models * 25 * 30_000
         out["table_iv_estimate_s"] = seqs / largest.model_sequences_per_s
-    print(f"padding efficiency (Table IV sampler, {FLAGS.max_buckets} buckets): {out['padding_efficiency']:.1%}; "
-          f"input wait {out['input_wait_fraction']:.2%}; FLOP utilization {out['flop_utilization']:.0%}", flush=True)
+    print(
+        f"padding efficiency (Table IV sampler, {FLAGS.max_buckets} buckets): {out['padding_efficiency']:.1%}; "
+        f"input wait {out['input_wait_fraction']:.2%}; FLOP utilization {out['flop_utilization']:.0%}",
+        flush=True,
+    )
     if "table_iv_estimate_s" in out:
-        print(f"Table IV ({FLAGS.table_iv_models} models x 25 epochs x 30,000 sequences) at this throughput: "
-              f"{out['table_iv_estimate_s'] / 3600:.1f} h", flush=True)
-    common.write_json_atomic(out, FLAGS.json)
+        print(
+            f"Table IV ({FLAGS.table_iv_models} models x 25 epochs x 30,000 sequences) at this throughput: "
+            f"{out['table_iv_estimate_s'] / 3600:.1f} h",
+            flush=True,
+        )
+    from sparse_rnn_jax.engine.workdir import write_json_atomic
+
+    write_json_atomic(out, FLAGS.json)
     print(f"wrote {FLAGS.json}")
 
 

@@ -5,7 +5,7 @@
       --dataset_id=local/hammer/expert-v0 --stochastic
 
 Writes into Minari's local store ($MINARI_DATASETS_PATH, default ~/.minari/datasets); load the result
-with ``sparse_rnn_jax.data.minari_sequences.load_minari_sequences("local/hammer/expert-v0")``.
+with ``sparse_rnn_jax.tasks.adroit.minari_sequences.load_minari_sequences("local/hammer/expert-v0")``.
 Episode i is reset with seed --seed + i, so a collection is reproducible.
 """
 
@@ -15,8 +15,8 @@ import numpy as np
 from absl import flags
 
 from experiments import common
-from sparse_rnn_jax.collect import collect_dataset
-from sparse_rnn_jax.policies import load_npz_policy
+from sparse_rnn_jax.tasks.adroit.collect import collect_dataset
+from sparse_rnn_jax.tasks.adroit.policies import load_npz_policy
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("env_id", None, "Gymnasium env id, e.g. AdroitHandHammer-v1.")
@@ -38,12 +38,18 @@ def main(argv):
     try:
         policy = load_npz_policy(FLAGS.policy_npz)
         summary = collect_dataset(  # checks every input before the first episode
-            FLAGS.env_id, policy, FLAGS.episodes, FLAGS.dataset_id,
-            stochastic=FLAGS.stochastic, seed=FLAGS.seed, max_episode_steps=FLAGS.max_episode_steps,
-            overwrite=FLAGS.overwrite, progress=FLAGS.progress,
+            FLAGS.env_id,
+            policy,
+            FLAGS.episodes,
+            FLAGS.dataset_id,
+            stochastic=FLAGS.stochastic,
+            seed=FLAGS.seed,
+            max_episode_steps=FLAGS.max_episode_steps,
+            overwrite=FLAGS.overwrite,
+            progress=FLAGS.progress,
         )
     except ValueError as e:
-        common.fail(str(e))
+        common.fail(str(e).replace("replacing it needs overwrite=True", "use --overwrite to replace it"))
     r = summary.returns
     print(
         f"{summary.episodes} episodes in {summary.seconds:.1f} s ({summary.episodes_per_second:.2f} episodes/s); "

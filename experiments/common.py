@@ -1,18 +1,18 @@
-"""Helpers shared by the absl entry points: one-line errors with exit status 2, flag parsing that
-reports bad flags and missing flagfiles that way, and run records."""
+"""Helpers shared by the absl entry points: one-line errors with exit status 2, flag parsing that reports bad flags
+and missing flagfiles that way, and flags defined from (and read back into) a config dataclass's fields."""
 
 from __future__ import annotations
 
-import importlib.metadata
-import json
-import os
-import platform
+import dataclasses
 import sys
-from typing import Any, Callable, NoReturn
+import types
+import typing
+from typing import Any, Callable, Iterable, NoReturn
 
 from absl import app, flags, logging
 
 EXIT_BAD_INPUT = 2
+FLAGS = flags.FLAGS
 
 
 def fail(message: str) -> NoReturn:
@@ -28,42 +28,118 @@ def check_no_positional(argv) -> None:
 
 def _parse_flags(argv: list[str]) -> list[str]:
     try:
-        return flags.FLAGS(argv)
+        return FLAGS(argv)
     except flags.Error as e:
         fail(str(e).replace("ERROR:: ", "").splitlines()[0])
 
 
+HELP_GROUPS: list[tuple[str, list[str]]] = []
+"""(title, flag names) groups that ``--help`` lists, in order (entry points add theirs with ``help_group``)."""
+
+
+def help_group(title: str, names: Iterable[str]) -> None:
+    """Lists the flags ``names`` under ``title`` in ``--help``."""
+    HELP_GROUPS.append((title, list(names)))
+
+
+def _flag_line(name: str) -> str:
+    flag = FLAGS[name]
+    kind = "" if flag.flag_type() in ("string", "bool") else f" ({flag.flag_type()})"
+    default = "" if flag.default is None else f" [default: {flag.default_as_str.strip(chr(39))}]"
+    return f"  --{name}{kind}: {flag.help}{default}"
+
+
+def print_help(doc: str | None) -> None:
+    """The entry's docstring, its flags by group (``HELP_GROUPS``), then its other own flags."""
+    print((doc or "").strip() + "\n")
+    shown: set[str] = set()
+    for title, names in HELP_GROUPS:
+        names = sorted(n for n in names if n in FLAGS and n not in shown)
+        if names:
+            print(f"{title}:\n" + "\n".join(_flag_line(n) for n in names) + "\n")
+            shown.update(names)
+    own = sorted({f.name for f in FLAGS.get_key_flags_for_module(sys.argv[0])} - shown)
+    if own:
+        print("options:\n" + "\n".join(_flag_line(n) for n in own) + "\n")
+    print("Flags may also come from --flagfile=FILE (one --flag=value per line); --helpfull lists every flag.")
+
+
 def run(main: Callable[[list[str]], Any]) -> None:
-    """``absl.app.run`` whose flag errors (unknown flag, bad value, missing flagfile) are one line, exit 2.
-    Library INFO logs (orbax's per-save lines) are hidden unless ``--verbosity`` asks for them."""
+    """``absl.app.run`` whose flag errors (unknown flag, bad value, missing flagfile) are one line, exit 2, and
+    whose ``--help`` lists the entry's flags by group. Library INFO logs (orbax's per-save lines) are hidden
+    unless ``--verbosity`` asks for them."""
+    if any(a in ("-h", "-help", "--help", "--helpshort", "-?") for a in sys.argv[1:]):
+        print_help(sys.modules["__main__"].__doc__)
+        sys.exit(0)
 
     def wrapped(argv):
-        if not flags.FLAGS["verbosity"].present:
+        if not FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
         return main(argv)
 
     app.run(wrapped, flags_parser=_parse_flags)
 
 
-def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """Writes ``obj`` as JSON to a local path or gs:// URL, whole or not at all."""
-    from sparse_rnn_jax.results import write_bytes_atomic
-
-    write_bytes_atomic(json.dumps(obj, indent=2, sort_keys=True, default=str).encode(), path)
-
-
-PACKAGES = (
-    "sparse_rnn_jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "chex", "numpy", "scipy", "pandas",
-    "pyarrow", "absl-py", "mlxtend", "tensorflow-datasets", "minari", "gymnasium", "gymnasium-robotics", "mujoco",
-    "scikit-learn",
-)
+def flag_error(e: Exception) -> str:
+    """A library error as one line; one that starts with a flag's name ("budget: ...", "epochs must be ...") names
+    the flag ("--budget: ...")."""
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    first = text.replace(":", " ").split(" ", 1)[0]
+    return f"--{text}" if first in FLAGS else text
 
 
-def package_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for p in PACKAGES:
-        try:
-            out[p] = importlib.metadata.version(p)
-        except importlib.metadata.PackageNotFoundError:
-            out[p] = "not installed"
-    return out
+def _base_type(tp) -> tuple[type, bool]:
+    """(the flag's value type, whether None is allowed) of a dataclass field's type hint."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _base_type(args[0])[0], True
+    if tp is tuple or typing.get_origin(tp) is tuple:
+        return tuple, False
+    return tp, False
+
+
+def define_dataclass_flags(
+    cls: type, *, skip: Iterable[str] = (), defaults: dict | None = None, help_suffix: dict | None = None
+) -> list[str]:
+    """Defines one absl flag per field of ``cls`` (name = field name, help from the field's ``help`` metadata)
+    unless the flag exists already; ``defaults`` overrides a flag's default. Returns the field names."""
+    hints = typing.get_type_hints(cls)
+    names = []
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        names.append(f.name)
+        if f.name in FLAGS:
+            continue
+        default = (defaults or {}).get(f.name, f.default)
+        helptext = f.metadata.get("help", f.name) + (help_suffix or {}).get(f.name, "")
+        kind, _ = _base_type(hints[f.name])
+        if kind is bool:
+            flags.DEFINE_bool(f.name, default, helptext)
+        elif kind is int:
+            flags.DEFINE_integer(f.name, default, helptext)
+        elif kind is float:
+            flags.DEFINE_float(f.name, default, helptext)
+        elif kind is tuple:
+            flags.DEFINE_list(f.name, list(default) if default is not None else None, helptext)
+        else:
+            flags.DEFINE_string(f.name, default, helptext)
+    return names
+
+
+def dataclass_from_flags(cls: type, *, omit_none: bool = False, **extra):
+    """An instance of ``cls`` from the flags named like its fields (``extra`` values win); with ``omit_none`` a
+    flag whose value is None leaves the field at its dataclass default. A bad value exits 2 naming the flag."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in extra or f.name not in FLAGS:
+            continue
+        v = FLAGS[f.name].value
+        if v is None and omit_none:
+            continue
+        values[f.name] = tuple(v) if isinstance(v, list) else v
+    values.update(extra)
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as e:
+        fail(flag_error(e))

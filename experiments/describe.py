@@ -15,11 +15,12 @@ import json
 from absl import flags
 
 from experiments import common
-from sparse_rnn_jax.accounting import describe_dict, format_table
-from sparse_rnn_jax.cells import CELLS, GATES, CellSpec, cell_counts, cell_spec
-from sparse_rnn_jax.configs import NAMED_CONFIGS, named_spec
-from sparse_rnn_jax.solvers import hidden_dim_for_budget
-from sparse_rnn_jax.spec import BLOCKS, make_spec
+from sparse_rnn_jax.analysis.accounting_table import format_table
+from sparse_rnn_jax.core.accounting import describe_dict
+from sparse_rnn_jax.core.cell_spec import CELLS, GATES, CellSpec, cell_counts, cell_spec
+from sparse_rnn_jax.core.configs import NAMED_CONFIGS, named_spec
+from sparse_rnn_jax.core.solvers import hidden_dim_for_budget
+from sparse_rnn_jax.core.spec import BLOCKS, make_spec
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("input_dim", None, "|x|, e.g. 2500 for RAD, 46 for Adroit Hammer.")
@@ -55,14 +56,21 @@ def build_spec():
         hidden = FLAGS.hidden_dim or hidden_dim_for_budget(dens, FLAGS.input_dim, FLAGS.output_dim, FLAGS.budget)
         return make_spec(FLAGS.input_dim, hidden, FLAGS.output_dim, dens, name="custom")
     if FLAGS.config in CELLS:
-        return cell_spec(FLAGS.config, FLAGS.input_dim, FLAGS.output_dim, hidden_dim=FLAGS.hidden_dim, budget=FLAGS.budget)
+        return cell_spec(
+            FLAGS.config, FLAGS.input_dim, FLAGS.output_dim, hidden_dim=FLAGS.hidden_dim, budget=FLAGS.budget
+        )
     if FLAGS.config not in NAMED_CONFIGS:
         common.fail(f"--config must be one of {NAMED_CONFIGS + ('custom',) + CELLS}, got {FLAGS.config!r}")
     if FLAGS.config == "balanced" and FLAGS.budget is None:
         common.fail("--config=balanced is defined by a --budget, not a --hidden_dim")
     return named_spec(
-        FLAGS.config, FLAGS.input_dim, FLAGS.output_dim, hidden_dim=FLAGS.hidden_dim, budget=FLAGS.budget,
-        density=FLAGS.density, balance_target=FLAGS.balance_target,
+        FLAGS.config,
+        FLAGS.input_dim,
+        FLAGS.output_dim,
+        hidden_dim=FLAGS.hidden_dim,
+        budget=FLAGS.budget,
+        density=FLAGS.density,
+        balance_target=FLAGS.balance_target,
     )
 
 
@@ -83,22 +91,34 @@ def main(argv):
 def describe_cell(spec: CellSpec) -> dict:
     c = cell_counts(spec.cell, spec.input_dim, spec.hidden_dim, spec.output_dim)
     return {
-        "config": spec.cell, "input_dim": spec.input_dim, "hidden_dim": spec.hidden_dim, "output_dim": spec.output_dim,
-        "gates": GATES[spec.cell], "input_weights": c.input_weights, "hidden_weights": c.hidden_weights,
-        "readout_weights": c.readout_weights, "trainable_weights": c.weights, "biases": c.biases,
-        "trainable_params": c.total, "hidden_proportion": c.hidden_proportion,
+        "config": spec.cell,
+        "input_dim": spec.input_dim,
+        "hidden_dim": spec.hidden_dim,
+        "output_dim": spec.output_dim,
+        "gates": GATES[spec.cell],
+        "input_weights": c.input_weights,
+        "hidden_weights": c.hidden_weights,
+        "readout_weights": c.readout_weights,
+        "trainable_weights": c.weights,
+        "biases": c.biases,
+        "trainable_params": c.total,
+        "hidden_proportion": c.hidden_proportion,
     }
 
 
 def format_cell(d: dict) -> str:
-    return "\n".join([
-        f"config={d['config']}  |x|={d['input_dim']}  |h|={d['hidden_dim']}  |y|={d['output_dim']}  gates={d['gates']}",
-        f"input weights  W_i  ({d['gates']} x {d['hidden_dim']} x {d['input_dim']}) : {d['input_weights']:,}",
-        f"hidden weights W_h  ({d['gates']} x {d['hidden_dim']} x {d['hidden_dim']}) : {d['hidden_weights']:,}",
-        f"readout        W_yh ({d['output_dim']} x {d['hidden_dim']}) : {d['readout_weights']:,}",
-        f"trainable weights : {d['trainable_weights']:,}   biases: {d['biases']:,}   total trainable: {d['trainable_params']:,}",
-        f"hidden proportion : {d['hidden_proportion']:.4f}   (W_h / (W_i + W_h))",
-    ])
+    return "\n".join(
+        [
+            f"config={d['config']}  |x|={d['input_dim']}  |h|={d['hidden_dim']}  |y|={d['output_dim']}  "
+            f"gates={d['gates']}",
+            f"input weights  W_i  ({d['gates']} x {d['hidden_dim']} x {d['input_dim']}) : {d['input_weights']:,}",
+            f"hidden weights W_h  ({d['gates']} x {d['hidden_dim']} x {d['hidden_dim']}) : {d['hidden_weights']:,}",
+            f"readout        W_yh ({d['output_dim']} x {d['hidden_dim']}) : {d['readout_weights']:,}",
+            f"trainable weights : {d['trainable_weights']:,}   biases: {d['biases']:,}   "
+            f"total trainable: {d['trainable_params']:,}",
+            f"hidden proportion : {d['hidden_proportion']:.4f}   (W_h / (W_i + W_h))",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -17,13 +17,18 @@ import math
 from absl import flags
 
 from experiments import common
-from sparse_rnn_jax.accounting import describe_dict, format_table
+from sparse_rnn_jax.analysis.accounting_table import format_table
 from sparse_rnn_jax.analysis.candidates import (
-    DEFAULT_BALANCE_TARGETS, DEFAULT_LEARNING_RATES, RANKERS, candidate_specs, rank_candidates,
+    DEFAULT_BALANCE_TARGETS,
+    DEFAULT_LEARNING_RATES,
+    RANKERS,
+    candidate_specs,
+    rank_candidates,
 )
 from sparse_rnn_jax.analysis.predictor import ParentPredictor, find_predictor
-from sparse_rnn_jax.solvers import balanced_spec
-from sparse_rnn_jax.spec import BLOCKS
+from sparse_rnn_jax.core.accounting import describe_dict
+from sparse_rnn_jax.core.solvers import balanced_spec
+from sparse_rnn_jax.core.spec import BLOCKS
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("input_dim", None, "|x| of the new task, e.g. 2500 for RAD, 46 for Adroit Hammer.")
@@ -33,14 +38,24 @@ flags.DEFINE_float("balance_target", 0.5, "Target hidden proportion of the a-pri
 flags.DEFINE_bool("json", False, "Print one JSON object instead of text.")
 BUDGET_SLACK_LOW, BUDGET_SLACK_HIGH = 0.9, 1.1
 """A budget outside [0.9 x smallest, 1.1 x largest] trainable count of the predictor's models is flagged."""
-flags.DEFINE_string("predictor", None, "Parent network folder written by experiments.analyze (OUT/predictor or "
-                    "OUT/predictor/<task>); without it only the balanced spec is printed.")
+flags.DEFINE_string(
+    "predictor",
+    None,
+    "Parent network folder written by experiments.analyze (OUT/predictor or "
+    "OUT/predictor/<task>); without it only the balanced spec is printed.",
+)
 flags.DEFINE_integer("num_candidates", 200, "normal_size draws at the budget to rank besides the named configs.")
 flags.DEFINE_integer("seed", 0, "Seed of the normal_size draws.")
-flags.DEFINE_list("balance_targets", [str(t) for t in DEFAULT_BALANCE_TARGETS],
-                  "Target hidden proportions of the balanced candidates.")
-flags.DEFINE_list("learning_rates", [f"{lr:g}" for lr in DEFAULT_LEARNING_RATES],
-                  "Learning rates of the named and balanced candidates.")
+flags.DEFINE_list(
+    "balance_targets",
+    [str(t) for t in DEFAULT_BALANCE_TARGETS],
+    "Target hidden proportions of the balanced candidates.",
+)
+flags.DEFINE_list(
+    "learning_rates",
+    [f"{lr:g}" for lr in DEFAULT_LEARNING_RATES],
+    "Learning rates of the named and balanced candidates.",
+)
 flags.DEFINE_enum("ranker", "forest", list(RANKERS), "Which prediction ranks: the forest, the MLP or their mean.")
 flags.DEFINE_integer("top", 20, "Candidates shown in the text output (--json lists all).")
 
@@ -73,18 +88,27 @@ def _check_flags() -> None:
 
 
 def _candidate_table(ranked: list[dict], top: int) -> str:
-    head = f"{'rank':>4}  {'config':<16}{'|h|':>6}" + "".join(f"{b:>6}" for b in BLOCKS) + f"{'lr':>9}{'hid.prop':>10}{'predicted':>11}"
+    head = (
+        f"{'rank':>4}  {'config':<16}{'|h|':>6}"
+        + "".join(f"{b:>6}" for b in BLOCKS)
+        + f"{'lr':>9}{'hid.prop':>10}{'predicted':>11}"
+    )
     lines = [head]
     for r in ranked[:top]:
         lines.append(
-            f"{r['rank']:>4}  {r['config']:<16}{r['hidden_dim']:>6}" + "".join(f"{r['densities'][b]:>6.2f}" for b in BLOCKS)
+            f"{r['rank']:>4}  {r['config']:<16}{r['hidden_dim']:>6}"
+            + "".join(f"{r['densities'][b]:>6.2f}" for b in BLOCKS)
             + f"{r['learning_rate']:>9.2g}{r['hidden_proportion']:>10.3f}{r['predicted_min_val_loss']:>11.4f}"
             + (" *" if r["outside_training_range"] else "")
         )
     if any(r["outside_training_range"] for r in ranked[:top]):
-        lines.append("* some features lie outside the range the predictor was trained on (extrapolation): "
-                     + ", ".join(sorted({f for r in ranked[:top] for f in r["outside_training_range"]})))
-    lines.append(f"({min(top, len(ranked))} of {len(ranked)} candidates shown; densities per block, paper f<100 x density>)")
+        lines.append(
+            "* some features lie outside the range the predictor was trained on (extrapolation): "
+            + ", ".join(sorted({f for r in ranked[:top] for f in r["outside_training_range"]}))
+        )
+    lines.append(
+        f"({min(top, len(ranked))} of {len(ranked)} candidates shown; densities per block, paper f<100 x density>)"
+    )
     return "\n".join(lines)
 
 
@@ -118,9 +142,13 @@ def main(argv):
         cv = predictor.meta.get("cross_validation", {})
         lo, hi = predictor.meta.get("trainable_params_range", [0.0, math.inf])
         out["predictor"] = {
-            "path": str(folder), "task": predictor.meta.get("task"), "n_models": predictor.meta.get("n_models"),
-            "ranker": FLAGS.ranker, "cv_r2_forest": cv.get("forest", {}).get("r2"),
-            "cv_r2_mlp": cv.get("mlp", {}).get("r2"), "trained_trainable_params": [lo, hi],
+            "path": str(folder),
+            "task": predictor.meta.get("task"),
+            "n_models": predictor.meta.get("n_models"),
+            "ranker": FLAGS.ranker,
+            "cv_r2_forest": cv.get("forest", {}).get("r2"),
+            "cv_r2_mlp": cv.get("mlp", {}).get("r2"),
+            "trained_trainable_params": [lo, hi],
             "budget_within_training_range": bool(BUDGET_SLACK_LOW * lo <= budget <= BUDGET_SLACK_HIGH * hi),
         }
         out["candidates"] = ranked
@@ -130,18 +158,26 @@ def main(argv):
     print("A-priori balanced network (Eqn 13: needs only |x|, |y| and the budget, no validation runs)\n")
     print(format_table(balanced))
     if predictor is None:
-        print("\nGive --predictor=OUT/predictor (from experiments.analyze) to rank candidate specs by predicted "
-              "minimum validation loss.")
+        print(
+            "\nGive --predictor=OUT/predictor (from experiments.analyze) to rank candidate specs by predicted "
+            "minimum validation loss."
+        )
         return
     p = out["predictor"]
-    r2 = ", ".join(f"{name} {v:.3f}" for name, v in (("forest", p["cv_r2_forest"]), ("MLP", p["cv_r2_mlp"])) if v is not None)
-    print(f"\nCandidates ranked by predicted minimum validation loss ({FLAGS.ranker}; parent network {p['path']}, "
-          f"trained on {p['n_models']:,} {p['task']} models; cross-validated R2: {r2 or '-'}):\n")
+    r2 = ", ".join(
+        f"{name} {v:.3f}" for name, v in (("forest", p["cv_r2_forest"]), ("MLP", p["cv_r2_mlp"])) if v is not None
+    )
+    print(
+        f"\nCandidates ranked by predicted minimum validation loss ({FLAGS.ranker}; parent network {p['path']}, "
+        f"trained on {p['n_models']:,} {p['task']} models; cross-validated R2: {r2 or '-'}):\n"
+    )
     print(_candidate_table(ranked, FLAGS.top))
     if not p["budget_within_training_range"]:
         lo, hi = p["trained_trainable_params"]
-        print(f"note: the predictor was trained on models of {lo:,.0f} to {hi:,.0f} trainable weights; "
-              f"a budget of {budget:,.0f} is outside that range, so the ranking extrapolates.")
+        print(
+            f"note: the predictor was trained on models of {lo:,.0f} to {hi:,.0f} trainable weights; "
+            f"a budget of {budget:,.0f} is outside that range, so the ranking extrapolates."
+        )
 
 
 if __name__ == "__main__":

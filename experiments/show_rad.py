@@ -36,7 +36,7 @@ def save_grid(split, config, out: str, title: str) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from sparse_rnn_jax.data.rad import RECIPES
+    from sparse_rnn_jax.tasks.rad.generate import RECIPES
 
     rows, n = split.images.shape[:2]
     side = config.image_size
@@ -45,8 +45,7 @@ def save_grid(split, config, out: str, title: str) -> None:
     for row, sub in enumerate(np.atleast_1d(fig.subfigures(rows, 1))):
         recipe_a, recipe_b = (RECIPES[r] for r in split.recipes[row])
         sub.suptitle(
-            f"#{row}  digit {split.digits[row]}   normal: {recipe_a}   "
-            f"anomaly (pos {split.labels[row]}): {recipe_b}",
+            f"#{row}  digit {split.digits[row]}   normal: {recipe_a}   anomaly (pos {split.labels[row]}): {recipe_b}",
             fontsize=8,
         )
         axes = sub.subplots(1, n + 1)
@@ -67,14 +66,12 @@ def save_grid(split, config, out: str, title: str) -> None:
 
 def main(argv: list[str]) -> None:
     common.check_no_positional(argv)
-    from sparse_rnn_jax.data import rad
-    from sparse_rnn_jax.data.mnist import MnistSourceError, load_mnist
+    from sparse_rnn_jax.tasks.rad import generate as rad
+    from sparse_rnn_jax.tasks.rad.mnist import MnistSourceError, load_mnist
 
     try:
         digits = load_mnist(FLAGS.mnist_source, log=print)
-        config = dataclasses.replace(
-            rad.RadConfig(seed=FLAGS.seed), **{f"{FLAGS.split}_size": FLAGS.num_sequences}
-        )
+        config = dataclasses.replace(rad.RadConfig(seed=FLAGS.seed), **{f"{FLAGS.split}_size": FLAGS.num_sequences})
         split = rad.make_rad_split(digits, config, FLAGS.split)
     except (MnistSourceError, ValueError) as e:
         _fail(e)

@@ -111,8 +111,9 @@ def define_remote_flags() -> None:
 
 def define_log_flag() -> None:
     """Where a run logs on each worker; its process id goes beside it (LOG minus .log, plus .pid)."""
-    flags.DEFINE_string("log_file", "sparse_rnn_jax_logs/sweep.log",
-                        "Log file on each worker (relative to the home folder).")
+    flags.DEFINE_string(
+        "log_file", "sparse_rnn_jax_logs/sweep.log", "Log file on each worker (relative to the home folder)."
+    )
 
 
 def log_file_from_flags() -> tuple[str, str]:
@@ -129,8 +130,10 @@ def tpu_from_flags(require_accelerator: bool = False) -> Tpu:
     if not name:
         fail("--name is required")
     if not TPU_NAME.fullmatch(name) or len(name) > 63:
-        fail(f"--name {name!r} is not a valid TPU name: lowercase letters, digits and hyphens, starting with a "
-             "letter, not ending with a hyphen, at most 63 characters")
+        fail(
+            f"--name {name!r} is not a valid TPU name: lowercase letters, digits and hyphens, starting with a "
+            "letter, not ending with a hyphen, at most 63 characters"
+        )
     accelerator = None
     if FLAGS.accelerator_type:
         try:

@@ -1,7 +1,7 @@
 """Deletes a Cloud TPU VM or slice (without asking; its local disks go with it).
 
-  python -m launch.delete_tpu --name=table-iv --zone=us-central2-b --dry_run
-  python -m launch.delete_tpu --flagfile=tpu.flags
+python -m launch.delete_tpu --name=table-iv --zone=us-central2-b --dry_run
+python -m launch.delete_tpu --flagfile=tpu.flags
 """
 
 from __future__ import annotations

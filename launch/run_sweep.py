@@ -25,11 +25,17 @@ common.define_tpu_flags()
 common.define_remote_flags()
 common.define_log_flag()
 flags.adopt_module_key_flags(common)
-flags.DEFINE_enum("module", "experiments.rad_sweep", ["experiments.rad_sweep", "experiments.ah_sweep"],
-                  "The sweep entry point to run.")
+flags.DEFINE_enum(
+    "module",
+    "experiments.rad_sweep",
+    ["experiments.rad_sweep", "experiments.ah_sweep"],
+    "The sweep entry point to run.",
+)
 
-USAGE = ("give the sweep's flags after --, e.g. "
-         "-- --flagfile=experiments/flags/table_iv.flags --workdir=gs://BUCKET/table_iv")
+USAGE = (
+    "give the sweep's flags after --, e.g. "
+    "-- --flagfile=experiments/flags/table_iv.flags --workdir=gs://BUCKET/table_iv"
+)
 
 
 def _flag_values(args: list[str], name: str) -> list[str]:
@@ -58,7 +64,7 @@ def find_workdir(args: list[str]) -> str | None:
             values = _flag_values([ln for ln in lines if ln and not ln.startswith("#")], "workdir")
             found = values[-1] if values else found
         elif a.startswith("--workdir=") or a == "--workdir":
-            values = _flag_values(args[i:i + 2], "workdir")
+            values = _flag_values(args[i : i + 2], "workdir")
             found = values[0] if values else found
     return found
 
@@ -67,10 +73,10 @@ def remote_script(sweep: list[str], remote_dir: str, log: str, pid: str) -> str:
     q = common.rquote
     return (
         f"mkdir -p {q(posixpath.dirname(log) or '.')} || exit 1; "
-        f"if [ -f {q(pid)} ] && kill -0 \"$(cat {q(pid)})\" 2>/dev/null; then "
-        f"echo \"$(hostname): already running as pid $(cat {q(pid)}), see {log}\" >&2; exit 1; fi; "
+        f'if [ -f {q(pid)} ] && kill -0 "$(cat {q(pid)})" 2>/dev/null; then '
+        f'echo "$(hostname): already running as pid $(cat {q(pid)}), see {log}" >&2; exit 1; fi; '
         f"(cd {q(remote_dir)} && exec nohup {common.rjoin(sweep)}) >> {q(log)} 2>&1 < /dev/null & "
-        f"echo $! > {q(pid)}; echo \"$(hostname): started pid $!, logging to {log}\""
+        f'echo $! > {q(pid)}; echo "$(hostname): started pid $!, logging to {log}"'
     )
 
 
@@ -87,10 +93,14 @@ def main(argv):
         common.fail(f"the sweep needs --workdir (none after -- nor in a flagfile found in this checkout): {USAGE}")
     if not workdir.startswith("gs://"):
         if hosts > 1:
-            common.fail(f"--workdir={workdir} is local, but {tpu.accelerator.type} has {hosts} hosts that would each "
-                        "write their own copy; use a gs://BUCKET/PATH workdir")
-        common.note(f"note: --workdir={workdir} is on the VM's disk (under {remote_dir}/ unless absolute); copy it off "
-                    "before deleting the VM, or use a gs:// workdir")
+            common.fail(
+                f"--workdir={workdir} is local, but {tpu.accelerator.type} has {hosts} hosts that would each "
+                "write their own copy; use a gs://BUCKET/PATH workdir"
+            )
+        common.note(
+            f"note: --workdir={workdir} is on the VM's disk (under {remote_dir}/ unless absolute); copy it off "
+            "before deleting the VM, or use a gs:// workdir"
+        )
     sweep = [FLAGS.python, "-u", "-m", FLAGS.module, *sweep_args]
     common.note(f"{FLAGS.module} on {hosts} worker(s) of {tpu.name}; workdir {workdir}; log {log} on each")
     common.execute([tpu.ssh("all", remote_script(sweep, remote_dir, log, pid))])

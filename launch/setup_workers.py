@@ -45,27 +45,31 @@ def pip_install() -> str:
 
 def git_commands(tpu: common.Tpu, remote_dir: str, ref: str) -> list[list[str]]:
     q = common.rquote
-    script = " && ".join([
-        f"mkdir -p {q(remote_dir)}",
-        f"cd {q(remote_dir)}",
-        "{ [ -d .git ] || git init -q; }",
-        f"git fetch -q --depth=1 {q(FLAGS.repo_url)} {q(ref)}",
-        "git checkout -q --force FETCH_HEAD",
-        pip_install(),
-    ])
+    script = " && ".join(
+        [
+            f"mkdir -p {q(remote_dir)}",
+            f"cd {q(remote_dir)}",
+            "{ [ -d .git ] || git init -q; }",
+            f"git fetch -q --depth=1 {q(FLAGS.repo_url)} {q(ref)}",
+            "git checkout -q --force FETCH_HEAD",
+            pip_install(),
+        ]
+    )
     return [tpu.ssh("all", script)]
 
 
 def local_commands(tpu: common.Tpu, remote_dir: str, ref: str) -> list[list[str]]:
     q = common.rquote
     archive = local_archive_path(tpu.name)
-    script = " && ".join([
-        f"mkdir -p {q(remote_dir)}",
-        f"tar -xzf {REMOTE_ARCHIVE} -C {q(remote_dir)}",
-        f"rm -f {REMOTE_ARCHIVE}",
-        f"cd {q(remote_dir)}",
-        pip_install(),
-    ])
+    script = " && ".join(
+        [
+            f"mkdir -p {q(remote_dir)}",
+            f"tar -xzf {REMOTE_ARCHIVE} -C {q(remote_dir)}",
+            f"rm -f {REMOTE_ARCHIVE}",
+            f"cd {q(remote_dir)}",
+            pip_install(),
+        ]
+    )
     return [
         ["git", "-C", str(common.REPO_ROOT), "archive", "--format=tar.gz", f"--output={archive}", ref],
         tpu.scp_to_workers(str(archive), REMOTE_ARCHIVE),

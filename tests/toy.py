@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sparse_rnn_jax.population import Member, model_seed
-from sparse_rnn_jax.samplers import sample_specs
-from sparse_rnn_jax.tasks import sequence_regression_task
+from sparse_rnn_jax.core.samplers import sample_specs
+from sparse_rnn_jax.engine.population import Member, model_seed
+from sparse_rnn_jax.engine.task import sequence_regression_task
 
 X, Y, T = 6, 3, 7
 

@@ -11,12 +11,12 @@ from typing import Sequence
 
 import numpy as np
 
-from sparse_rnn_jax.accounting import expected_accounting
 from sparse_rnn_jax.analysis.predictor import ParentPredictor, spec_features
-from sparse_rnn_jax.configs import NAMED_CONFIGS
-from sparse_rnn_jax.samplers import named_specs, sample_specs
-from sparse_rnn_jax.solvers import BudgetError, balanced_spec
-from sparse_rnn_jax.spec import NetworkSpec
+from sparse_rnn_jax.core.accounting import expected_accounting
+from sparse_rnn_jax.core.configs import NAMED_CONFIGS, named_specs
+from sparse_rnn_jax.core.samplers import sample_specs
+from sparse_rnn_jax.core.solvers import BudgetError, balanced_spec
+from sparse_rnn_jax.core.spec import NetworkSpec
 
 DEFAULT_BALANCE_TARGETS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6)
 DEFAULT_LEARNING_RATES: tuple[float, ...] = (1e-4, 1e-3)
@@ -45,8 +45,11 @@ def candidate_specs(
             if abs(target - 0.5) < 1e-9:
                 continue  # that is "balanced" itself
             try:
-                specs.append(balanced_spec(input_dim, output_dim, budget, target=target, learning_rate=lr,
-                                           name=f"balanced@{target:.2f}"))
+                specs.append(
+                    balanced_spec(
+                        input_dim, output_dim, budget, target=target, learning_rate=lr, name=f"balanced@{target:.2f}"
+                    )
+                )
             except (BudgetError, ValueError):
                 continue
     if num_sampled > 0:
@@ -78,18 +81,20 @@ def rank_candidates(predictor: ParentPredictor, specs: Sequence[NetworkSpec], ra
     rows = []
     for i, spec in enumerate(specs):
         acc = expected_accounting(spec)
-        rows.append({
-            "config": spec.name,
-            "hidden_dim": spec.hidden_dim,
-            "densities": spec.densities(),
-            "learning_rate": spec.learning_rate,
-            "hidden_proportion": acc.hidden_proportion,
-            "trainable_params": acc.trainable_params,
-            "predicted_min_val_loss": float(score[i]),
-            "predicted_min_val_loss_forest": float(forest[i]),
-            "predicted_min_val_loss_mlp": None if mlp is None else float(mlp[i]),
-            "outside_training_range": outside[i],
-        })
+        rows.append(
+            {
+                "config": spec.name,
+                "hidden_dim": spec.hidden_dim,
+                "densities": spec.densities(),
+                "learning_rate": spec.learning_rate,
+                "hidden_proportion": acc.hidden_proportion,
+                "trainable_params": acc.trainable_params,
+                "predicted_min_val_loss": float(score[i]),
+                "predicted_min_val_loss_forest": float(forest[i]),
+                "predicted_min_val_loss_mlp": None if mlp is None else float(mlp[i]),
+                "outside_training_range": outside[i],
+            }
+        )
     order = np.argsort([r["predicted_min_val_loss"] for r in rows], kind="stable")
     ranked = [rows[i] for i in order]
     for k, r in enumerate(ranked, 1):

@@ -2,11 +2,12 @@
 
 One rule, applied to every table, figure and regression target of the analysis:
 
-**Failure threshold of a task.** A task whose loss is a cross-entropy over ``output_dim`` classes
-(``CHANCE_LOSS_TASKS``, e.g. RAD) has a chance loss ln(output_dim), the loss of the uniform prediction;
-its threshold is ``CHANCE_MARGIN`` x chance. Any other task (e.g. Adroit Hammer, MSE) has no loss known
-from the table alone; its threshold is ``FAILURE_FACTOR`` x the ``FAILURE_REFERENCE_QUANTILE`` quantile of
-the task's finite minimum validation losses (pooled over all analysed runs). A threshold can also be given.
+**Failure threshold of a task.** A task with a chance loss (the loss of the best uninformed predictor, defined
+by the task, ``engine.task.Task.chance_loss``, and recorded in each run's run.json: ln(output_dim) for RAD and
+Reber classification, the best constant set prediction for Reber next-symbol) has the threshold
+``CHANCE_MARGIN`` x chance. A task without one (e.g. Adroit Hammer, MSE) gets ``FAILURE_FACTOR`` x the
+``FAILURE_REFERENCE_QUANTILE`` quantile of the task's finite minimum validation losses (pooled over all analysed
+runs). A threshold can also be given.
 
 **Failed to converge.** A model failed when its minimum validation loss (over epochs) is non-finite, or
 is at or above its task's threshold, or when it is flagged ``diverged`` at its last epoch (a non-finite
@@ -31,11 +32,6 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-CHANCE_LOSS_TASKS: tuple[str, ...] = ("rad", "reber_classification")
-"""Tasks scored by cross-entropy over ``output_dim`` classes: chance loss = ln(output_dim)."""
-KNOWN_CHANCE_LOSS: dict[str, float] = {"reber_next_symbol": 0.516}
-"""Tasks whose uninformed loss is known otherwise: Reber next-symbol prediction, the binary cross-entropy of the
-best constant predictor of the legal-next-symbol sets (``data/reber.py``)."""
 CHANCE_MARGIN = 0.98
 """A cross-entropy model must get at least 2 % below chance to count as converged."""
 FAILURE_FACTOR = 3.0
@@ -65,29 +61,32 @@ class FailureRule:
     source: str
 
     def describe(self) -> str:
+        """The rule in one sentence for reports."""
         how = {
-            "chance": f"{CHANCE_MARGIN:g} x the chance loss (ln(|y|) for cross-entropy; 0.516 for Reber next-symbol sets)",
-            "population": f"{FAILURE_FACTOR:g} x the {FAILURE_REFERENCE_QUANTILE:g} quantile of the task's minimum losses",
+            "chance": f"{CHANCE_MARGIN:g} x the task's chance loss",
+            "population": f"{FAILURE_FACTOR:g} x the {FAILURE_REFERENCE_QUANTILE:g} quantile of the task's "
+            "minimum losses",
             "given": "given",
         }[self.source]
         return f"failure threshold {self.threshold:.4g} ({how}); losses capped at {self.cap:.4g}"
 
 
-def chance_loss(task: str, output_dim: int) -> float | None:
-    """ln(output_dim) for cross-entropy tasks, None for tasks without a chance loss."""
-    if task in CHANCE_LOSS_TASKS and output_dim > 1:
-        return math.log(output_dim)
-    return KNOWN_CHANCE_LOSS.get(task)
+def chance_loss(models: pd.DataFrame) -> float | None:
+    """The task's chance loss from the rows' ``chance_loss`` column (run.json's), None where it has none."""
+    if "chance_loss" not in models:
+        return None
+    values = models["chance_loss"].to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    return float(values[0]) if values.size else None
 
 
 def failure_rule(models: pd.DataFrame, task: str, given: float | None = None) -> FailureRule:
-    """The failure rule of ``task`` from its per-model rows (``min_val_loss``, ``output_dim``)."""
+    """The failure rule of ``task`` from its per-model rows (``min_val_loss``, ``chance_loss``)."""
     if given is not None:
         if not given > 0 or math.isinf(given):
             raise ValueError(f"failure loss for task {task!r} must be a positive number, got {given}")
         return FailureRule(task, float(given), CAP_FACTOR * float(given), "given")
-    output_dim = int(models["output_dim"].iloc[0]) if len(models) else 0
-    chance = chance_loss(task, output_dim)
+    chance = chance_loss(models)
     if chance is not None:
         threshold = CHANCE_MARGIN * chance
         return FailureRule(task, threshold, CAP_FACTOR * threshold, "chance")
@@ -100,7 +99,9 @@ def failure_rule(models: pd.DataFrame, task: str, given: float | None = None) ->
     return FailureRule(task, threshold, CAP_FACTOR * threshold, "population")
 
 
-def classify(models: pd.DataFrame, failure_loss: Mapping[str, float] | None = None) -> tuple[pd.DataFrame, dict[str, FailureRule]]:
+def classify(
+    models: pd.DataFrame, failure_loss: Mapping[str, float] | None = None
+) -> tuple[pd.DataFrame, dict[str, FailureRule]]:
     """Adds ``failed`` (bool) and ``capped_min_val_loss`` to the per-model rows of ``final_per_model``.
 
     Returns the new frame and one FailureRule per task. ``failure_loss`` maps task -> given threshold.
@@ -114,7 +115,9 @@ def classify(models: pd.DataFrame, failure_loss: Mapping[str, float] | None = No
         rules[str(task)] = rule
         loss = rows["min_val_loss"].to_numpy(dtype=float)
         finite = np.isfinite(loss)
-        diverged = rows["diverged"].fillna(False).to_numpy(dtype=bool) if "diverged" in rows else np.zeros(len(rows), bool)
+        diverged = (
+            rows["diverged"].fillna(False).to_numpy(dtype=bool) if "diverged" in rows else np.zeros(len(rows), bool)
+        )
         failed.loc[rows.index] = ~finite | (np.where(finite, loss, np.inf) >= rule.threshold) | diverged
         capped.loc[rows.index] = np.where(finite, np.minimum(np.where(finite, loss, 0.0), rule.cap), rule.cap)
     return models.assign(failed=failed.astype(bool), capped_min_val_loss=capped), rules
@@ -137,13 +140,13 @@ def rule_markdown() -> str:
     """The rule in a few lines of markdown, for reports."""
     return (
         f"- A model **failed to converge** when its minimum validation loss is non-finite or at/above its task's "
-        f"failure threshold, or it is flagged `diverged` at its last epoch. Threshold: {CHANCE_MARGIN:g} x ln(|y|) "
-        f"for cross-entropy tasks ({', '.join(CHANCE_LOSS_TASKS)}), {CHANCE_MARGIN:g} x the constant predictor's "
-        f"loss where it is known ({', '.join(f'{t}: {v:g}' for t, v in KNOWN_CHANCE_LOSS.items())}); otherwise {FAILURE_FACTOR:g} x the "
+        f"failure threshold, or it is flagged `diverged` at its last epoch. Threshold: {CHANCE_MARGIN:g} x the task's "
+        "chance loss where the task defines one (run.json: ln(|y|) for RAD and Reber classification, the best "
+        f"constant set prediction for Reber next-symbol); otherwise {FAILURE_FACTOR:g} x the "
         f"{FAILURE_REFERENCE_QUANTILE:g} quantile of the task's finite minimum losses.\n"
         f"- Losses are **capped** at {CAP_FACTOR:g} x the threshold (non-finite -> the cap) in every mean, spread, "
         "figure and regression target; failed models are kept.\n"
         f"- A cell is **uc** (unstable convergence, loss not meaningful) when more than "
         f"{UC_MAX_FAILED_FRACTION:.0%} of its models failed or it holds fewer than {UC_MIN_MODELS} models; "
-        "an empty cell is shown as \"-\"."
+        'an empty cell is shown as "-".'
     )

@@ -28,7 +28,7 @@ from matplotlib.ticker import MaxNLocator
 
 from sparse_rnn_jax.analysis.convergence import FailureRule, cap_curves
 from sparse_rnn_jax.analysis.tables import BUCKET_EDGES, BUCKET_LABELS, bucket_index, bucket_summary
-from sparse_rnn_jax.spec import BLOCKS, TOP_ROW
+from sparse_rnn_jax.core.spec import BLOCKS, TOP_ROW
 
 DPI = 110
 CONFIG_COLOURS: dict[str, str] = {
@@ -60,6 +60,7 @@ def config_colours(configs: Sequence[str]) -> dict[str, str]:
 
 
 def ordered_configs(configs: Sequence[str]) -> list[str]:
+    """Named configurations in the figures' order, then any others alphabetically."""
     known = [c for c in CONFIG_ORDER if c in configs]
     return known + sorted(c for c in set(configs) if c not in CONFIG_ORDER)
 
@@ -145,7 +146,9 @@ def _robust_ylim(values: np.ndarray) -> tuple[float, float] | None:
     return lo - pad, hi + pad
 
 
-def curves_by_hidden_proportion(rows: pd.DataFrame, models: pd.DataFrame, rule: FailureRule, path: Path, title: str = "") -> Path:
+def curves_by_hidden_proportion(
+    rows: pd.DataFrame, models: pd.DataFrame, rule: FailureRule, path: Path, title: str = ""
+) -> Path:
     """Fig. 6: each model's per-epoch validation metric, coloured by its hidden-proportion band,
     with each band's mean curve drawn thick."""
     metric = curve_metric(rows)
@@ -164,8 +167,14 @@ def curves_by_hidden_proportion(rows: pd.DataFrame, models: pd.DataFrame, rule: 
         ax.add_collection(LineCollection(segments, colors=BAND_COLOURS[k], linewidths=0.7, alpha=alpha))
     for k, label, sel in bands:
         mean = _nanmean(sel)
-        ax.plot(epochs, mean, color=BAND_COLOURS[k], lw=2.5, label=f"hidden proportion {label} (n={len(sel)})",
-                path_effects=[patheffects.withStroke(linewidth=4, foreground="black")])
+        ax.plot(
+            epochs,
+            mean,
+            color=BAND_COLOURS[k],
+            lw=2.5,
+            label=f"hidden proportion {label} (n={len(sel)})",
+            path_effects=[patheffects.withStroke(linewidth=4, foreground="black")],
+        )
     ax.set_xlim(epochs.min() - 0.2, epochs.max() + 0.2)
     ylim = _robust_ylim(values)
     if ylim:
@@ -173,10 +182,13 @@ def curves_by_hidden_proportion(rows: pd.DataFrame, models: pd.DataFrame, rule: 
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(_metric_label(metric))
-    ax.set_title(title or f"{_metric_label(metric)} per model by hidden-proportion band (thick: band mean)", fontsize=10)
+    ax.set_title(
+        title or f"{_metric_label(metric)} per model by hidden-proportion band (thick: band mean)", fontsize=10
+    )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="thin: models; thick: mean",
-              title_fontsize=8)
+    ax.legend(
+        fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="thin: models; thick: mean", title_fontsize=8
+    )
     return save_figure(fig, path)
 
 
@@ -211,15 +223,26 @@ def _draw_weight_space(ax, layout: Mapping, dominant: str) -> None:
         trainable = dims[r] * dims[c] * density
         left, top, w, ht = col_left[c], row_top[r], col[c], row[r]
         colour = DOMINANT_COLOUR if b == dominant else "#8c8c8c"
-        ax.add_patch(Rectangle((left, top - ht), w, ht, facecolor=colour, alpha=0.12 + 0.6 * density,
-                               edgecolor="black", lw=1.0))
+        ax.add_patch(
+            Rectangle((left, top - ht), w, ht, facecolor=colour, alpha=0.12 + 0.6 * density, edgecolor="black", lw=1.0)
+        )
         small = w < 0.25 or ht < 0.3
-        ax.text(left + w / 2, top - ht / 2, f"{b}\n{trainable:,.0f}\nf{100 * density:02.0f}", ha="center",
-                va="center", fontsize=7 if small else 9, linespacing=1.0, fontweight="bold" if b == dominant else None)
+        ax.text(
+            left + w / 2,
+            top - ht / 2,
+            f"{b}\n{trainable:,.0f}\nf{100 * density:02.0f}",
+            ha="center",
+            va="center",
+            fontsize=7 if small else 9,
+            linespacing=1.0,
+            fontweight="bold" if b == dominant else None,
+        )
     for c in "xhy":
         ax.text(col_left[c] + col[c] / 2, 1.015, f"{c}: {dims[c]:,}", ha="center", va="bottom", fontsize=7)
     for r in "hy":
-        ax.text(-0.015, row_top[r] - row[r] / 2, f"{r}: {dims[r]:,}", ha="right", va="center", fontsize=7.5, rotation=90)
+        ax.text(
+            -0.015, row_top[r] - row[r] / 2, f"{r}: {dims[r]:,}", ha="right", va="center", fontsize=7.5, rotation=90
+        )
     ax.set_xlim(-0.06, 1.0)
     ax.set_ylim(0.0, 1.08)
     ax.set_aspect("auto")
@@ -240,11 +263,14 @@ def weight_space(layouts: Sequence[Mapping], path: Path, dominant: str, title: s
         _draw_weight_space(ax, layout, dominant)
         ax.set_title(
             f"{layout['title']}\n|h|={layout['hidden_dim']:,}  trainable {layout['trainable_params']:,.0f}  "
-            f"hidden prop. {layout['hidden_proportion']:.2f}", fontsize=9,
+            f"hidden prop. {layout['hidden_proportion']:.2f}",
+            fontsize=9,
         )
     for ax in axes[n:]:
         ax.axis("off")
-    fig.suptitle(title or f"weight space drawn to scale (thin blocks widened; blue: dominant block {dominant})", fontsize=10)
+    fig.suptitle(
+        title or f"weight space drawn to scale (thin blocks widened; blue: dominant block {dominant})", fontsize=10
+    )
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -266,14 +292,22 @@ def loss_vs_metrics(models: pd.DataFrame, rule: FailureRule, dominant: str, path
     for ax, (col, label) in zip(axes, panels):
         v = models[col].to_numpy(dtype=float)
         ax.scatter(v[~failed], loss[~failed], s=size, alpha=0.5, color="#2c7bb6", lw=0, label="converged")
-        ax.scatter(v[failed], loss[failed], s=size, alpha=0.6, color="#d7191c", marker="x", lw=0.8,
-                   label="failed to converge")
+        ax.scatter(
+            v[failed], loss[failed], s=size, alpha=0.6, color="#d7191c", marker="x", lw=0.8, label="failed to converge"
+        )
         s = bucket_summary(models, col)
         edges = (0.0,) + BUCKET_EDGES + (1.0,)
         for k, (_, cell) in enumerate(s.iterrows()):
             if cell["n"]:
-                ax.hlines(cell["mean"], edges[k], edges[k + 1], color="black", lw=2,
-                          linestyles="--" if cell["uc"] else "-", label="bucket mean (dashed: uc)" if k == 0 else None)
+                ax.hlines(
+                    cell["mean"],
+                    edges[k],
+                    edges[k + 1],
+                    color="black",
+                    lw=2,
+                    linestyles="--" if cell["uc"] else "-",
+                    label="bucket mean (dashed: uc)" if k == 0 else None,
+                )
         if np.isfinite(rule.threshold):
             ax.axhline(rule.threshold, color="grey", ls=":", lw=1, label="failure threshold")
         ax.set_xlim(-0.02, 1.02)
@@ -288,8 +322,13 @@ def loss_vs_metrics(models: pd.DataFrame, rule: FailureRule, dominant: str, path
     return save_figure(fig, path)
 
 
-def predicted_vs_actual(actual: np.ndarray, predictions: Mapping[str, tuple[np.ndarray, float, float]],
-                        failed: np.ndarray, path: Path, title: str = "") -> Path:
+def predicted_vs_actual(
+    actual: np.ndarray,
+    predictions: Mapping[str, tuple[np.ndarray, float, float]],
+    failed: np.ndarray,
+    path: Path,
+    title: str = "",
+) -> Path:
     """Fig. 10: out-of-fold predicted against actual minimum validation loss, one panel per model name
     (``predictions[name] = (predicted, r2, mae)``); failed models in red; the diagonal dashed."""
     n = len(predictions)
@@ -302,8 +341,16 @@ def predicted_vs_actual(actual: np.ndarray, predictions: Mapping[str, tuple[np.n
     size = _marker_size(len(actual))
     for ax, (name, (pred, r2, mae)) in zip(axes, predictions.items()):
         ax.scatter(actual[~failed], pred[~failed], s=size, alpha=0.5, color="#2c7bb6", lw=0, label="converged")
-        ax.scatter(actual[failed], pred[failed], s=size, alpha=0.6, color="#d7191c", marker="x", lw=0.8,
-                   label="failed to converge")
+        ax.scatter(
+            actual[failed],
+            pred[failed],
+            s=size,
+            alpha=0.6,
+            color="#d7191c",
+            marker="x",
+            lw=0.8,
+            label="failed to converge",
+        )
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="black", ls="--", lw=1)
         ax.set_xlim(lo - pad, hi + pad)
         ax.set_ylim(lo - pad, hi + pad)
@@ -348,7 +395,9 @@ def scores_vs_hidden_proportion(models: pd.DataFrame, columns: Sequence[str], pa
     for ax, col in zip(axes, columns):
         v = models[col].to_numpy(dtype=float)
         ax.scatter(hp[~failed], v[~failed], s=size, alpha=0.5, color="#2c7bb6", lw=0, label="converged")
-        ax.scatter(hp[failed], v[failed], s=size, alpha=0.6, color="#d7191c", marker="x", lw=0.8, label="failed to converge")
+        ax.scatter(
+            hp[failed], v[failed], s=size, alpha=0.6, color="#d7191c", marker="x", lw=0.8, label="failed to converge"
+        )
         label = "bucket mean"
         for k in range(len(BUCKET_LABELS)):
             sel = (idx == k) & np.isfinite(v)
@@ -363,4 +412,38 @@ def scores_vs_hidden_proportion(models: pd.DataFrame, columns: Sequence[str], pa
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def gradient_scales_figure(scales: pd.DataFrame, path, title: str = ""):
+    """Per-lag gradient scale (log scale) against lag: one thin line per model and a thick line per group
+    (its geometric mean), one panel per ``weights`` value ("initial", "trained") when the column is there.
+    ``scales`` needs model_id, lag, scale and ``group`` (e.g. the family). Writes a PNG; returns its path."""
+    panels = [w for w in ("initial", "trained") if "weights" in scales and w in set(scales["weights"])] or [None]
+    groups = ordered_configs(sorted(set(scales["group"])))
+    colours = config_colours(groups)
+    fig = Figure(figsize=(5.2 * len(panels), 4.2))
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+    for ax, panel in zip(axes, panels):
+        part = scales if panel is None else scales[scales["weights"] == panel]
+        for g in groups:
+            rows = part[part["group"] == g]
+            if rows.empty:
+                continue
+            for _, m in rows.groupby("model_id"):
+                m = m[m["scale"] > 0].sort_values("lag")
+                ax.plot(m["lag"], m["scale"], color=colours[g], lw=0.6, alpha=0.35)
+            positive = rows[rows["scale"] > 0]
+            mean = np.exp(np.log(positive["scale"]).groupby(positive["lag"]).mean())
+            ax.plot(
+                mean.index, mean.to_numpy(), color=colours[g], lw=2.2, label=f"{g} (n={rows['model_id'].nunique()})"
+            )
+        ax.set_yscale("log")
+        ax.set_xlabel("lag k (steps before the last)")
+        ax.set_title(f"{panel} weights" if panel else "", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="best")
+    axes[0].set_ylabel("||dh_T / dh_{T-k}||_F / sqrt(h)  (batch mean)")
+    if title:
+        fig.suptitle(title, fontsize=11)
     return save_figure(fig, path)

@@ -23,8 +23,15 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from sparse_rnn_jax.analysis.predictor import FEATURES, PAPER_MAX_DEPTH, PAPER_TREES, fit_forest, kfold_test_indices, r2_score
-from sparse_rnn_jax.graphs import GRAPH_PROPERTIES
+from sparse_rnn_jax.analysis.predictor import (
+    FEATURES,
+    PAPER_MAX_DEPTH,
+    PAPER_TREES,
+    fit_forest,
+    kfold_test_indices,
+    r2_score,
+)
+from sparse_rnn_jax.models.graphs import GRAPH_PROPERTIES
 
 GRAPH_FEATURES: tuple[str, ...] = tuple(f"graph_{p}" for p in GRAPH_PROPERTIES)
 MIN_GRAPH_MODELS = 10
@@ -118,10 +125,20 @@ def fit_graph_regression(
             r2_hyper = r2_score(y, _cv_forest(xh, y, folds, trees, max_depth, seed)[0])
     failed = rows["failed"].to_numpy(dtype=bool) if "failed" in rows else np.zeros(len(rows), bool)
     return GraphRegression(
-        feature_names=tuple(names), n_models=len(rows), folds=folds, trees=trees, max_depth=max_depth,
-        r2=r2_score(y, predicted), mae=float(np.abs(y - predicted).mean()), r2_folds=r2_folds,
-        actual=y, predicted=predicted, failed=failed, importances=importances,
-        kinds={str(k): int(v) for k, v in rows["hh_graph"].value_counts().items()}, r2_with_hyperparameters=r2_hyper,
+        feature_names=tuple(names),
+        n_models=len(rows),
+        folds=folds,
+        trees=trees,
+        max_depth=max_depth,
+        r2=r2_score(y, predicted),
+        mae=float(np.abs(y - predicted).mean()),
+        r2_folds=r2_folds,
+        actual=y,
+        predicted=predicted,
+        failed=failed,
+        importances=importances,
+        kinds={str(k): int(v) for k, v in rows["hh_graph"].value_counts().items()},
+        r2_with_hyperparameters=r2_hyper,
     )
 
 
@@ -146,19 +163,32 @@ def report_section(w, fig_dir: Path, task: str, models: pd.DataFrame, options, l
         f"{reg.n_models} models with a random-graph hh mask ({kinds}). Features: {', '.join(reg.feature_names)} "
         f"(properties of each realised graph, `sparse_rnn_jax/graphs.py`). Target: the capped minimum validation "
         f"loss. Random forest of {reg.trees} trees, max depth {reg.max_depth}; {reg.folds}-fold cross-validation "
-        "(the related thesis reports R2 0.81 for GRUs on the embedded Reber grammar).", "",
-        "| features | R2 | MAE | R2 per fold |", "|---|---|---|---|",
+        "(the related thesis reports R2 0.81 for GRUs on the embedded Reber grammar).",
+        "",
+        "| features | R2 | MAE | R2 per fold |",
+        "|---|---|---|---|",
         f"| graph properties | {reg.r2:.3f} | {reg.mae:.4g} | {folds_arr.mean():.3f} ± {folds_arr.std():.3f} |",
     )
     if reg.r2_with_hyperparameters is not None:
         w.add(f"| graph properties + the parent network's 20 features | {reg.r2_with_hyperparameters:.3f} | | |")
     w.add("")
-    w.figure(figures.predicted_vs_actual(reg.actual, {"graph forest": (reg.predicted, reg.r2, reg.mae)}, reg.failed,
-                                         fig_dir / f"{task}_graph_predicted_vs_actual.png",
-                                         f"{task}: minimum validation loss from hh graph properties"),
-             f"{task}: held-out predicted against actual minimum validation loss from the hh graph properties")
-    w.figure(figures.feature_importance(reg.importances, fig_dir / f"{task}_graph_feature_importance.png",
-                                        f"{task}: graph forest feature importances"),
-             f"{task}: importances of the hh graph properties (forest fitted on all graph models)")
+    w.figure(
+        figures.predicted_vs_actual(
+            reg.actual,
+            {"graph forest": (reg.predicted, reg.r2, reg.mae)},
+            reg.failed,
+            fig_dir / f"{task}_graph_predicted_vs_actual.png",
+            f"{task}: minimum validation loss from hh graph properties",
+        ),
+        f"{task}: held-out predicted against actual minimum validation loss from the hh graph properties",
+    )
+    w.figure(
+        figures.feature_importance(
+            reg.importances,
+            fig_dir / f"{task}_graph_feature_importance.png",
+            f"{task}: graph forest feature importances",
+        ),
+        f"{task}: importances of the hh graph properties (forest fitted on all graph models)",
+    )
     w.add("| feature | importance |", "|---|---|", *(f"| {k} | {v:.4f} |" for k, v in reg.importances.items()), "")
     return reg

@@ -1,6 +1,6 @@
 """The parent network: predicts a model's minimum validation loss a priori from its hyperparameters.
 
-Features (20, as in the paper Sec. V): the 19 hyperparameters ``results.HYPERPARAMETER_FEATURES`` (6 block
+Features (20, as in the paper Sec. V): the 19 hyperparameters ``core.spec.HYPERPARAMETER_FEATURES`` (6 block
 densities, 6 init means, 6 init stds, learning rate) plus ``hidden_proportion``. Targets: the minimum
 validation loss and, for the MLP, the per-epoch validation-loss curve as extra outputs.
 
@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from sparse_rnn_jax.analysis.convergence import FailureRule, cap_curves
-from sparse_rnn_jax.results import HYPERPARAMETER_FEATURES, spec_columns
-from sparse_rnn_jax.spec import NetworkSpec
+from sparse_rnn_jax.core.spec import HYPERPARAMETER_FEATURES, NetworkSpec
+from sparse_rnn_jax.engine.results import spec_columns
 
 FEATURES: tuple[str, ...] = HYPERPARAMETER_FEATURES + ("hidden_proportion",)
 PAPER_TREES = 1000
@@ -92,6 +92,7 @@ class RegressionData:
         return dataclasses.replace(self, features=features)
 
     def without(self, name: str) -> "RegressionData":
+        """The same data with feature ``name`` removed (for the ablation)."""
         keep = [i for i, f in enumerate(self.feature_names) if f != name]
         return dataclasses.replace(
             self, features=self.features[:, keep], feature_names=tuple(self.feature_names[i] for i in keep)
@@ -150,10 +151,12 @@ class CVScore:
     predicted: np.ndarray
 
     def as_dict(self) -> dict:
+        """JSON-able scores."""
         return {"r2": self.r2, "mae": self.mae, "spearman": self.spearman, "r2_folds": list(self.r2_folds)}
 
 
 def r2_score(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Coefficient of determination of ``predicted`` against ``actual``."""
     actual, predicted = np.asarray(actual, float), np.asarray(predicted, float)
     ss_tot = float(((actual - actual.mean()) ** 2).sum())
     ss_res = float(((actual - predicted) ** 2).sum())
@@ -176,7 +179,9 @@ def _score(actual: np.ndarray, predicted: np.ndarray, tests: Sequence[np.ndarray
 # --------------------------------------------------------------------------------------------- forest
 
 
-def fit_forest(features: np.ndarray, target: np.ndarray, trees: int = PAPER_TREES, max_depth: int = PAPER_MAX_DEPTH, seed: int = 0):
+def fit_forest(
+    features: np.ndarray, target: np.ndarray, trees: int = PAPER_TREES, max_depth: int = PAPER_MAX_DEPTH, seed: int = 0
+):
     """A scikit-learn RandomForestRegressor fitted on all cores."""
     from sklearn.ensemble import RandomForestRegressor
 
@@ -206,6 +211,7 @@ class ForestArrays:
 
     @classmethod
     def from_sklearn(cls, forest) -> "ForestArrays":
+        """The fitted forest's trees as plain arrays."""
         parts = {k: [] for k in ("left", "right", "feature", "threshold", "value")}
         roots, offset, depth = [], 0, 0
         for est in forest.estimators_:
@@ -223,9 +229,13 @@ class ForestArrays:
             depth = max(depth, int(t.max_depth))
         cat = {k: np.concatenate(v) for k, v in parts.items()}
         return cls(
-            left=cat["left"].astype(np.int32), right=cat["right"].astype(np.int32),
-            feature=cat["feature"].astype(np.int32), threshold=cat["threshold"].astype(np.float64),
-            value=cat["value"].astype(np.float64), roots=np.asarray(roots, np.int32), depth=depth,
+            left=cat["left"].astype(np.int32),
+            right=cat["right"].astype(np.int32),
+            feature=cat["feature"].astype(np.int32),
+            threshold=cat["threshold"].astype(np.float64),
+            value=cat["value"].astype(np.float64),
+            roots=np.asarray(roots, np.int32),
+            depth=depth,
             importances=np.asarray(forest.feature_importances_, np.float64),
         )
 
@@ -240,19 +250,31 @@ class ForestArrays:
         return self.value[node].mean(axis=0)
 
     def save(self, path: Path) -> None:
+        """Writes the arrays to an npz file (no pickle)."""
         np.savez_compressed(
-            path, left=self.left, right=self.right, feature=self.feature, threshold=self.threshold,
-            value=self.value, roots=self.roots, depth=np.int64(self.depth), importances=self.importances,
+            path,
+            left=self.left,
+            right=self.right,
+            feature=self.feature,
+            threshold=self.threshold,
+            value=self.value,
+            roots=self.roots,
+            depth=np.int64(self.depth),
+            importances=self.importances,
         )
 
     @classmethod
     def load(cls, path: Path) -> "ForestArrays":
+        """Reads the arrays from an npz file with ``allow_pickle=False``."""
         with np.load(path, allow_pickle=False) as z:
-            return cls(**{k: z[k] for k in ("left", "right", "feature", "threshold", "value", "roots", "importances")},
-                       depth=int(z["depth"]))
+            return cls(
+                **{k: z[k] for k in ("left", "right", "feature", "threshold", "value", "roots", "importances")},
+                depth=int(z["depth"]),
+            )
 
 
 def cv_forest(data: RegressionData, folds: int, trees: int, max_depth: int, seed: int) -> CVScore:
+    """k-fold cross-validated scores of the random forest on ``data``."""
     tests = kfold_test_indices(len(data.min_loss), folds, seed)
     predicted = np.empty_like(data.min_loss)
     for k, test in enumerate(tests):
@@ -348,8 +370,15 @@ def _fold_trainer(config: MLPConfig, outputs: int):
     return jax.jit(jax.vmap(train_one, in_axes=(0, 0, None, None, None, 0, 0)))
 
 
-def _train_mlp_folds(x: np.ndarray, y: np.ndarray, target_weights: np.ndarray, train_w: np.ndarray,
-                     stop_w: np.ndarray, seed: int, config: MLPConfig):
+def _train_mlp_folds(
+    x: np.ndarray,
+    y: np.ndarray,
+    target_weights: np.ndarray,
+    train_w: np.ndarray,
+    stop_w: np.ndarray,
+    seed: int,
+    config: MLPConfig,
+):
     """Trains one MLP per row of ``train_w: f32[folds, n]`` at once (vmap), early-stopped on ``stop_w``.
 
     Each fold standardises features and targets with its own training rows' mean and std.
@@ -369,8 +398,9 @@ def _train_mlp_folds(x: np.ndarray, y: np.ndarray, target_weights: np.ndarray, t
     pad = lambda a: np.pad(np.asarray(a, np.float32), [(0, 0)] * (a.ndim - 1) + [(0, padded - n)])  # noqa: E731
     pad_rows = lambda a: np.pad(np.asarray(a, np.float32), [(0, padded - n), (0, 0)])  # noqa: E731
     trainer = _fold_trainer(config, y.shape[1])
-    params, norm = trainer(keys, batches, pad_rows(x), pad_rows(y), np.asarray(target_weights, np.float32),
-                           pad(train_w), pad(stop_w))
+    params, norm = trainer(
+        keys, batches, pad_rows(x), pad_rows(y), np.asarray(target_weights, np.float32), pad(train_w), pad(stop_w)
+    )
     return jax.device_get(params), jax.device_get(norm)
 
 
@@ -411,26 +441,40 @@ class MLPModel:
         return out * self.y_std + self.y_mean
 
     def save(self, directory: Path) -> None:
+        """Writes the Flax params (msgpack) and the architecture and normalisation (JSON)."""
         from flax import serialization
 
         (directory / MLP_PARAMS_FILE).write_bytes(serialization.msgpack_serialize(self.params))
         meta = {
-            "hidden": list(self.hidden), "activation": "gelu", "feature_names": list(self.feature_names),
+            "hidden": list(self.hidden),
+            "activation": "gelu",
+            "feature_names": list(self.feature_names),
             "target_names": list(self.target_names),
-            "x_mean": self.x_mean.tolist(), "x_std": self.x_std.tolist(),
-            "y_mean": self.y_mean.tolist(), "y_std": self.y_std.tolist(),
+            "x_mean": self.x_mean.tolist(),
+            "x_std": self.x_std.tolist(),
+            "y_mean": self.y_mean.tolist(),
+            "y_std": self.y_std.tolist(),
         }
         (directory / MLP_FILE).write_text(json.dumps(meta, indent=1))
 
     @classmethod
     def load(cls, directory: Path) -> "MLPModel":
+        """Reads a model written by ``save``."""
         from flax import serialization
 
         meta = json.loads((directory / MLP_FILE).read_text())
         params = serialization.msgpack_restore((directory / MLP_PARAMS_FILE).read_bytes())
         arr = lambda k: np.asarray(meta[k], np.float32)  # noqa: E731
-        return cls(tuple(meta["hidden"]), tuple(meta["feature_names"]), tuple(meta["target_names"]), params,
-                   arr("x_mean"), arr("x_std"), arr("y_mean"), arr("y_std"))
+        return cls(
+            tuple(meta["hidden"]),
+            tuple(meta["feature_names"]),
+            tuple(meta["target_names"]),
+            params,
+            arr("x_mean"),
+            arr("x_std"),
+            arr("y_mean"),
+            arr("y_std"),
+        )
 
 
 def _unstack(tree, i: int):
@@ -499,9 +543,14 @@ class Evaluation:
     failed: np.ndarray
 
     def as_dict(self) -> dict:
+        """JSON-able scores."""
         out = {
-            "n_models": self.n_models, "folds": self.folds, "trees": self.trees, "max_depth": self.max_depth,
-            "forest": self.forest.as_dict(), "forest_without_hidden_proportion": self.forest_without_hp.as_dict(),
+            "n_models": self.n_models,
+            "folds": self.folds,
+            "trees": self.trees,
+            "max_depth": self.max_depth,
+            "forest": self.forest.as_dict(),
+            "forest_without_hidden_proportion": self.forest_without_hp.as_dict(),
             "importances": {k: float(v) for k, v in self.importances.items()},
         }
         if self.mlp is not None:
@@ -521,6 +570,7 @@ class ParentPredictor:
 
     @property
     def feature_names(self) -> tuple[str, ...]:
+        """The features the predictor reads, in order."""
         return tuple(self.meta["features"])
 
     def predict(self, features: np.ndarray) -> dict[str, np.ndarray]:
@@ -537,12 +587,14 @@ class ParentPredictor:
 
     def out_of_range(self, features: np.ndarray) -> list[list[str]]:
         """For each row, the features outside the range the predictor was trained on."""
-        lo = np.asarray(self.meta["feature_min"]); hi = np.asarray(self.meta["feature_max"])
+        lo = np.asarray(self.meta["feature_min"])
+        hi = np.asarray(self.meta["feature_max"])
         features = np.asarray(features, dtype=float).reshape(-1, len(self.feature_names))
         bad = (features < lo - 1e-12) | (features > hi + 1e-12)
         return [[self.feature_names[j] for j in np.flatnonzero(row)] for row in bad]
 
     def save(self, directory: str | Path) -> Path:
+        """Writes predictor.json, forest.npz and the MLP files into ``path``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.forest.save(directory / FOREST_FILE)
@@ -553,6 +605,7 @@ class ParentPredictor:
 
     @classmethod
     def load(cls, directory: str | Path) -> "ParentPredictor":
+        """Reads a predictor written by ``save`` (no pickle)."""
         directory = Path(directory)
         meta = json.loads((directory / PREDICTOR_FILE).read_text())
         forest = ForestArrays.load(directory / FOREST_FILE)
@@ -566,8 +619,10 @@ def find_predictor(path: str | Path, input_dim: int, output_dim: int) -> Path:
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"predictor folder {path} does not exist")
-    candidates = [path] if (path / PREDICTOR_FILE).is_file() else sorted(
-        p for p in path.iterdir() if (p / PREDICTOR_FILE).is_file()
+    candidates = (
+        [path]
+        if (path / PREDICTOR_FILE).is_file()
+        else sorted(p for p in path.iterdir() if (p / PREDICTOR_FILE).is_file())
     )
     if not candidates:
         raise ValueError(f"no {PREDICTOR_FILE} in {path} or its subfolders")
@@ -581,7 +636,8 @@ def find_predictor(path: str | Path, input_dim: int, output_dim: int) -> Path:
             return c
         found.append(f"{meta.get('task')} ({meta.get('input_dim')}x{meta.get('output_dim')})")
     raise ValueError(
-        f"no predictor in {path} was trained on input_dim={input_dim}, output_dim={output_dim}; found {', '.join(found)}"
+        f"no predictor in {path} was trained on input_dim={input_dim}, output_dim={output_dim}; "
+        f"found {', '.join(found)}"
     )
 
 
@@ -614,9 +670,18 @@ def fit_and_evaluate(
     forest = ForestArrays.from_sklearn(fit_forest(data.features, data.min_loss, trees, max_depth, seed))
     importances = pd.Series(forest.importances, index=list(data.feature_names)).sort_values(ascending=False)
     evaluation = Evaluation(
-        n_models=len(models), folds=folds, trees=trees, max_depth=max_depth, forest=forest_cv,
-        forest_without_hp=forest_ablated, mlp=mlp_cv, mlp_without_hp=mlp_ablated, mlp_curve_r2=curve_r2,
-        importances=importances, actual=data.min_loss, failed=data.failed,
+        n_models=len(models),
+        folds=folds,
+        trees=trees,
+        max_depth=max_depth,
+        forest=forest_cv,
+        forest_without_hp=forest_ablated,
+        mlp=mlp_cv,
+        mlp_without_hp=mlp_ablated,
+        mlp_curve_r2=curve_r2,
+        importances=importances,
+        actual=data.min_loss,
+        failed=data.failed,
     )
     first = models.iloc[0]
     meta = {

@@ -27,18 +27,30 @@ import pandas as pd
 
 from sparse_rnn_jax.analysis import figures, graph_regression
 from sparse_rnn_jax.analysis.convergence import FailureRule, classify, rule_markdown
-from sparse_rnn_jax.analysis.pruning_report import pruning_sections
 from sparse_rnn_jax.analysis.predictor import (
-    DEFAULT_FOLDS, MIN_MODELS, PAPER_MAX_DEPTH, PAPER_TREES, Evaluation, MLPConfig, fit_and_evaluate, json_safe,
+    DEFAULT_FOLDS,
+    MIN_MODELS,
+    PAPER_MAX_DEPTH,
+    PAPER_TREES,
+    Evaluation,
+    MLPConfig,
+    fit_and_evaluate,
+    json_safe,
 )
+from sparse_rnn_jax.analysis.pruning_report import pruning_sections
 from sparse_rnn_jax.analysis.tables import (
-    PAPER_TABLES, bucket_summary, markdown_table, paper_table_id, score_summary, summaries_frame,
+    PAPER_TABLES,
+    bucket_summary,
+    markdown_table,
+    paper_table_id,
+    score_summary,
+    summaries_frame,
 )
-from sparse_rnn_jax.cells import CELLS
-from sparse_rnn_jax.configs import NAMED_CONFIGS, named_spec
-from sparse_rnn_jax.results import HYPERPARAMETER_FEATURES, final_per_model, read_results
-from sparse_rnn_jax.samplers import SAMPLERS
-from sparse_rnn_jax.spec import BLOCKS
+from sparse_rnn_jax.core.cell_spec import CELLS
+from sparse_rnn_jax.core.configs import NAMED_CONFIGS, named_spec
+from sparse_rnn_jax.core.samplers import SAMPLERS
+from sparse_rnn_jax.core.spec import BLOCKS, HYPERPARAMETER_FEATURES
+from sparse_rnn_jax.engine.results import final_per_model, read_results
 
 REPORT_FILE = "report.md"
 HTML_FILE = "report.html"
@@ -48,8 +60,19 @@ TABLES_DIR = "tables"
 PREDICTOR_DIR = "predictor"
 SCORE_COLUMNS = ("eval_return_mean", "d4rl_score")
 REQUIRED_COLUMNS: tuple[str, ...] = (
-    "model_id", "config", "task", "epoch", "val_loss", "val_accuracy", "diverged", "input_dim", "hidden_dim",
-    "output_dim", "trainable_params", "model_density", "hidden_proportion",
+    "model_id",
+    "config",
+    "task",
+    "epoch",
+    "val_loss",
+    "val_accuracy",
+    "diverged",
+    "input_dim",
+    "hidden_dim",
+    "output_dim",
+    "trainable_params",
+    "model_density",
+    "hidden_proportion",
 ) + HYPERPARAMETER_FEATURES
 
 Log = Callable[[str], object]
@@ -75,6 +98,8 @@ class AnalysisOptions:
 
 @dataclasses.dataclass
 class AnalysisResult:
+    """What ``analyze`` wrote: the report paths, tables, figures and the parent network's scores."""
+
     report: Path
     html: Path | None
     figures: list[Path]
@@ -124,7 +149,9 @@ def load_results(results_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
     try:
         df = read_results(results_dirs)
     except (OSError, ValueError, KeyError) as e:  # pyarrow errors are OSError/ValueError subclasses
-        raise AnalysisInputError(f"cannot read results: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise AnalysisInputError(
+            f"cannot read results: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
     if df.empty:
         raise AnalysisInputError(f"results table is empty in {', '.join(map(str, results_dirs))}")
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
@@ -142,13 +169,17 @@ def _fmt(x, digits: int = 3) -> str:
 
 def _config_table(models: pd.DataFrame) -> str:
     has_acc = np.isfinite(models["best_val_accuracy"].to_numpy(dtype=float)).any()
-    head = "| config | models | failed | mean min val loss (capped) | sd |" + (" mean best val accuracy |" if has_acc else "")
+    head = "| config | models | failed | mean min val loss (capped) | sd |" + (
+        " mean best val accuracy |" if has_acc else ""
+    )
     lines = [head, "|---|---|---|---|---|" + ("---|" if has_acc else "")]
     for c in figures.ordered_configs(models["config"].unique().tolist()):
         m = models[models["config"] == c]
         loss = m["capped_min_val_loss"].to_numpy(dtype=float)
-        row = (f"| {c} | {len(m)} | {int(m['failed'].sum())} | {_fmt(loss.mean())} | "
-               f"{_fmt(loss.std(ddof=1) if len(loss) > 1 else math.nan)} |")
+        row = (
+            f"| {c} | {len(m)} | {int(m['failed'].sum())} | {_fmt(loss.mean())} | "
+            f"{_fmt(loss.std(ddof=1) if len(loss) > 1 else math.nan)} |"
+        )
         if has_acc:
             acc = m["best_val_accuracy"].to_numpy(dtype=float)
             row += f" {_fmt(acc[np.isfinite(acc)].mean() if np.isfinite(acc).any() else math.nan)} |"
@@ -158,19 +189,27 @@ def _config_table(models: pd.DataFrame) -> str:
 
 def _layout_from_row(row: pd.Series, title: str) -> dict:
     return {
-        "title": title, "input_dim": int(row["input_dim"]), "hidden_dim": int(row["hidden_dim"]),
-        "output_dim": int(row["output_dim"]), "densities": {b: float(row[f"density_{b}"]) for b in BLOCKS},
-        "hidden_proportion": float(row["hidden_proportion"]), "trainable_params": float(row["trainable_params"]),
+        "title": title,
+        "input_dim": int(row["input_dim"]),
+        "hidden_dim": int(row["hidden_dim"]),
+        "output_dim": int(row["output_dim"]),
+        "densities": {b: float(row[f"density_{b}"]) for b in BLOCKS},
+        "hidden_proportion": float(row["hidden_proportion"]),
+        "trainable_params": float(row["trainable_params"]),
     }
 
 
 def _layout_from_spec(spec, title: str) -> dict:
-    from sparse_rnn_jax.accounting import expected_accounting
+    from sparse_rnn_jax.core.accounting import expected_accounting
 
     acc = expected_accounting(spec)
     return {
-        "title": title, "input_dim": spec.input_dim, "hidden_dim": spec.hidden_dim, "output_dim": spec.output_dim,
-        "densities": spec.densities(), "hidden_proportion": acc.hidden_proportion,
+        "title": title,
+        "input_dim": spec.input_dim,
+        "hidden_dim": spec.hidden_dim,
+        "output_dim": spec.output_dim,
+        "densities": spec.densities(),
+        "hidden_proportion": acc.hidden_proportion,
         "trainable_params": acc.trainable_params,
     }
 
@@ -205,9 +244,14 @@ def _layout_table(layouts: Sequence[Mapping]) -> str:
     lines = [head, "|---|---|" + "---|" * len(BLOCKS) + "---|---|"]
     for lay in layouts:
         dims = {"x": lay["input_dim"], "h": lay["hidden_dim"], "y": lay["output_dim"]}
-        cells = [f"{dims[b[0]] * dims[b[1]] * lay['densities'][b]:,.0f} (f{100 * lay['densities'][b]:02.0f})" for b in BLOCKS]
-        lines.append(f"| {lay['title']} | {lay['hidden_dim']:,} | " + " | ".join(cells)
-                     + f" | {lay['trainable_params']:,.0f} | {lay['hidden_proportion']:.3f} |")
+        cells = [
+            f"{dims[b[0]] * dims[b[1]] * lay['densities'][b]:,.0f} (f{100 * lay['densities'][b]:02.0f})" for b in BLOCKS
+        ]
+        lines.append(
+            f"| {lay['title']} | {lay['hidden_dim']:,} | "
+            + " | ".join(cells)
+            + f" | {lay['trainable_params']:,.0f} | {lay['hidden_proportion']:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -220,21 +264,37 @@ def _evaluation_md(ev: Evaluation) -> str:
         "| model | features | R2 | MAE | Spearman | R2 per fold |",
         "|---|---|---|---|---|---|",
     ]
-    rows = [("random forest", "20 (with hidden proportion)", ev.forest),
-            ("random forest", "19 (without hidden proportion)", ev.forest_without_hp)]
+    rows = [
+        ("random forest", "20 (with hidden proportion)", ev.forest),
+        ("random forest", "19 (without hidden proportion)", ev.forest_without_hp),
+    ]
     if ev.mlp is not None:
-        rows += [("MLP", "20 (with hidden proportion)", ev.mlp), ("MLP", "19 (without hidden proportion)", ev.mlp_without_hp)]
+        rows += [
+            ("MLP", "20 (with hidden proportion)", ev.mlp),
+            ("MLP", "19 (without hidden proportion)", ev.mlp_without_hp),
+        ]
     for name, feats, s in rows:
         folds = np.asarray(s.r2_folds)
-        lines.append(f"| {name} | {feats} | {s.r2:.3f} | {s.mae:.4g} | {_fmt(s.spearman)} | "
-                     f"{folds.mean():.3f} ± {folds.std():.3f} |")
-    lines += ["", f"**Ablation**: random forest R2 {ev.forest.r2:.3f} with hidden proportion vs "
-              f"{ev.forest_without_hp.r2:.3f} without (change {ev.forest.r2 - ev.forest_without_hp.r2:+.3f})"
-              + (f"; MLP {ev.mlp.r2:.3f} vs {ev.mlp_without_hp.r2:.3f} (change {ev.mlp.r2 - ev.mlp_without_hp.r2:+.3f})"
-                 if ev.mlp is not None else "") + "."]
+        lines.append(
+            f"| {name} | {feats} | {s.r2:.3f} | {s.mae:.4g} | {_fmt(s.spearman)} | "
+            f"{folds.mean():.3f} ± {folds.std():.3f} |"
+        )
+    lines += [
+        "",
+        f"**Ablation**: random forest R2 {ev.forest.r2:.3f} with hidden proportion vs "
+        f"{ev.forest_without_hp.r2:.3f} without (change {ev.forest.r2 - ev.forest_without_hp.r2:+.3f})"
+        + (
+            f"; MLP {ev.mlp.r2:.3f} vs {ev.mlp_without_hp.r2:.3f} (change {ev.mlp.r2 - ev.mlp_without_hp.r2:+.3f})"
+            if ev.mlp is not None
+            else ""
+        )
+        + ".",
+    ]
     if ev.mlp_curve_r2 is not None:
-        lines.append(f"The MLP also predicts the per-epoch validation-loss curve: held-out R2 averaged over epochs "
-                     f"{ev.mlp_curve_r2:.3f}.")
+        lines.append(
+            f"The MLP also predicts the per-epoch validation-loss curve: held-out R2 averaged over epochs "
+            f"{ev.mlp_curve_r2:.3f}."
+        )
     return "\n".join(lines)
 
 
@@ -262,8 +322,15 @@ class _Writer:
         self.add(f"![{caption}]({path.relative_to(self.out).as_posix()})", "", f"*{caption}*", "")
 
 
-def _task_section(w: _Writer, task: str, rows: pd.DataFrame, models: pd.DataFrame, rule: FailureRule,
-                  options: AnalysisOptions, log: Log) -> tuple[Path | None, Evaluation | None]:
+def _task_section(
+    w: _Writer,
+    task: str,
+    rows: pd.DataFrame,
+    models: pd.DataFrame,
+    rule: FailureRule,
+    options: AnalysisOptions,
+    log: Log,
+) -> tuple[Path | None, Evaluation | None]:
     fig_dir = w.out / FIGURES_DIR
     first = models.iloc[0]
     x, y = int(first["input_dim"]), int(first["output_dim"])
@@ -271,13 +338,18 @@ def _task_section(w: _Writer, task: str, rows: pd.DataFrame, models: pd.DataFram
     epochs = sorted(models["epochs"].unique().tolist())
     counts = models["config"].value_counts()
     w.add(
-        f"## Task `{task}`", "",
+        f"## Task `{task}`",
+        "",
         f"{len(models):,} models (" + ", ".join(f"{c}: {n:,}" for c, n in counts.items()) + f"), |x| = {x:,}, "
         f"|y| = {y:,}, epochs {', '.join(map(str, epochs))}, trainable weights {models['trainable_params'].min():,.0f}"
         f" to {models['trainable_params'].max():,.0f} (median {models['trainable_params'].median():,.0f}).",
         f"{rule.describe()}: {int(models['failed'].sum()):,} models failed to converge "
-        f"({models['failed'].mean():.1%}). Dominant top-row block: **{dominant}**.", "",
-        "### Per configuration", "", _config_table(models), "",
+        f"({models['failed'].mean():.1%}). Dominant top-row block: **{dominant}**.",
+        "",
+        "### Per configuration",
+        "",
+        _config_table(models),
+        "",
     )
 
     # Tables III/IV.
@@ -288,48 +360,82 @@ def _task_section(w: _Writer, task: str, rows: pd.DataFrame, models: pd.DataFram
     summaries_frame(summaries).to_csv(csv, index=False)
     w.tables.append(csv)
     w.add(
-        "### Minimum validation loss by hidden proportion and model density" + (f" (paper Table {paper})" if paper else ""),
+        "### Minimum validation loss by hidden proportion and model density"
+        + (f" (paper Table {paper})" if paper else ""),
         "",
         "Minimum validation loss per model (min over epochs, capped), summarised by mean per bucket. "
-        "\"Model density\" (trainable / all weight-space entries) is what the paper calls \"model sparsity\". "
+        '"Model density" (trainable / all weight-space entries) is what the paper calls "model sparsity". '
         "uc: unstable convergence, loss not meaningful (rule above)."
         + (f" The published values of {PAPER_TABLES[paper]['caption']} are listed under each metric." if paper else ""),
-        "", markdown_table(summaries, paper), "",
+        "",
+        markdown_table(summaries, paper),
+        "",
         f"All statistics (mean, median, sd, IQR, counts, uc) per bucket: [{csv.relative_to(w.out).as_posix()}]"
-        f"({csv.relative_to(w.out).as_posix()}).", "",
+        f"({csv.relative_to(w.out).as_posix()}).",
+        "",
     )
 
     # Curves.
     log(f"[{task}] figures")
     w.add("### Learning curves", "")
     metric = figures.curve_metric(rows).replace("val_", "validation ")
-    w.figure(figures.curves_by_config(rows, rule, fig_dir / f"{task}_curves_by_config.png",
-                                      f"{task}: {metric} per epoch per config, mean ± sd over models"),
-             f"{task}: validation {'accuracy' if figures.curve_metric(rows) == 'val_accuracy' else 'loss'} per epoch "
-             "per config, mean ± sd over models (paper Fig. 1/2)")
-    w.figure(figures.curves_by_hidden_proportion(rows, models, rule, fig_dir / f"{task}_curves_by_hidden_proportion.png",
-                                                 f"{task}: {metric} per model by hidden-proportion band (thick: band mean)"),
-             f"{task}: every model's curve coloured by hidden-proportion band, thick line = band mean (paper Fig. 6)")
+    w.figure(
+        figures.curves_by_config(
+            rows,
+            rule,
+            fig_dir / f"{task}_curves_by_config.png",
+            f"{task}: {metric} per epoch per config, mean ± sd over models",
+        ),
+        f"{task}: validation {'accuracy' if figures.curve_metric(rows) == 'val_accuracy' else 'loss'} per epoch "
+        "per config, mean ± sd over models (paper Fig. 1/2)",
+    )
+    w.figure(
+        figures.curves_by_hidden_proportion(
+            rows,
+            models,
+            rule,
+            fig_dir / f"{task}_curves_by_hidden_proportion.png",
+            f"{task}: {metric} per model by hidden-proportion band (thick: band mean)",
+        ),
+        f"{task}: every model's curve coloured by hidden-proportion band, thick line = band mean (paper Fig. 6)",
+    )
 
     # Weight space.
     layouts = weight_space_layouts(models)
-    w.add("### Weight space", "",
-          "Blocks drawn with widths |x|, |h|, |y| and heights |h|, |y| in proportion (a column thinner than "
-          f"{figures.MIN_COLUMN_SHARE:.0%} of the width or a row thinner than {figures.MIN_ROW_SHARE:.0%} of the height "
-          "is widened so it stays readable); each block shows its "
-          "expected trainable weights (rows x cols x density) and density as f<percent>; shade grows with density.", "")
-    w.figure(figures.weight_space(layouts, fig_dir / f"{task}_weight_space.png", dominant,
-                                  f"{task}: weight space drawn to scale (thin rows/columns widened; blue: dominant "
-                                  f"block {dominant}; shade: density)"),
-             f"{task}: weight space of the named configs and a typical sampled model (paper Fig. 3-5, 7a, 9a)")
+    w.add(
+        "### Weight space",
+        "",
+        "Blocks drawn with widths |x|, |h|, |y| and heights |h|, |y| in proportion (a column thinner than "
+        f"{figures.MIN_COLUMN_SHARE:.0%} of the width or a row thinner than {figures.MIN_ROW_SHARE:.0%} of the height "
+        "is widened so it stays readable); each block shows its "
+        "expected trainable weights (rows x cols x density) and density as f<percent>; shade grows with density.",
+        "",
+    )
+    w.figure(
+        figures.weight_space(
+            layouts,
+            fig_dir / f"{task}_weight_space.png",
+            dominant,
+            f"{task}: weight space drawn to scale (thin rows/columns widened; blue: dominant "
+            f"block {dominant}; shade: density)",
+        ),
+        f"{task}: weight space of the named configs and a typical sampled model (paper Fig. 3-5, 7a, 9a)",
+    )
     w.add(_layout_table(layouts), "")
 
     # Loss against metrics.
     w.add(f"### Minimum validation loss against hidden proportion, model density and {dominant} density", "")
-    w.figure(figures.loss_vs_metrics(models, rule, dominant, fig_dir / f"{task}_min_loss_vs_metrics.png",
-                                     f"{task}: minimum validation loss per model ({len(models):,} models)"),
-             f"{task}: minimum validation loss per model against hidden proportion, model density (paper: model "
-             f"sparsity) and the density of the dominant block {dominant} (paper Fig. 7b, 8, 9b)")
+    w.figure(
+        figures.loss_vs_metrics(
+            models,
+            rule,
+            dominant,
+            fig_dir / f"{task}_min_loss_vs_metrics.png",
+            f"{task}: minimum validation loss per model ({len(models):,} models)",
+        ),
+        f"{task}: minimum validation loss per model against hidden proportion, model density (paper: model "
+        f"sparsity) and the density of the dominant block {dominant} (paper Fig. 7b, 8, 9b)",
+    )
 
     # Environment scores.
     score_cols = [c for c in SCORE_COLUMNS if c in models and np.isfinite(models[c].to_numpy(dtype=float)).any()]
@@ -339,12 +445,28 @@ def _task_section(w: _Writer, task: str, rows: pd.DataFrame, models: pd.DataFram
         head = "| hidden proportion | " + " | ".join(f"mean {c} | n" for c in score_cols) + " |"
         lines = [head, "|---|" + "---|---|" * len(score_cols)]
         for label, r in s.iterrows():
-            lines.append(f"| {label} | " + " | ".join(f"{_fmt(r[f'{c}_mean'], 2)} | {int(r[f'{c}_n'])}" for c in score_cols) + " |")
-        w.add("### Environment scores", "",
-              f"{len(scored):,} models scored in the environment (scores.parquet).", "", *lines, "")
-        w.figure(figures.scores_vs_hidden_proportion(scored, score_cols, fig_dir / f"{task}_scores_vs_hidden_proportion.png",
-                                                     f"{task}: environment scores per model"),
-                 f"{task}: environment scores against hidden proportion")
+            lines.append(
+                f"| {label} | "
+                + " | ".join(f"{_fmt(r[f'{c}_mean'], 2)} | {int(r[f'{c}_n'])}" for c in score_cols)
+                + " |"
+            )
+        w.add(
+            "### Environment scores",
+            "",
+            f"{len(scored):,} models scored in the environment (scores.parquet).",
+            "",
+            *lines,
+            "",
+        )
+        w.figure(
+            figures.scores_vs_hidden_proportion(
+                scored,
+                score_cols,
+                fig_dir / f"{task}_scores_vs_hidden_proportion.png",
+                f"{task}: environment scores per model",
+            ),
+            f"{task}: environment scores against hidden proportion",
+        )
 
     graph_regression.report_section(w, fig_dir, task, models, options, log)  # only when hh masks are graphs
 
@@ -353,35 +475,55 @@ def _task_section(w: _Writer, task: str, rows: pd.DataFrame, models: pd.DataFram
     n_cells = int(models["config"].isin(CELLS).sum())
     models = models[~models["config"].isin(CELLS)]
     if n_cells:
-        w.add(f"The {n_cells} baseline-cell models ({', '.join(CELLS)}) have no block hyperparameters and are left out.", "")
+        w.add(
+            f"The {n_cells} baseline-cell models ({', '.join(CELLS)}) have no block hyperparameters and are left out.",
+            "",
+        )
     if len(models) < MIN_MODELS:
         w.add(f"Not fitted: {len(models)} models, fewer than {MIN_MODELS}.", "")
         return None, None
     log(f"[{task}] parent network: {len(models)} models, {options.trees} trees, {options.folds} folds")
     t0 = time.time()
-    predictor, ev = fit_and_evaluate(models, rule, options.trees, options.max_depth, options.folds, options.seed,
-                                     options.mlp, options.mlp_config)
+    predictor, ev = fit_and_evaluate(
+        models, rule, options.trees, options.max_depth, options.folds, options.seed, options.mlp, options.mlp_config
+    )
     log(f"[{task}] parent network done in {time.time() - t0:.1f} s")
     pred_dir = predictor.save(w.out / PREDICTOR_DIR / task)
     w.add(
         "Features: the 19 hyperparameters (6 block densities, 6 init means, 6 init stds, learning rate) and the "
         "hidden proportion. Target: the capped minimum validation loss (failed models kept at their capped loss).",
-        "", _evaluation_md(ev), "",
+        "",
+        _evaluation_md(ev),
+        "",
     )
     preds = {f"random forest ({ev.trees} trees)": (ev.forest.predicted, ev.forest.r2, ev.forest.mae)}
     if ev.mlp is not None:
         preds["MLP"] = (ev.mlp.predicted, ev.mlp.r2, ev.mlp.mae)
-    w.figure(figures.predicted_vs_actual(ev.actual, preds, ev.failed, fig_dir / f"{task}_predicted_vs_actual.png",
-                                         f"{task}: parent network, {ev.folds}-fold held-out predictions"),
-             f"{task}: held-out predicted against actual minimum validation loss (paper Fig. 10)")
-    w.figure(figures.feature_importance(ev.importances, fig_dir / f"{task}_feature_importance.png",
-                                        f"{task}: random forest feature importances"),
-             f"{task}: random forest feature importances (fitted on all models)")
-    w.add(_importance_md(ev.importances), "",
-          f"Saved predictor: `{pred_dir.relative_to(w.out).as_posix()}/` (forest as plain arrays in forest.npz, MLP "
-          "parameters as Flax msgpack plus normalisation in mlp.json; no pickle). Use it with "
-          f"`python -m experiments.recommend --input_dim={x} --output_dim={y} --budget=... "
-          f"--predictor={(w.out / PREDICTOR_DIR).as_posix()}`.", "")
+    w.figure(
+        figures.predicted_vs_actual(
+            ev.actual,
+            preds,
+            ev.failed,
+            fig_dir / f"{task}_predicted_vs_actual.png",
+            f"{task}: parent network, {ev.folds}-fold held-out predictions",
+        ),
+        f"{task}: held-out predicted against actual minimum validation loss (paper Fig. 10)",
+    )
+    w.figure(
+        figures.feature_importance(
+            ev.importances, fig_dir / f"{task}_feature_importance.png", f"{task}: random forest feature importances"
+        ),
+        f"{task}: random forest feature importances (fitted on all models)",
+    )
+    w.add(
+        _importance_md(ev.importances),
+        "",
+        f"Saved predictor: `{pred_dir.relative_to(w.out).as_posix()}/` (forest as plain arrays in forest.npz, MLP "
+        "parameters as Flax msgpack plus normalisation in mlp.json; no pickle). Use it with "
+        f"`python -m experiments.recommend --input_dim={x} --output_dim={y} --budget=... "
+        f"--predictor={(w.out / PREDICTOR_DIR).as_posix()}`.",
+        "",
+    )
     return pred_dir, ev
 
 
@@ -391,14 +533,21 @@ def _html(markdown_text: str, title: str) -> str | None:
     except ImportError:
         return None
     body = MarkdownIt("commonmark").enable("table").render(markdown_text)
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.4}"
-             "table{border-collapse:collapse;font-size:0.9em;margin:0.5em 0}td,th{border:1px solid #bbb;padding:3px 7px}"
-             "th{background:#eee}img{max-width:100%}code{background:#f3f3f3}")
-    return f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head>\n<body>\n{body}</body></html>\n"
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.4}"
+        "table{border-collapse:collapse;font-size:0.9em;margin:0.5em 0}td,th{border:1px solid #bbb;padding:3px 7px}"
+        "th{background:#eee}img{max-width:100%}code{background:#f3f3f3}"
+    )
+    head = f"<head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head>"
+    return f"<!doctype html>\n<html>{head}\n<body>\n{body}</body></html>\n"
 
 
-def analyze(results_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-            options: AnalysisOptions = AnalysisOptions(), log: Log = lambda s: None) -> AnalysisResult:
+def analyze(
+    results_dirs: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    options: AnalysisOptions = AnalysisOptions(),
+    log: Log = lambda s: None,
+) -> AnalysisResult:
     """Writes the report of ``results_dirs`` into ``out_dir`` (see the module docstring)."""
     results_dirs = [str(d) for d in results_dirs]
     check_inputs(results_dirs, out_dir)
@@ -420,10 +569,15 @@ def analyze(results_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     models, rules = classify(final_per_model(df), options.failure_loss)
     w = _Writer(out)
     w.add(
-        "# Analysis of sparse block RNN sweep results", "",
+        "# Analysis of sparse block RNN sweep results",
+        "",
         "Results: " + ", ".join(f"`{d}`" for d in results_dirs) + f" — {len(models):,} models, "
-        f"{len(df):,} (model, epoch) rows, tasks {', '.join(sorted(rules))}.", "",
-        "## How failed models are treated", "", rule_markdown(), "",
+        f"{len(df):,} (model, epoch) rows, tasks {', '.join(sorted(rules))}.",
+        "",
+        "## How failed models are treated",
+        "",
+        rule_markdown(),
+        "",
     )
     predictors, evaluations = {}, {}
     for task in sorted(rules):
@@ -442,15 +596,32 @@ def analyze(results_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     if html_text is not None:
         html = out / HTML_FILE
         html.write_text(html_text)
-    manifest.write_text(json.dumps(json_safe({
-        "results": results_dirs,
-        "models": len(models),
-        "tasks": sorted(rules),
-        "files": [p.relative_to(out).as_posix() for p in [report] + ([html] if html else []) + w.figures + w.tables]
-        + [p.relative_to(out).as_posix() + "/" for p in predictors.values()],
-        "options": {"trees": options.trees, "max_depth": options.max_depth, "folds": options.folds,
-                    "seed": options.seed, "mlp": options.mlp, "failure_loss": dict(options.failure_loss)},
-        "failure_rules": {t: dataclasses.asdict(r) for t, r in rules.items()},
-    }), indent=1, allow_nan=False))
+    manifest.write_text(
+        json.dumps(
+            json_safe(
+                {
+                    "results": results_dirs,
+                    "models": len(models),
+                    "tasks": sorted(rules),
+                    "files": [
+                        p.relative_to(out).as_posix()
+                        for p in [report] + ([html] if html else []) + w.figures + w.tables
+                    ]
+                    + [p.relative_to(out).as_posix() + "/" for p in predictors.values()],
+                    "options": {
+                        "trees": options.trees,
+                        "max_depth": options.max_depth,
+                        "folds": options.folds,
+                        "seed": options.seed,
+                        "mlp": options.mlp,
+                        "failure_loss": dict(options.failure_loss),
+                    },
+                    "failure_rules": {t: dataclasses.asdict(r) for t, r in rules.items()},
+                }
+            ),
+            indent=1,
+            allow_nan=False,
+        )
+    )
     log(f"report written to {report} in {time.time() - t0:.1f} s")
     return AnalysisResult(report, html, w.figures, w.tables, predictors, evaluations)

@@ -51,10 +51,6 @@ def bucket_index(values: np.ndarray | pd.Series) -> np.ndarray:
     return np.digitize(np.asarray(values, dtype=float), BUCKET_EDGES)
 
 
-def bucket_labels(values: np.ndarray | pd.Series) -> np.ndarray:
-    return np.asarray(BUCKET_LABELS, dtype=object)[bucket_index(values)]
-
-
 def bucket_summary(models: pd.DataFrame, metric: str, value: str = "capped_min_val_loss") -> pd.DataFrame:
     """One row per bucket of ``metric``: n, n_failed, failed_fraction, mean, median, std, iqr, uc.
 
@@ -69,23 +65,25 @@ def bucket_summary(models: pd.DataFrame, metric: str, value: str = "capped_min_v
         sel = idx == k
         v = vals[sel & np.isfinite(vals)]
         n, n_failed = int(sel.sum()), int(failed[sel].sum())
-        q1, q3 = (np.quantile(v, [0.25, 0.75]) if v.size else (math.nan, math.nan))
-        rows.append({
-            "bucket": label,
-            "n": n,
-            "n_failed": n_failed,
-            "failed_fraction": n_failed / n if n else math.nan,
-            "mean": float(v.mean()) if v.size else math.nan,
-            "median": float(np.median(v)) if v.size else math.nan,
-            "std": float(v.std(ddof=1)) if v.size > 1 else math.nan,
-            "iqr": float(q3 - q1),
-            "uc": is_uc(n, n_failed),
-        })
+        q1, q3 = np.quantile(v, [0.25, 0.75]) if v.size else (math.nan, math.nan)
+        rows.append(
+            {
+                "bucket": label,
+                "n": n,
+                "n_failed": n_failed,
+                "failed_fraction": n_failed / n if n else math.nan,
+                "mean": float(v.mean()) if v.size else math.nan,
+                "median": float(np.median(v)) if v.size else math.nan,
+                "std": float(v.std(ddof=1)) if v.size > 1 else math.nan,
+                "iqr": float(q3 - q1),
+                "uc": is_uc(n, n_failed),
+            }
+        )
     return pd.DataFrame(rows).set_index("bucket")
 
 
 def paper_table_id(models: pd.DataFrame) -> str | None:
-    """"IV" for a RAD sweep at ~50k trainable weights, "III" for an AH sweep sampled with ``normal``, else None.
+    """ "IV" for a RAD sweep at ~50k trainable weights, "III" for an AH sweep sampled with ``normal``, else None.
 
     ``models`` holds one task's per-model rows.
     """
@@ -112,9 +110,7 @@ def cell_text(row: pd.Series, digits: int = 3) -> str:
     return UC if row["uc"] else _fmt(row["mean"], digits)
 
 
-def markdown_table(
-    summaries: Mapping[str, pd.DataFrame], paper: str | None = None, digits: int = 3
-) -> str:
+def markdown_table(summaries: Mapping[str, pd.DataFrame], paper: str | None = None, digits: int = 3) -> str:
     """The paper's layout: one block of rows per metric (mean; n; std; IQR; failed) with the
     published row beside it when ``paper`` names Table III or IV."""
     header = "| metric | " + " | ".join(BUCKET_LABELS) + " |"

@@ -12,9 +12,17 @@ from tests.analysis.synthetic import EPOCHS, SMALL_MLP, synthetic_results, synth
 def workdirs(tmp_path_factory):
     """A RAD sweep at ~50k with named configs (and an 'lstm' config), and an AH sweep with scores."""
     root = tmp_path_factory.mktemp("runs")
-    rad = synthetic_results("rad", 60, EPOCHS, seed=1, failed_fraction=0.05, diverged_fraction=0.05,
-                            named=("dense", "uniform", "eqn7", "eqn8", "balanced"), named_seeds=2,
-                            extra_configs=("lstm",))
+    rad = synthetic_results(
+        "rad",
+        60,
+        EPOCHS,
+        seed=1,
+        failed_fraction=0.05,
+        diverged_fraction=0.05,
+        named=("dense", "uniform", "eqn7", "eqn8", "balanced"),
+        named_seeds=2,
+        extra_configs=("lstm",),
+    )
     ah = synthetic_results("ah", 40, EPOCHS, seed=2, failed_fraction=0.1)
     return {
         "rad": write_workdir(root / "rad", rad),

@@ -1,4 +1,5 @@
-"""Synthetic sweep results with known structure, in the real results schema (``results.RESULT_COLUMNS``).
+"""Synthetic sweep results with known structure, in the real results schema (``results.RESULT_COLUMNS``) plus
+the task's ``chance_loss`` (as ``engine.results.read_results`` adds it from run.json).
 
 Spec columns come from ``results.spec_columns`` on specs drawn by ``samplers.sample_specs`` (and
 ``samplers.named_specs``), so they are genuine; only the losses are planted:
@@ -10,6 +11,7 @@ and each model's curve falls monotonically from ``min + spread`` at epoch 1 to `
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Callable, Sequence
@@ -18,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from sparse_rnn_jax.analysis.predictor import MLPConfig
-from sparse_rnn_jax.results import RESULT_COLUMNS, spec_columns, write_parquet_atomic
-from sparse_rnn_jax.samplers import named_specs, sample_specs
+from sparse_rnn_jax.core.configs import named_specs
+from sparse_rnn_jax.core.samplers import sample_specs
+from sparse_rnn_jax.engine.results import RESULT_COLUMNS, spec_columns
+from sparse_rnn_jax.engine.workdir import write_parquet_atomic
 
 TASK_DIMS = {"rad": (2500, 10), "ah": (46, 26)}
 TASK_LOSS = {"rad": (1.3, 3.0), "ah": (0.065, 0.05)}  # (base, amplitude)
@@ -77,8 +81,11 @@ def synthetic_results(
     sampled = np.arange(len(specs)) < n_models
     failed = sampled & (rng.random(len(specs)) < failed_fraction)
     min_loss = np.where(failed, 2.31 if task == "rad" else 10 * base, min_loss)
-    diverge_at = np.where(sampled & ~failed & (rng.random(len(specs)) < diverged_fraction),
-                          rng.integers(1, epochs + 1, len(specs)), epochs + 1)
+    diverge_at = np.where(
+        sampled & ~failed & (rng.random(len(specs)) < diverged_fraction),
+        rng.integers(1, epochs + 1, len(specs)),
+        epochs + 1,
+    )
     rows = []
     for i, (spec, c) in enumerate(zip(specs, cols)):
         start = min_loss[i] + 0.5 * base
@@ -88,15 +95,26 @@ def synthetic_results(
             diverged = e >= diverge_at[i]
             if diverged:
                 val = math.nan
-            rows.append({
-                "model_id": i, "bucket": spec.hidden_dim // 64, "seed": int(seed * 1000 + i), "config": configs[i],
-                "task": task, "epoch": e, "train_loss": val * 0.95, "val_loss": val,
-                "val_accuracy": (max(0.0, min(1.0, 1.0 - val / 2.5)) if np.isfinite(val) else math.nan)
-                if task == "rad" else math.nan,
-                "diverged": bool(diverged), "trainable_params_exact": int(round(c["trainable_params"])), **c,
-            })
-    df = pd.DataFrame(rows)
-    return df[list(RESULT_COLUMNS)]
+            rows.append(
+                {
+                    "model_id": i,
+                    "bucket": spec.hidden_dim // 64,
+                    "seed": int(seed * 1000 + i),
+                    "config": configs[i],
+                    "task": task,
+                    "epoch": e,
+                    "train_loss": val * 0.95,
+                    "val_loss": val,
+                    "val_accuracy": (max(0.0, min(1.0, 1.0 - val / 2.5)) if np.isfinite(val) else math.nan)
+                    if task == "rad"
+                    else math.nan,
+                    "diverged": bool(diverged),
+                    "trainable_params_exact": int(round(c["trainable_params"])),
+                    **c,
+                }
+            )
+    df = pd.DataFrame(rows)[list(RESULT_COLUMNS)]
+    return df.assign(chance_loss=math.log(TASK_DIMS[task][1]) if task == "rad" else math.nan)
 
 
 def synthetic_scores(results: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -104,19 +122,25 @@ def synthetic_scores(results: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     best = results.groupby("model_id")["val_loss"].min()
     ret = 12000.0 - 80000.0 * best.fillna(1.0).to_numpy() + 200 * rng.standard_normal(len(best))
-    return pd.DataFrame({
-        "model_id": best.index.to_numpy(),
-        "eval_return_mean": ret,
-        "eval_return_std": np.abs(300 * rng.standard_normal(len(best))),
-        "eval_success_rate": np.clip(ret / 12000.0, 0, 1),
-        "d4rl_score": 100 * (ret - D4RL_MIN) / (D4RL_MAX - D4RL_MIN),
-    })
+    return pd.DataFrame(
+        {
+            "model_id": best.index.to_numpy(),
+            "eval_return_mean": ret,
+            "eval_return_std": np.abs(300 * rng.standard_normal(len(best))),
+            "eval_success_rate": np.clip(ret / 12000.0, 0, 1),
+            "d4rl_score": 100 * (ret - D4RL_MIN) / (D4RL_MAX - D4RL_MIN),
+        }
+    )
 
 
 def write_workdir(path: str | Path, results: pd.DataFrame, scores: pd.DataFrame | None = None) -> Path:
+    """results.parquet (the results columns), run.json (task, chance loss, status) and scores.parquet."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    write_parquet_atomic(results, path / "results.parquet")
+    chance = results["chance_loss"].iloc[0] if "chance_loss" in results and len(results) else float("nan")
+    write_parquet_atomic(results[[c for c in results.columns if c != "chance_loss"]], path / "results.parquet")
+    task = str(results["task"].iloc[0]) if len(results) else ""
+    (path / "run.json").write_text(json.dumps({"task": task, "chance_loss": float(chance), "status": "complete"}))
     if scores is not None:
         write_parquet_atomic(scores, path / "scores.parquet")
     return path

@@ -9,10 +9,10 @@ import pytest
 
 from sparse_rnn_jax.analysis import figures
 from sparse_rnn_jax.analysis.report import AnalysisInputError, AnalysisOptions, analyze
-from sparse_rnn_jax.results import write_parquet_atomic
+from sparse_rnn_jax.engine.workdir import write_parquet_atomic
 from tests.analysis.synthetic import synthetic_results, write_workdir
+from tests.conftest import REPO  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -28,8 +28,12 @@ def test_report_references_pngs_that_exist(analysed):
     for link in links:
         assert (out / link).read_bytes()[:8] == PNG_MAGIC, link
     assert {Path(p).name for p in links} >= {
-        "rad_curves_by_config.png", "rad_curves_by_hidden_proportion.png", "rad_weight_space.png",
-        "rad_min_loss_vs_metrics.png", "rad_predicted_vs_actual.png", "rad_feature_importance.png",
+        "rad_curves_by_config.png",
+        "rad_curves_by_hidden_proportion.png",
+        "rad_weight_space.png",
+        "rad_min_loss_vs_metrics.png",
+        "rad_predicted_vs_actual.png",
+        "rad_feature_importance.png",
         "ah_scores_vs_hidden_proportion.png",
     }
     assert result.html is not None and "<table>" in result.html.read_text()
@@ -95,7 +99,9 @@ def _run(module: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_analyze_cli_end_to_end(workdirs, tmp_path):
     out = tmp_path / "cli"
-    proc = _run("experiments.analyze", f"--results={workdirs['rad']}", f"--out={out}", "--trees=5", "--folds=2", "--nomlp")
+    proc = _run(
+        "experiments.analyze", f"--results={workdirs['rad']}", f"--out={out}", "--trees=5", "--folds=2", "--nomlp"
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(out / "report.md")
     links = _image_links((out / "report.md").read_text())
@@ -124,7 +130,7 @@ def test_weight_space_shares_and_dominant_block():
 def test_pooled_runs_of_different_lengths(tmp_path):
     from sparse_rnn_jax.analysis.convergence import classify
     from sparse_rnn_jax.analysis.predictor import regression_data
-    from sparse_rnn_jax.results import final_per_model, read_results
+    from sparse_rnn_jax.engine.results import final_per_model, read_results
 
     short = write_workdir(tmp_path / "short", synthetic_results("rad", 12, 2, seed=7))
     long = write_workdir(tmp_path / "long", synthetic_results("rad", 12, 3, seed=8, diverged_fraction=0.5))
@@ -132,7 +138,7 @@ def test_pooled_runs_of_different_lengths(tmp_path):
     models, rules = classify(final_per_model(rows))
     table = figures._curves(rows, "val_loss", rules["rad"])
     values = table.to_numpy()
-    is_short = (table.index.get_level_values("run") == str(short))
+    is_short = table.index.get_level_values("run") == str(short)
     assert np.isnan(values[is_short, 2]).all()  # never trained: not drawn, not capped
     assert np.isfinite(values[~is_short]).all()  # diverged epochs drawn at the cap
     assert (values[~is_short] <= rules["rad"].cap).all()

@@ -9,10 +9,15 @@ from sparse_rnn_jax.analysis import convergence as cv
 
 def _models(task, losses, diverged=None, output_dim=10):
     n = len(losses)
-    return pd.DataFrame({
-        "task": task, "output_dim": output_dim, "min_val_loss": np.asarray(losses, float),
-        "diverged": diverged if diverged is not None else [False] * n,
-    })
+    return pd.DataFrame(
+        {
+            "task": task,
+            "output_dim": output_dim,
+            "min_val_loss": np.asarray(losses, float),
+            "chance_loss": np.log(output_dim) if task == "rad" else np.nan,
+            "diverged": diverged if diverged is not None else [False] * n,
+        }
+    )
 
 
 def test_chance_rule_for_cross_entropy_task():
@@ -37,7 +42,9 @@ def test_given_threshold_and_bad_given():
 
 def test_classify_flags_and_caps():
     ln10 = math.log(10)
-    models = _models("rad", [1.2, 2.30, math.nan, math.inf, 1.5, 50.0], diverged=[False, False, False, False, True, False])
+    models = _models(
+        "rad", [1.2, 2.30, math.nan, math.inf, 1.5, 50.0], diverged=[False, False, False, False, True, False]
+    )
     out, rules = cv.classify(models)
     cap = rules["rad"].cap
     assert out["failed"].tolist() == [False, True, True, True, True, True]
@@ -56,14 +63,17 @@ def test_cap_curves():
     np.testing.assert_allclose(cv.cap_curves([[1.0, np.nan, 9.0, np.inf]], 4.0), [[1.0, 4.0, 4.0, 4.0]])
 
 
-@pytest.mark.parametrize("n,failed,uc", [
-    (0, 0, False),            # empty: shown as "-", not uc
-    (4, 0, True),             # too few models
-    (5, 0, False),
-    (20, 5, False),           # exactly 25 %: not more than the limit
-    (20, 6, True),            # 30 %
-    (100, 25, False),
-    (100, 26, True),
-])
+@pytest.mark.parametrize(
+    "n,failed,uc",
+    [
+        (0, 0, False),  # empty: shown as "-", not uc
+        (4, 0, True),  # too few models
+        (5, 0, False),
+        (20, 5, False),  # exactly 25 %: not more than the limit
+        (20, 6, True),  # 30 %
+        (100, 25, False),
+        (100, 26, True),
+    ],
+)
 def test_uc_rule(n, failed, uc):
     assert cv.is_uc(n, failed) is uc

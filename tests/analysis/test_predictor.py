@@ -5,8 +5,9 @@ import pytest
 
 from sparse_rnn_jax.analysis import predictor as P
 from sparse_rnn_jax.analysis.convergence import classify
-from sparse_rnn_jax.configs import named_spec
-from sparse_rnn_jax.results import HYPERPARAMETER_FEATURES, final_per_model, spec_columns
+from sparse_rnn_jax.core.configs import named_spec
+from sparse_rnn_jax.core.spec import HYPERPARAMETER_FEATURES
+from sparse_rnn_jax.engine.results import final_per_model, spec_columns
 from tests.analysis.synthetic import EPOCHS, SMALL_MLP, synthetic_results
 
 

@@ -1,19 +1,18 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from sparse_rnn_jax.analysis.candidates import candidate_specs
-from sparse_rnn_jax.configs import NAMED_CONFIGS
-
-REPO = Path(__file__).resolve().parents[2]
+from sparse_rnn_jax.core.configs import NAMED_CONFIGS
+from tests.conftest import REPO  # noqa: E402
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "experiments.recommend", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.recommend", *args], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_balanced_spec_text_without_predictor():
@@ -25,8 +24,14 @@ def test_balanced_spec_text_without_predictor():
 
 def test_ranking_text_with_predictor(analysed):
     out, _, _ = analysed
-    proc = _run("--input_dim=2500", "--output_dim=10", "--budget=50000", f"--predictor={out / 'predictor'}",
-                "--num_candidates=10", "--top=5")
+    proc = _run(
+        "--input_dim=2500",
+        "--output_dim=10",
+        "--budget=50000",
+        f"--predictor={out / 'predictor'}",
+        "--num_candidates=10",
+        "--top=5",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Candidates ranked by predicted minimum validation loss" in proc.stdout
     assert "(5 of 26 candidates shown" in proc.stdout
@@ -34,8 +39,15 @@ def test_ranking_text_with_predictor(analysed):
 
 def test_json_with_predictor(analysed):
     out, _, _ = analysed
-    proc = _run("--input_dim=2500", "--output_dim=10", "--budget=50000", f"--predictor={out / 'predictor'}",
-                "--num_candidates=10", "--json", "--ranker=mean")
+    proc = _run(
+        "--input_dim=2500",
+        "--output_dim=10",
+        "--budget=50000",
+        f"--predictor={out / 'predictor'}",
+        "--num_candidates=10",
+        "--json",
+        "--ranker=mean",
+    )
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
     b = d["balanced"]
@@ -49,16 +61,24 @@ def test_json_with_predictor(analysed):
     assert preds == sorted(preds)
     for c in cands:
         assert {"config", "hidden_dim", "densities", "learning_rate", "hidden_proportion"} <= set(c)
-        assert c["predicted_min_val_loss"] == pytest.approx((c["predicted_min_val_loss_forest"] + c["predicted_min_val_loss_mlp"]) / 2)
+        assert c["predicted_min_val_loss"] == pytest.approx(
+            (c["predicted_min_val_loss_forest"] + c["predicted_min_val_loss_mlp"]) / 2
+        )
     assert {"balanced", "balanced@0.30", "eqn8", "normal_size#0"} <= {c["config"] for c in cands}
 
 
-@pytest.mark.parametrize("args,message", [
-    (("--input_dim=2500", "--output_dim=10", "--budget=1000"), "too small"),
-    (("--input_dim=2500", "--output_dim=10"), "--budget is required"),
-    (("--input_dim=2500", "--output_dim=10", "--budget=50000", "--predictor=/nonexistent/predictor"), "does not exist"),
-    (("--input_dim=100", "--output_dim=5", "--budget=50000", "--predictor=PREDICTOR"), "no predictor"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("--input_dim=2500", "--output_dim=10", "--budget=1000"), "too small"),
+        (("--input_dim=2500", "--output_dim=10"), "--budget is required"),
+        (
+            ("--input_dim=2500", "--output_dim=10", "--budget=50000", "--predictor=/nonexistent/predictor"),
+            "does not exist",
+        ),
+        (("--input_dim=100", "--output_dim=5", "--budget=50000", "--predictor=PREDICTOR"), "no predictor"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(analysed, args, message):
     out, _, _ = analysed
     args = [a.replace("PREDICTOR", str(out / "predictor")) for a in args]

@@ -14,8 +14,14 @@ def _bucketed(values_by_bucket, failed_by_bucket=None):
     for k, losses in enumerate(values_by_bucket):
         for i, loss in enumerate(losses):
             failed = failed_by_bucket is not None and i < failed_by_bucket[k]
-            rows.append({"hidden_proportion": 0.1 + 0.2 * k, "model_density": 0.5, "capped_min_val_loss": loss,
-                         "failed": failed})
+            rows.append(
+                {
+                    "hidden_proportion": 0.1 + 0.2 * k,
+                    "model_density": 0.5,
+                    "capped_min_val_loss": loss,
+                    "failed": failed,
+                }
+            )
     return pd.DataFrame(rows)
 
 

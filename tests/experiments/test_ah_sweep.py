@@ -6,16 +6,17 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO  # noqa: E402
 
 
 def _run(module, args, env, timeout=900):
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +24,41 @@ def collected(tmp_path_factory, shared_dir):
     home = tmp_path_factory.mktemp("minari")
     env = dict(os.environ, MINARI_DATASETS_PATH=str(home), JAX_PLATFORMS="cpu")
     npz = shared_dir / "data" / "dapg" / "hammer_expert_policy.npz"
-    res = _run("experiments.collect_minari", [
-        "--env_id=AdroitHandHammer-v1", f"--policy_npz={npz}", "--episodes=12", "--stochastic",
-        "--dataset_id=local/hammer/tiny-v0", "--noprogress"], env)
+    res = _run(
+        "experiments.collect_minari",
+        [
+            "--env_id=AdroitHandHammer-v1",
+            f"--policy_npz={npz}",
+            "--episodes=12",
+            "--stochastic",
+            "--dataset_id=local/hammer/tiny-v0",
+            "--noprogress",
+        ],
+        env,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     return env
 
 
-ARGS = ["--dataset_id=local/hammer/tiny-v0", "--train_size=8", "--val_size=2", "--test_size=2", "--sampler=normal",
-        "--hidden_mean=12", "--hidden_std=4", "--num_models=2", "--configs=balanced", "--budget=8000", "--epochs=2",
-        "--batch_size=4", "--max_len=40", "--eval_episodes=1", "--eval_max_steps=20", "--progress=false", "--max_buckets=1"]
+ARGS = [
+    "--dataset_id=local/hammer/tiny-v0",
+    "--train_size=8",
+    "--val_size=2",
+    "--test_size=2",
+    "--sampler=normal",
+    "--hidden_mean=12",
+    "--hidden_std=4",
+    "--num_models=2",
+    "--configs=balanced",
+    "--budget=8000",
+    "--epochs=2",
+    "--batch_size=4",
+    "--max_len=40",
+    "--eval_episodes=1",
+    "--eval_max_steps=20",
+    "--progress=false",
+    "--max_buckets=1",
+]
 
 
 @pytest.mark.slow
@@ -56,9 +82,15 @@ def test_ah_sweep_trains_scores_and_resumes(collected, tmp_path):
 
 
 def test_ah_sweep_unknown_dataset_fails_fast(tmp_path):
-    env = dict(os.environ, MINARI_DATASETS_PATH=str(tmp_path / "empty"), HF_ENDPOINT="http://127.0.0.1:9", JAX_PLATFORMS="cpu")
-    res = _run("experiments.ah_sweep", [f"--workdir={tmp_path / 'w'}", "--dataset_id=local/nothing/here-v0", "--num_models=1",
-                                        "--sampler=normal"], env, timeout=120)
+    env = dict(
+        os.environ, MINARI_DATASETS_PATH=str(tmp_path / "empty"), HF_ENDPOINT="http://127.0.0.1:9", JAX_PLATFORMS="cpu"
+    )
+    res = _run(
+        "experiments.ah_sweep",
+        [f"--workdir={tmp_path / 'w'}", "--dataset_id=local/nothing/here-v0", "--num_models=1", "--sampler=normal"],
+        env,
+        timeout=120,
+    )
     assert res.returncode == 2
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "--dataset_id" in lines[0], res.stderr

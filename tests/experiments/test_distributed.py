@@ -8,15 +8,28 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-ARGS = ["--mnist_source=embedded", "--sampler=normal_size", "--budget=20000", "--num_models=5", "--configs=dense,balanced",
-        "--train_size=64", "--val_size=32", "--test_size=16", "--batch_size=16", "--image_size=20", "--epochs=2",
-        "--max_buckets=2", "--steps_per_call=2", "--progress=false"]
+from tests.conftest import REPO  # noqa: E402
+
+ARGS = [
+    "--mnist_source=embedded",
+    "--sampler=normal_size",
+    "--budget=20000",
+    "--num_models=5",
+    "--configs=dense,balanced",
+    "--train_size=64",
+    "--val_size=32",
+    "--test_size=16",
+    "--batch_size=16",
+    "--image_size=20",
+    "--epochs=2",
+    "--max_buckets=2",
+    "--steps_per_call=2",
+    "--progress=false",
+]
 
 
 def _free_port() -> int:
@@ -33,13 +46,26 @@ def _env(devices: int) -> dict:
 def test_two_processes_match_one(tmp_path):
     cache = tmp_path / "cache"
     cmd = [sys.executable, "-m", "experiments.rad_sweep", f"--cache_dir={cache}", *ARGS]
-    one = subprocess.run([*cmd, f"--workdir={tmp_path / 'one'}"], cwd=REPO, env=_env(4), capture_output=True, text=True, timeout=600)
+    one = subprocess.run(
+        [*cmd, f"--workdir={tmp_path / 'one'}"], cwd=REPO, env=_env(4), capture_output=True, text=True, timeout=600
+    )
     assert one.returncode == 0, one.stderr[-2000:]
     port = _free_port()
     procs = [
-        subprocess.Popen([*cmd, f"--workdir={tmp_path / 'two'}", f"--coordinator_address=127.0.0.1:{port}",
-                          "--num_processes=2", f"--process_id={i}"], cwd=REPO, env=_env(2),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [
+                *cmd,
+                f"--workdir={tmp_path / 'two'}",
+                f"--coordinator_address=127.0.0.1:{port}",
+                "--num_processes=2",
+                f"--process_id={i}",
+            ],
+            cwd=REPO,
+            env=_env(2),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
     ]
     outs = [p.communicate(timeout=600) for p in procs]
@@ -54,6 +80,19 @@ def test_two_processes_match_one(tmp_path):
 
 
 def test_distributed_flags_go_together(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "experiments.rad_sweep", f"--workdir={tmp_path / 'w'}", *ARGS,
-                          "--coordinator_address=127.0.0.1:1"], cwd=REPO, env=_env(1), capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.rad_sweep",
+            f"--workdir={tmp_path / 'w'}",
+            *ARGS,
+            "--coordinator_address=127.0.0.1:1",
+        ],
+        cwd=REPO,
+        env=_env(1),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2 and "go together" in res.stderr

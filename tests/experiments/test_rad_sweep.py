@@ -8,16 +8,27 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO  # noqa: E402
+
 SMALL = [
-    "--mnist_source=embedded", "--sampler=normal_size", "--budget=20000", "--num_models=3", "--configs=dense,balanced",
-    "--train_size=64", "--val_size=32", "--test_size=16", "--batch_size=16", "--image_size=20", "--epochs=2",
-    "--max_buckets=2", "--steps_per_call=2", "--progress=false",
+    "--mnist_source=embedded",
+    "--sampler=normal_size",
+    "--budget=20000",
+    "--num_models=3",
+    "--configs=dense,balanced",
+    "--train_size=64",
+    "--val_size=32",
+    "--test_size=16",
+    "--batch_size=16",
+    "--image_size=20",
+    "--epochs=2",
+    "--max_buckets=2",
+    "--steps_per_call=2",
+    "--progress=false",
 ]
 
 
@@ -25,7 +36,12 @@ def _run(args, cache, timeout=600, **kw):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     return subprocess.run(
         [sys.executable, "-m", "experiments.rad_sweep", f"--cache_dir={cache}", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, **kw,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
     )
 
 
@@ -85,8 +101,19 @@ def test_sigterm_after_first_checkpoint_then_resume_matches(tmp_path):
     work = tmp_path / "killed"
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "experiments.rad_sweep", f"--cache_dir={tmp_path / 'cache'}", f"--workdir={work}", *args],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "experiments.rad_sweep",
+            f"--cache_dir={tmp_path / 'cache'}",
+            f"--workdir={work}",
+            *args,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:

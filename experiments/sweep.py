@@ -1,0 +1,90 @@
+"""Trains a sweep of block RNNs (and baseline cells) on a registered task as one batched program per bucket.
+
+  python -m experiments.sweep --task=rad --flagfile=experiments/flags/rad_smoke.flags
+  python -m experiments.sweep --task=ah --flagfile=experiments/flags/ah_smoke.flags
+  python -m experiments.sweep --task=reber --flagfile=experiments/flags/reber_smoke.flags
+
+Writes WORKDIR/results.parquet (one row per model and epoch; it can be read while the run goes on),
+WORKDIR/run.json and orbax checkpoints; rerunning the same command resumes. ``rad_sweep``, ``ah_sweep`` and
+``reber_sweep`` are this entry with the task fixed.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from absl import flags
+
+from experiments import common, sweep_flags
+from sparse_rnn_jax.tasks.registry import TASKS
+
+FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(sweep_flags)
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT; the sweep checkpoints and stops at its next step boundary."""
+
+    def __init__(self):
+        self.stop = False
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.stop:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.stop = True
+        print(
+            f"\nreceived signal {signum}: saving a checkpoint and stopping (send again to abort)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __call__(self) -> bool:
+        return self.stop
+
+
+def run_task(task: str, argv) -> None:
+    """Validates every flag (exit 2 before any work), trains the sweep (resuming where a previous run stopped)
+    and prints the summary; exit 3 when interrupted."""
+    common.check_no_positional(argv)
+    config = sweep_flags.run_config(task)
+    sweep_flags.init_distributed()
+    import jax
+
+    from sparse_rnn_jax.analysis.summary import sweep_summary
+    from sparse_rnn_jax.engine.sweep import SweepInterrupted
+    from sparse_rnn_jax.engine.workdir import SCORES_FILE, read_parquet
+    from sparse_rnn_jax.tasks.run import RunError, train_and_evaluate
+
+    try:
+        result = train_and_evaluate(
+            config,
+            sweep_flags.workdir_path(),
+            overwrite=FLAGS.overwrite,
+            should_stop=StopFlag(),
+            progress=FLAGS.progress,
+        )
+    except RunError as e:
+        common.fail(common.flag_error(e) + ("; use --overwrite or another --workdir" if e.overwritable else ""))
+    except SweepInterrupted as e:
+        print(f"interrupted: {e}. Rerun the same command to resume.", file=sys.stderr)
+        sys.exit(3)
+    if jax.process_index() == 0:
+        from etils import epath
+
+        workdir = (
+            epath.Path(sweep_flags.workdir_path()).absolute()
+            if "://" not in FLAGS.workdir
+            else epath.Path(FLAGS.workdir)
+        )
+        scores = read_parquet(workdir / SCORES_FILE) if (workdir / SCORES_FILE).is_file() else None
+        print(sweep_summary(result.frame, result.record, scores))
+        print(f"results: {workdir / 'results.parquet'}  (run record: {workdir / 'run.json'})")
+
+
+if __name__ == "__main__":
+    flags.DEFINE_enum("task", "rad", list(TASKS), "The task to train on.")
+    sweep_flags.define_task_flags(list(TASKS))
+    common.run(lambda argv: run_task(FLAGS.task, argv))

@@ -1,0 +1,116 @@
+"""The flags of the sweep entry points, defined from the run config's dataclasses, and the one function that turns
+them into a ``RunConfig``.
+
+Groups (absl lists them under this module's name in ``--help``): the population (``PopulationConfig``), training
+(``SweepConfig``), the run (workdir, overwrite, progress, precision, multi-process) and the task's data (its config
+dataclass). With several tasks defined (``experiments.sweep``), a data flag shared by tasks with different
+defaults has no default of its own: each task then uses its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from absl import flags
+
+from experiments import common
+from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
+from sparse_rnn_jax.tasks.registry import get_task
+from sparse_rnn_jax.tasks.run_config import MATMUL_PRECISIONS, RunConfig
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("workdir", None, "Folder for run.json, results.parquet and checkpoints (required).")
+flags.DEFINE_bool("overwrite", False, "Replace the results of a different run in --workdir.")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_enum(
+    "matmul_precision",
+    None,
+    list(MATMUL_PRECISIONS),
+    "jax_default_matmul_precision on GPU/TPU (e.g. bfloat16 for speed on TPU; CPU computes in float32).",
+)
+flags.DEFINE_bool(
+    "distributed",
+    False,
+    "Initialise jax.distributed (multi-host: on Cloud TPU the topology is "
+    "auto-detected; elsewhere give the three flags below). Implied by --coordinator_address.",
+)
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 for jax.distributed.")
+flags.DEFINE_integer("num_processes", None, "Processes in a jax.distributed run.")
+flags.DEFINE_integer("process_id", None, "This process' index in a jax.distributed run.")
+RUN_FLAGS = [
+    "workdir",
+    "overwrite",
+    "progress",
+    "matmul_precision",
+    "distributed",
+    "coordinator_address",
+    "num_processes",
+    "process_id",
+]
+POPULATION_FLAGS = common.define_dataclass_flags(PopulationConfig)
+TRAIN_FLAGS = common.define_dataclass_flags(SweepConfig)
+TASK_FLAGS: dict[str, list[str]] = {}
+
+
+def define_task_flags(names: list[str]) -> None:
+    """Defines the data flags of the tasks ``names``. A flag shared by tasks with different defaults gets the
+    default None (each task then uses its own), with the defaults listed in its help."""
+    configs = {n: get_task(n).config_type for n in names}
+    fields: dict[str, dict[str, object]] = {}
+    for n, cls in configs.items():
+        for f in dataclasses.fields(cls):
+            fields.setdefault(f.name, {})[n] = f.default
+    shared = {k: v for k, v in fields.items() if len({repr(d) for d in v.values()}) > 1}
+    for n, cls in configs.items():
+        defaults = {k: None for k in shared}
+        suffix = {k: " (default: " + ", ".join(f"{t} {d!r}" for t, d in v.items()) + ")" for k, v in shared.items()}
+        TASK_FLAGS[n] = common.define_dataclass_flags(cls, defaults=defaults, help_suffix=suffix)
+    data_flags = sorted({f for n in names for f in TASK_FLAGS[n]})
+    common.help_group(f"task data ({', '.join(names)})", data_flags)
+    common.help_group("population: which models (sampled and named)", POPULATION_FLAGS)
+    common.help_group("training", TRAIN_FLAGS)
+    common.help_group("run: workdir, resume, devices", RUN_FLAGS)
+
+
+def init_distributed() -> None:
+    """Joins a multi-process JAX run when asked, before any device is touched (exit 2 on inconsistent flags)."""
+    given = [FLAGS.coordinator_address is not None, FLAGS.num_processes is not None, FLAGS.process_id is not None]
+    if not (FLAGS.distributed or any(given)):
+        return
+    if any(given) and not all(given):
+        common.fail("--coordinator_address, --num_processes and --process_id go together")
+    if all(given) and not 0 <= FLAGS.process_id < FLAGS.num_processes:
+        common.fail(f"--process_id must be in [0, --num_processes), got {FLAGS.process_id} of {FLAGS.num_processes}")
+    from sparse_rnn_jax.engine.devices import init_distributed as init
+
+    init(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id) if all(given) else init()
+
+
+def run_config(task: str) -> RunConfig:
+    """The RunConfig of the parsed flags for ``task``; every bad value exits 2 with a one-line error naming its
+    flag, before anything heavy is imported."""
+    if not FLAGS.workdir:
+        common.fail("--workdir is required")
+    others = sorted(
+        n
+        for t, names in TASK_FLAGS.items()
+        if t != task
+        for n in names
+        if n not in TASK_FLAGS.get(task, []) and FLAGS[n].present
+    )
+    if others:
+        common.fail(f"--{others[0]} does not apply to --task={task}")
+    data = common.dataclass_from_flags(get_task(task).config_type, omit_none=True)
+    population = common.dataclass_from_flags(PopulationConfig)
+    train = common.dataclass_from_flags(SweepConfig)
+    try:
+        return RunConfig(task, data, population, train, FLAGS.matmul_precision)
+    except ValueError as e:
+        common.fail(common.flag_error(e))
+
+
+def workdir_path() -> str:
+    """--workdir with ``~`` expanded."""
+    return os.path.expanduser(FLAGS.workdir)

@@ -1,0 +1,138 @@
+"""The engine's two configs: which models a sweep trains (``PopulationConfig``) and how it trains them
+(``SweepConfig``). Frozen dataclasses of plain values, validated on construction (a ValueError naming the field);
+their field names are the sweep entry points' flag names and their ``help`` metadata the flags' help. Importing
+this module is cheap (no JAX), so entry points can validate flags before anything heavy loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sparse_rnn_jax.core.cell_spec import CELLS
+from sparse_rnn_jax.core.configs import NAMED_CONFIGS
+from sparse_rnn_jax.core.leaky_spec import LEAK_MODES
+from sparse_rnn_jax.core.samplers import SAMPLERS
+from sparse_rnn_jax.core.spec import ACTIVATIONS, GRAPH_KINDS
+from sparse_rnn_jax.models.masks import MASK_MODES
+
+
+def _field(default, help: str, **kw):
+    """A config field with its flag help."""
+    return dataclasses.field(default=default, metadata={"help": help, **kw})
+
+
+@dataclasses.dataclass(frozen=True)
+class PopulationConfig:
+    """Which models a sweep trains (``engine.members``)."""
+
+    num_models: int = _field(32, "Networks drawn by the sampler.")
+    sampler: str = _field("normal_size", f"Hyperparameter sampler: one of {SAMPLERS}.")
+    budget: float | None = _field(None, "Trainable weights (biases excluded) for normal_size and the named configs.")
+    hidden_dim: int | None = _field(None, "Hidden size of the named configs when no budget is given.")
+    hidden_mean: float = _field(900.0, "Mean of the hidden size for the normal sampler.")
+    hidden_std: float = _field(400.0, "Std of the hidden size for the normal sampler.")
+    configs: tuple[str, ...] = _field(
+        (), f"Named configurations and baseline cells to add: any of {NAMED_CONFIGS + CELLS}."
+    )
+    config_repeats: int = _field(1, "Seeds per named configuration.")
+    config_lr: float = _field(1e-4, "Learning rate of the named configurations (the reference's 1e-4).")
+    uniform_density: float = _field(0.2, "Density of every block of the 'uniform' named config.")
+    activation: str = _field("relu", f"Hidden activation: one of {ACTIVATIONS}.")
+    hh_graph: str = _field("none", "Draw the sampled models' hh masks as random graphs: none, er, ws or ba.")
+    hh_graph_beta: float = _field(0.1, "Rewiring probability of the ws hh graphs.")
+    leak: str = _field(
+        "none",
+        "Make every block RNN a leaky integrator h' = (1 - alpha) h + alpha act(...): none, "
+        "fixed, learned (alpha per unit) or gated (input-gated).",
+    )
+    leak_alpha: float = _field(
+        0.5, "leak fixed: the fixed alpha in (0, 1]; learned, gated: the initial alpha in (0, 1)."
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "configs", tuple(self.configs))
+        for name in ("num_models", "config_repeats"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        bad = [c for c in self.configs if c not in NAMED_CONFIGS + CELLS]
+        if bad:
+            raise ValueError(f"configs: unknown config {bad[0]!r}; expected any of {NAMED_CONFIGS + CELLS}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if not 0.0 < self.uniform_density <= 1.0:
+            raise ValueError(f"uniform_density must be in (0, 1], got {self.uniform_density}")
+        if not self.config_lr > 0:
+            raise ValueError(f"config_lr must be > 0, got {self.config_lr}")
+        if self.budget is not None and not self.budget > 0:
+            raise ValueError(f"budget must be > 0, got {self.budget}")
+        if self.hidden_dim is not None and self.hidden_dim < 1:
+            raise ValueError(f"hidden_dim must be >= 1, got {self.hidden_dim}")
+        if self.sampler == "normal_size" and self.num_models > 0 and self.budget is None:
+            raise ValueError("sampler normal_size needs a budget")
+        if self.configs and self.config_repeats > 0 and self.budget is None and self.hidden_dim is None:
+            raise ValueError("configs need a budget (or hidden_dim)")
+        if "balanced" in self.configs and self.budget is None:
+            raise ValueError("configs: balanced needs a budget")
+        if self.num_models + len(self.configs) * self.config_repeats == 0:
+            raise ValueError("num_models: nothing to train (0 sampled models and no configs)")
+        if self.hidden_std < 0:
+            raise ValueError(f"hidden_std must be >= 0, got {self.hidden_std}")
+        if self.hh_graph not in ("none",) + GRAPH_KINDS:
+            raise ValueError(f"hh_graph must be one of {('none',) + GRAPH_KINDS}, got {self.hh_graph!r}")
+        if not 0.0 <= self.hh_graph_beta <= 1.0:
+            raise ValueError(f"hh_graph_beta must be in [0, 1], got {self.hh_graph_beta}")
+        if self.leak not in ("none",) + LEAK_MODES:
+            raise ValueError(f"leak must be one of {('none',) + LEAK_MODES}, got {self.leak!r}")
+        if self.leak != "none" and not (0 < self.leak_alpha < 1 or (self.leak == "fixed" and self.leak_alpha == 1)):
+            raise ValueError("leak_alpha must be in (0, 1) (or exactly 1 with leak fixed)")
+
+    @property
+    def size(self) -> int:
+        """The number of members."""
+        return self.num_models + len(self.configs) * self.config_repeats
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """How a sweep trains.
+
+    epochs: passes over the training set.  batch_size: sequences per minibatch (shared by all models).
+    eval_batch_size: sequences per evaluation batch.  seed: minibatch order (model seeds are separate).
+    per_model_order: each model draws its own minibatch order.  max_buckets: hidden-size buckets.
+    max_models_per_chunk: models per compiled program (memory bound).  steps_per_call: minibatches per
+    jitted call (progress and stop granularity).  mask_mode: "exact" or "bernoulli".  unroll: scan unroll.
+    save_final_params: keep each chunk's trained weights in ``WORKDIR/final_params/<chunk key>`` (for
+    environment scoring after training; ``load_final_params``).
+    """
+
+    epochs: int = _field(25, "Training epochs.")
+    batch_size: int = _field(16, "Sequences per minibatch.")
+    eval_batch_size: int = _field(250, "Sequences per evaluation batch.")
+    seed: int = _field(0, "Sweep seed: sampled hyperparameters, model seeds and minibatch order.")
+    per_model_order: bool = _field(False, "Give each model its own minibatch order (default: one shared stream).")
+    max_buckets: int = _field(12, "Hidden-size buckets per model family (each compiles once).")
+    max_models_per_chunk: int = _field(256, "Models per compiled program (bounds memory).")
+    steps_per_call: int = _field(50, "Minibatches per jitted call (progress and stop granularity).")
+    mask_mode: str = _field("exact", f"Masks with exact trainable counts, or Bernoulli masks: {MASK_MODES}.")
+    unroll: int = _field(1, "lax.scan unroll of the time loop.")
+    save_final_params: bool = _field(
+        False,
+        "Keep every chunk's trained weights in WORKDIR/final_params (for experiments.prune and experiments.diagnose).",
+    )
+
+    def __post_init__(self):
+        for name in (
+            "epochs",
+            "batch_size",
+            "eval_batch_size",
+            "max_buckets",
+            "max_models_per_chunk",
+            "steps_per_call",
+            "unroll",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.mask_mode not in MASK_MODES:
+            raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {self.mask_mode!r}")

@@ -1,0 +1,70 @@
+"""Which models a sweep trains: ``PopulationConfig`` and the members it builds.
+
+Members, in id order: ``num_models`` networks drawn by ``sampler`` (ids 0..num_models-1), then every named
+configuration or baseline cell of ``configs`` repeated ``config_repeats`` times (each repeat its own id and so its
+own seed), at ``budget`` trainable weights (or ``hidden_dim``). ``hh_graph`` draws the sampled models' hh masks
+as random graphs; ``leak`` turns every block RNN (sampled and named) into a leaky or gated one with the same
+seed. A model's seed is derived from the sweep seed and its id (``population.model_seed``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sparse_rnn_jax.core.configs import named_specs
+from sparse_rnn_jax.core.leaky_spec import LeakySpec
+from sparse_rnn_jax.core.samplers import SamplerConfig, sample_specs
+from sparse_rnn_jax.core.solvers import BudgetError, hidden_dim_for_budget
+from sparse_rnn_jax.core.spec import BLOCKS, GraphSpec
+from sparse_rnn_jax.engine.config import PopulationConfig
+from sparse_rnn_jax.engine.population import Member, model_seed
+
+
+def check_budget(population: PopulationConfig, input_dim: int, output_dim: int) -> None:
+    """Raises ValueError when the budget is too small for the dims, for the named configs or the sampler."""
+    if population.budget is None:
+        return
+    try:
+        if population.sampler == "normal_size" and population.num_models > 0:
+            # The sparsest draw the sampler can make (densities 0.02) must fit.
+            hidden_dim_for_budget({b: 0.02 for b in BLOCKS}, input_dim, output_dim, population.budget)
+        for c in population.configs:
+            named_specs(
+                [c], input_dim, output_dim, budget=population.budget, uniform_density=population.uniform_density
+            )
+    except (BudgetError, ValueError) as e:
+        raise ValueError(f"budget: {e}") from None
+
+
+def build_members(population: PopulationConfig, seed: int, input_dim: int, output_dim: int) -> list[Member]:
+    """The sweep's members (module docstring), deterministic from ``seed``."""
+    p = population
+    sampler_cfg = SamplerConfig(hidden_mean=p.hidden_mean, hidden_std=p.hidden_std, activation=p.activation)
+    specs = sample_specs(p.sampler, p.num_models, seed, input_dim, output_dim, p.budget, sampler_cfg).specs
+    if p.hh_graph != "none":
+        specs = [s.replace(hh_graph=GraphSpec(p.hh_graph, p.hh_graph_beta)) for s in specs]
+    members = [Member(i, s, model_seed(seed, i), p.sampler) for i, s in enumerate(specs)]
+    named = (
+        named_specs(
+            p.configs,
+            input_dim,
+            output_dim,
+            budget=p.budget,
+            hidden_dim=p.hidden_dim,
+            learning_rate=p.config_lr,
+            uniform_density=p.uniform_density,
+            activation=p.activation,
+        )
+        if p.configs
+        else []
+    )
+    for _ in range(p.config_repeats):
+        for s in named:
+            i = len(members)
+            members.append(Member(i, s, model_seed(seed, i), s.name))
+    if p.leak != "none":  # the block RNNs become leaky (same seeds, so the same block weights); cells stay
+        members = [
+            dataclasses.replace(m, spec=LeakySpec(m.spec, p.leak, p.leak_alpha)) if m.spec.family == "block" else m
+            for m in members
+        ]
+    return members

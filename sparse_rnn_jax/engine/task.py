@@ -1,0 +1,141 @@
+"""The task protocol: how a minibatch is cut from device-resident data and how a model's outputs are scored.
+
+A task's data is a dict of arrays with a leading example axis N (kept on device, compact: RAD images
+stay uint8 and are normalised inside the jitted step). ``make_batch(data, idx)`` gathers examples
+``idx: int32[B]`` and returns ``Batch(x f32[B, T, X], target, weight f32[B])``; ``score(y, batch)``
+returns per-example ``(loss_sum f32[B], loss_count f32[B], correct f32[B])`` so that losses and
+accuracies aggregate exactly over padded evaluation batches:
+
+  loss = sum(weight * loss_sum) / sum(weight * loss_count);  accuracy = sum(weight * correct) / sum(weight)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+class Batch(NamedTuple):
+    """A minibatch: inputs x f32[B, T, X], the task's target pytree and row weights f32[B] (0 for padding)."""
+
+    x: jax.Array  # f32[B, T, X]
+    target: Any
+    weight: jax.Array  # f32[B]; 0 for padding rows
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A sequence task for the population engine.
+
+    Attributes:
+      name: "rad", "ah", "reber_next_symbol", ... (the results table's ``task`` column)
+      input_dim, output_dim: |x| and |y|.
+      make_batch: (data, idx int32[B]) -> Batch, jittable.
+      score: (y f32[B, T, Y], Batch) -> (loss_sum, loss_count, correct), each f32[B].
+      has_accuracy: whether ``correct`` means anything (classification).
+      chance_loss: the loss of the best constant, uninformed predictor (ln 10 for 10-way classification; the
+        best constant set prediction for Reber next-symbol), or NaN where the task defines none. The one
+        definition of "chance" that the sweep summary, pruning and the analysis use (recorded in run.json).
+    """
+
+    name: str
+    input_dim: int
+    output_dim: int
+    make_batch: Callable[[Mapping[str, jax.Array], jax.Array], Batch]
+    score: Callable[[jax.Array, Batch], tuple[jax.Array, jax.Array, jax.Array]]
+    has_accuracy: bool
+    chance_loss: float = float("nan")
+
+
+def last_step_classification_score(y: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Cross-entropy and accuracy of the last step's outputs (logits f32[B, Y]) against int labels [B]."""
+    logits = y[:, -1, :]
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch.target)
+    correct = (jnp.argmax(logits, axis=-1) == batch.target).astype(jnp.float32)
+    return loss, jnp.ones_like(loss), correct
+
+
+def masked_mse_score(y: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """MSE at every valid step: target = (actions f32[B, T, Y], step_mask bool[B, T]); the loss is the mean
+    over valid steps and output dims."""
+    actions, step_mask = batch.target
+    m = step_mask.astype(jnp.float32)
+    sq = jnp.mean((y - actions) ** 2, axis=-1)  # [B, T]
+    loss_sum = jnp.sum(sq * m, axis=-1)
+    return loss_sum, jnp.sum(m, axis=-1), jnp.zeros_like(loss_sum)
+
+
+@functools.lru_cache(maxsize=None)
+def sequence_regression_task(name: str, input_dim: int, output_dim: int) -> Task:
+    """Behaviour cloning on sequences: data {"obs": f32[N, T, X], "actions": f32[N, T, Y], "step_mask": bool[N, T]}."""
+
+    def make_batch(data, idx):
+        return Batch(
+            data["obs"][idx], (data["actions"][idx], data["step_mask"][idx]), jnp.ones(idx.shape[0], jnp.float32)
+        )
+
+    return Task(name, input_dim, output_dim, make_batch, masked_mse_score, has_accuracy=False)
+
+
+def multilabel_next_symbol_score(y: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Sigmoid outputs against multi-hot targets at every valid step: target = (targets f32[B, T, Y],
+    step_mask bool[B, T]).
+
+    loss_sum = binary cross-entropy summed over valid steps and the Y outputs, loss_count = valid steps x Y,
+    so the aggregated loss is the mean binary cross-entropy per output and valid step. correct = 1 when at
+    every valid step the predicted set {k: sigmoid(y_k) > 0.5} equals the target set (a fully correct string).
+    """
+    targets, step_mask = batch.target
+    m = step_mask.astype(jnp.float32)
+    bce = optax.sigmoid_binary_cross_entropy(y, targets)  # [B, T, Y]
+    loss_sum = jnp.sum(jnp.sum(bce, axis=-1) * m, axis=-1)
+    step_ok = jnp.all((y > 0) == (targets > 0.5), axis=-1) | ~step_mask  # sigmoid(y) > 0.5  <=>  y > 0
+    return loss_sum, jnp.sum(m, axis=-1) * y.shape[-1], jnp.all(step_ok, axis=-1).astype(jnp.float32)
+
+
+def last_valid_step_classification_score(y: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Cross-entropy and accuracy of the logits at each sequence's last valid step: target = (labels int32[B],
+    lengths int32[B]); the logits are y[b, lengths[b] - 1]."""
+    labels, lengths = batch.target
+    logits = jnp.take_along_axis(y, (lengths - 1)[:, None, None].astype(jnp.int32), axis=1)[:, 0, :]
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+    return loss, jnp.ones_like(loss), correct
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskData:
+    """A task with its training and validation arrays (host numpy, leading example axis) and a JSON-able
+    ``info`` record of where the data came from (source, sizes, hashes)."""
+
+    task: Task
+    train: Mapping[str, np.ndarray]
+    val: Mapping[str, np.ndarray]
+    info: dict
+
+
+def constant_predictor_loss(targets: np.ndarray, step_mask: np.ndarray | None, loss: str) -> float:
+    """The loss of the best constant prediction (one value per output, the same at every valid step) on
+    ``targets``: ``bce`` multi-hot f32[N, T, Y] -> the mean binary entropy of each output's rate; ``mse`` f32[N, T, Y]
+    -> the mean per-output variance; ``ce`` int[N] or int[N, T] class ids -> the entropy of the class frequencies.
+    ``step_mask`` bool[N, T] selects the valid steps (None: all). The "chance" of tasks without a closed form."""
+    t = np.asarray(targets)
+    valid = np.ones(t.shape[:2], bool) if step_mask is None or t.ndim == 1 else np.asarray(step_mask, bool)
+    if loss == "ce":
+        ids = t[valid] if t.ndim == 2 else t
+        p = np.bincount(ids.astype(np.int64).ravel()) / max(ids.size, 1)
+        p = p[p > 0]
+        return float(-(p * np.log(p)).sum())
+    rows = t[valid] if t.ndim == 3 else t.reshape(-1, t.shape[-1])
+    if loss == "mse":
+        return float(rows.astype(np.float64).var(axis=0).mean())
+    if loss == "bce":
+        p = np.clip(rows.astype(np.float64).mean(axis=0), 1e-12, 1 - 1e-12)
+        return float(np.mean(-(p * np.log(p) + (1 - p) * np.log1p(-p))))
+    raise ValueError(f"loss must be ce, mse or bce, got {loss!r}")

@@ -1,0 +1,77 @@
+"""The ``Family`` protocol: how the population engine builds, runs, steps and counts one kind of model.
+
+Every family (the block RNN, the baseline cells, the leaky and gated block RNNs) is one ``Family`` value of pure
+functions and static data, registered by name in ``models.registry.FAMILIES``; a spec names its family
+(``spec.family``). Code that needs "what kind of model is this" asks the registry, never the spec's type or
+the arrays' keys. Shapes: H = padded hidden size, X = input size, Y = output size, S = recurrent state size,
+B = batch, T = steps; params and masks are one model's (vmapped over a population by the engine).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping, NamedTuple
+
+from sparse_rnn_jax.core.spec import HYPERPARAMETER_FEATURES
+from sparse_rnn_jax.models.graphs import GRAPH_COLUMNS
+from sparse_rnn_jax.models.masks import ModelArrays
+
+SPEC_COLUMNS: tuple[str, ...] = (
+    (
+        "hidden_dim",
+        "input_dim",
+        "output_dim",
+        "trainable_params",
+        "model_density",
+        "hidden_proportion",
+        "learning_rate",
+        "activation",
+    )
+    + HYPERPARAMETER_FEATURES[:-1]
+    + ("leak_mode", "leak_alpha")
+)
+"""The spec's columns of the results table that every family fills (``Family.result_columns``), before the
+graph columns: dims, expected trainable weights, model density, hidden proportion, learning rate, activation,
+the 18 block densities/init means/init stds (NaN for families without blocks) and the leak mode and alpha."""
+
+
+class Family(NamedTuple):
+    """One model family.
+
+    name: the registry key; ``spec.family`` of its specs.
+    init(spec, seed, padded_hidden_dim, mask_mode) -> ModelArrays: masks and initial params drawn from the
+        model's own seed at its true size, zero-padded to H.
+    forward(params, masks, x f32[B, T, X], activation, unroll) -> y f32[B, T, Y].
+    prepare(params, masks) -> a pytree of effective weights, masked and arranged once for ``step``.
+    step(prepared, state f32[B, S], x_t f32[B, X], hidden_dim, activation) -> (state f32[B, S], y_t f32[B, Y]);
+        the hidden state h is the first H entries of the state.
+    dims(params) -> (X, H, Y): input, (padded) hidden and output sizes of one model's params (no model axis).
+    state_size(hidden_dim, output_dim) -> S.
+    real_units(masks) -> bool[H]: the real (not padded) hidden units.
+    matmul_flops(input_dim, hidden_dim, output_dim) -> forward matrix FLOPs (2 x MACs) of one sequence step.
+    weight_keys: param key -> mask key of every weight array (biases excluded): what a budget counts.
+    hidden_keys: the param keys of the hidden-to-hidden weights (the hidden proportion's numerator).
+    top_row_keys: the param keys of every weight computing h (the hidden proportion's denominator).
+    result_columns(spec, seed) -> dict: the ``SPEC_COLUMNS`` and graph columns of a model.
+    """
+
+    name: str
+    init: Callable[..., ModelArrays]
+    forward: Callable[..., Any]
+    prepare: Callable[[Mapping, Mapping], Any]
+    step: Callable[..., tuple]
+    dims: Callable[[Mapping], tuple[int, int, int]]
+    state_size: Callable[[int, int], int]
+    real_units: Callable[[Mapping], Any]
+    matmul_flops: Callable[[int, int, int], float]
+    weight_keys: Mapping[str, str]
+    hidden_keys: tuple[str, ...]
+    top_row_keys: tuple[str, ...]
+    result_columns: Callable[..., dict]
+
+
+def empty_spec_columns() -> dict:
+    """Every ``SPEC_COLUMNS`` and graph column at its "not applicable" value (NaN, leak "none", no graph)."""
+    row: dict = {c: math.nan for c in SPEC_COLUMNS + GRAPH_COLUMNS}
+    row.update(leak_mode="none", hh_graph=None)
+    return row

@@ -1,0 +1,210 @@
+"""Measurements behind ``experiments.bench``: population throughput, the loop baseline, matmul peak,
+padding efficiency and input wait. Every timing blocks on the device result and excludes compilation
+(one warm-up call per compiled shape).
+
+Throughput unit: *model-sequences per second* = models x sequences trained per second.
+Executed matrix FLOPs of one training step of one model = 3 x the forward's (one forward product and two
+backward products per weight matrix), at the padded hidden size (``Family.matmul_flops``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sparse_rnn_jax.engine.devices import population_mesh, shardings
+from sparse_rnn_jax.engine.population import Chunk, Member, make_chunks, padding_efficiency, stack_chunk
+from sparse_rnn_jax.engine.programs import init_train_state, jitted_programs, run_steps
+from sparse_rnn_jax.engine.task import Task
+from sparse_rnn_jax.models.registry import family_of
+
+TRAIN_FLOPS_PER_FORWARD = 3.0
+
+
+def synthetic_rad_data(
+    n: int, images_per_sequence: int = 10, image_size: int = 50, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Random uint8 images shaped like RAD (speed does not depend on their content)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "images": rng.integers(0, 256, size=(n, images_per_sequence, image_size * image_size), dtype=np.uint8),
+        "labels": rng.integers(0, images_per_sequence, size=n).astype(np.int32),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class PopulationTiming:
+    """Timing of one population: seconds and FLOPs per minibatch step of every model, input wait."""
+
+    models: int
+    chunks: int
+    seconds_per_step: float  # one minibatch step of every model (all chunks, summed)
+    executed_flops_per_step: float
+    useful_flops_per_step: float
+    input_seconds_per_step: float  # host-side input preparation and transfer
+    model_sequences_per_s: float
+
+    @property
+    def flops_per_s(self) -> float:
+        """Executed matrix FLOP/s."""
+        return self.executed_flops_per_step / self.seconds_per_step
+
+    @property
+    def input_wait_fraction(self) -> float:
+        """Share of a step's time spent preparing and moving its inputs."""
+        return self.input_seconds_per_step / (self.input_seconds_per_step + self.seconds_per_step)
+
+
+def _chunk_flops(chunk: Chunk, batch: int, steps_per_seq: int) -> tuple[float, float]:
+    s = chunk.members[0].spec
+    flops = family_of(s).matmul_flops
+    executed = chunk.size * flops(s.input_dim, chunk.padded_hidden_dim, s.output_dim)
+    useful = sum(flops(m.spec.input_dim, m.spec.hidden_dim, m.spec.output_dim) for m in chunk.members)
+    scale = TRAIN_FLOPS_PER_FORWARD * batch * steps_per_seq
+    return scale * executed, scale * useful
+
+
+def time_population(
+    members: Sequence[Member],
+    task: Task,
+    data: dict[str, np.ndarray],
+    seq_len: int,
+    batch_size: int = 16,
+    steps_per_call: int = 10,
+    calls: int = 3,
+    max_buckets: int = 8,
+    max_models_per_chunk: int = 512,
+    activation: str = "relu",
+    unroll: int = 1,
+) -> PopulationTiming:
+    """Times the sweep's own jitted train program on ``members`` (bucketed and chunked as a sweep would)."""
+    mesh = population_mesh()
+    n_dev = mesh.devices.size
+    chunks = make_chunks(members, max_buckets, max_models_per_chunk, n_dev)
+    train_steps, _ = jitted_programs(task, "block", activation, unroll, False)
+    replicated, by_model = shardings(mesh)
+    data_dev = {k: jax.device_put(v, replicated) for k, v in data.items()}
+    n = len(next(iter(data.values())))
+    rng = np.random.default_rng(0)
+    total = input_total = 0.0
+    executed = useful = 0.0
+    for chunk in chunks:
+        params, masks, lrs = stack_chunk(chunk)
+        state = jax.device_put(init_train_state(params), by_model)
+        masks, lrs = jax.device_put(masks, by_model), jax.device_put(lrs, by_model)
+        t0 = time.perf_counter()
+        idx = rng.integers(0, n, size=((calls + 1) * steps_per_call, batch_size)).astype(np.int32)
+        jax.block_until_ready(jnp.asarray(idx[:steps_per_call]))
+        input_total += (time.perf_counter() - t0) / (calls + 1) / steps_per_call
+        ticks: list[float] = []
+        state, _ = run_steps(train_steps, state, masks, lrs, data_dev, idx[:steps_per_call], steps_per_call)  # compile
+        jax.block_until_ready(state)
+        ticks.append(time.perf_counter())
+        run_steps(
+            train_steps,
+            state,
+            masks,
+            lrs,
+            data_dev,
+            idx[steps_per_call:],
+            steps_per_call,
+            after_call=lambda *_: ticks.append(time.perf_counter()) and False,
+        )
+        total += (ticks[-1] - ticks[0]) / calls / steps_per_call
+        e, u = _chunk_flops(chunk, batch_size, seq_len)
+        executed, useful = executed + e, useful + u
+    per_step, input_per_step = total, input_total
+    return PopulationTiming(
+        models=len(members),
+        chunks=len(chunks),
+        seconds_per_step=per_step,
+        executed_flops_per_step=executed,
+        useful_flops_per_step=useful,
+        input_seconds_per_step=input_per_step,
+        model_sequences_per_s=len(members) * batch_size / per_step,
+    )
+
+
+def time_loop(members: Sequence[Member], time_one: Callable[[Sequence[Member]], PopulationTiming]) -> float:
+    """Seconds per step of training ``members`` one at a time through the same jitted code."""
+    return sum(time_one([m]).seconds_per_step for m in members)
+
+
+def matmul_peak_flops(n: int = 2048, repeats: int = 5, dtype=jnp.float32) -> float:
+    """FLOP/s of a large dense n x n matmul on the default device (the practical peak)."""
+    a = jnp.ones((n, n), dtype)
+    f = jax.jit(lambda a, b: a @ b)
+    jax.block_until_ready(f(a, a))
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(a, a))
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best
+
+
+def table_iv_padding_efficiency(
+    members: Sequence[Member], max_buckets: int, max_models_per_chunk: int, device_count: int = 1
+) -> float:
+    """Useful / executed matrix FLOPs of ``members`` chunked as a sweep would chunk them."""
+    return padding_efficiency(make_chunks(members, max_buckets, max_models_per_chunk, device_count))
+
+
+def reference_style_seconds_per_step(
+    input_dim: int,
+    hidden_dim: int,
+    output_dim: int,
+    densities: dict[str, float],
+    batch_size: int = 16,
+    seq_len: int = 11,
+    steps: int = 2,
+    seed: int = 0,
+) -> float | None:
+    """Seconds per training step of ONE model in the paper's reference style, in PyTorch: the whole state
+    z = [x; h; y] times one square (|x|+|h|+|y|)^2 masked matrix every step, a Python loop over the items of
+    the batch, Adam. Returns None when torch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(seed)
+    x, h, y = input_dim, hidden_dim, output_dim
+    n = x + h + y
+    mask = torch.zeros(n, n)
+    rows = {"h": slice(x, x + h), "y": slice(x + h, n)}
+    cols = {"x": slice(0, x), "h": slice(x, x + h), "y": slice(x + h, n)}
+    for b, d in densities.items():
+        r, c = rows[b[0]], cols[b[1]]
+        shape = mask[r, c].shape
+        mask[r, c] = (torch.rand(shape) < d).float()
+    weight = torch.nn.Parameter(torch.randn(n, n) * 0.05)
+    bias = torch.nn.Parameter(torch.zeros(n))
+    opt = torch.optim.Adam([weight, bias], lr=1e-3)
+    data = torch.randn(batch_size, seq_len, x)
+    labels = torch.randint(0, y, (batch_size,))
+
+    def step():
+        opt.zero_grad()
+        logits = []
+        w = weight * mask
+        for i in range(batch_size):  # the reference loops over the items of a batch
+            z = torch.zeros(n)
+            for t in range(seq_len):
+                z = torch.cat([data[i, t], z[x:]])
+                z = w @ z + bias
+                z = torch.cat([z[:x], torch.relu(z[x : x + h]), z[x + h :]])
+            logits.append(z[x + h :])
+        loss = torch.nn.functional.cross_entropy(torch.stack(logits), labels)
+        loss.backward()
+        opt.step()
+
+    step()  # warm up
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - t0) / steps

@@ -1,0 +1,1 @@
+"""Magnitude pruning of trained populations (thesis study): masks and variants, fine-tuning, summaries."""

@@ -1,0 +1,53 @@
+"""The embedded Reber grammar (the related thesis' task): next-symbol sets or grammatical/ungrammatical strings.
+
+``grammar`` generates the strings and arrays; ``task`` makes the engine's Task. The config's fields are the
+``--task=reber`` flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sparse_rnn_jax.tasks.base import TaskDef, lazy, task_field
+from sparse_rnn_jax.tasks.reber.grammar import CORRUPTIONS, DEFAULT_MAX_LEN, VARIANTS, ReberConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class ReberTaskConfig:
+    """The Reber data of a sweep."""
+
+    variant: str = task_field(
+        "next_symbol", f"One of {VARIANTS}: next_symbol (7 sigmoid outputs) or classification (2 classes)."
+    )
+    train_size: int = task_field(10_000, "Training strings.")
+    val_size: int = task_field(1_000, "Validation strings.")
+    test_size: int = task_field(1_000, "Test strings (generated, not used in training).")
+    max_len: int = task_field(DEFAULT_MAX_LEN, "Longest string (longer ones are redrawn); the padded sequence length.")
+    corruption: str = task_field("substitute", f"How ungrammatical strings are made (classification): {CORRUPTIONS}.")
+    data_seed: int = task_field(0, "Seed of the generated strings (each split has its own stream).")
+
+    def __post_init__(self) -> None:
+        try:
+            self.grammar_config()
+        except ValueError as e:
+            raise ValueError(str(e).replace("ReberConfig.seed", "data_seed").replace("ReberConfig.", "")) from None
+
+    def grammar_config(self) -> ReberConfig:
+        """The generator's ``ReberConfig`` of this task config."""
+        return ReberConfig(
+            variant=self.variant,
+            train_size=self.train_size,
+            val_size=self.val_size,
+            test_size=self.test_size,
+            max_len=self.max_len,
+            corruption=self.corruption,
+            seed=self.data_seed,
+        )
+
+
+TASK = TaskDef(
+    name="reber",
+    config_type=ReberTaskConfig,
+    dims=lambda config: config.grammar_config().dims,
+    load=lazy("sparse_rnn_jax.tasks.reber.task", "load"),
+)

@@ -1,0 +1,21 @@
+"""The task registry: name -> the package defining its ``TaskDef`` (``TASK``). A new task is one package plus
+one line here; ``experiments.sweep --task=NAME`` then trains it and its config fields become flags."""
+
+from __future__ import annotations
+
+import importlib
+
+from sparse_rnn_jax.tasks.base import TaskDef
+
+TASKS: dict[str, str] = {
+    "rad": "sparse_rnn_jax.tasks.rad",
+    "ah": "sparse_rnn_jax.tasks.adroit",
+    "reber": "sparse_rnn_jax.tasks.reber",
+}
+
+
+def get_task(name: str) -> TaskDef:
+    """The registered task ``name``; a ValueError naming the known ones."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; expected one of {tuple(TASKS)}")
+    return importlib.import_module(TASKS[name]).TASK

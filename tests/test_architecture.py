@@ -1,0 +1,87 @@
+"""The layer order and the public/private boundary, read from the source's imports (ast): each package of
+sparse_rnn_jax imports only from the layers before it, ``core`` needs nothing but numpy, no module imports another's
+private name, and at most two modules sit flat in the package."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+PACKAGE = REPO / "sparse_rnn_jax"
+LAYERS = ("core", "models", "engine", "tasks", "studies", "analysis")
+CORE_THIRD_PARTY = {"numpy"}
+STDLIB_OK = {"__future__", "dataclasses", "math", "typing", "collections", "functools", "itertools"}
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[0] != "sparse_rnn_jax" or len(parts) < 2:
+        return None
+    return LAYERS.index(parts[1]) if parts[1] in LAYERS else None
+
+
+def _imports(path: Path) -> list[tuple[str, list[str], int]]:
+    """(module, names imported from it, line) for every import statement, nested ones included."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [(a.name, [], node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append((node.module, [a.name for a in node.names], node.lineno))
+    return out
+
+
+def _own(path: Path) -> str:
+    rel = path.relative_to(REPO).with_suffix("")
+    return ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_layers_import_only_downwards(path):
+    own = _own(path)
+    layer = _layer(own)
+    if layer is None:  # sparse_rnn_jax/__init__.py: lazy re-exports by name only
+        assert not any(m.startswith("sparse_rnn_jax") for m, _, _ in _imports(path))
+        return
+    for module, names, line in _imports(path):
+        if not module.startswith("sparse_rnn_jax"):
+            continue
+        target = _layer(module)
+        assert target is not None, f"{own}:{line} imports {module}, which is in no layer"
+        assert target <= layer, f"{own}:{line} ({LAYERS[layer]}) imports {module} ({LAYERS[target]}): upward"
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_imports_a_private_name(path):
+    own = _own(path)
+    for module, names, line in _imports(path):
+        if module.startswith("sparse_rnn_jax") and module != own:
+            private = [n for n in names if n.startswith("_")]
+            assert not private, f"{own}:{line} imports private {private} from {module}"
+
+
+def test_core_needs_only_numpy():
+    for path in (PACKAGE / "core").rglob("*.py"):
+        for module, _, line in _imports(path):
+            top = module.split(".")[0]
+            if top in ("sparse_rnn_jax",) or top in STDLIB_OK or top in {"hashlib", "json", "re"}:
+                continue
+            assert top in CORE_THIRD_PARTY, f"{_own(path)}:{line} imports {module}; core is numpy only"
+
+
+def test_at_most_two_flat_modules():
+    flat = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
+    assert len(flat) <= 2, flat
+
+
+def test_every_layer_is_a_package():
+    for name in LAYERS:
+        assert (PACKAGE / name / "__init__.py").is_file(), name
