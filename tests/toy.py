@@ -6,7 +6,7 @@ import numpy as np
 
 from sparse_rnn_jax.core.samplers import sample_specs
 from sparse_rnn_jax.engine.population import Member, model_seed
-from sparse_rnn_jax.engine.task import sequence_regression_task
+from sparse_rnn_jax.engine.task import regression_task
 
 X, Y, T = 6, 3, 7
 
@@ -17,10 +17,10 @@ def toy_data(n: int = 96, seed: int = 0) -> dict[str, np.ndarray]:
     actions = np.tanh(0.8 * obs[..., :Y] + 0.4 * np.roll(obs, 1, axis=1)[..., Y : 2 * Y]).astype(np.float32)
     mask = np.ones((n, T), bool)
     mask[: n // 4, T - 2 :] = False  # some shorter episodes
-    return {"obs": obs, "actions": actions, "step_mask": mask}
+    return {"x": obs, "targets": actions, "step_mask": mask}
 
 
-TOY_TASK = sequence_regression_task("toy", X, Y)
+TOY_TASK = regression_task("toy", X, Y)
 
 
 def toy_task():

@@ -62,25 +62,13 @@ def last_step_classification_score(y: jax.Array, batch: Batch) -> tuple[jax.Arra
 
 
 def masked_mse_score(y: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """MSE at every valid step: target = (actions f32[B, T, Y], step_mask bool[B, T]); the loss is the mean
+    """MSE at every valid step: target = (targets f32[B, T, Y], step_mask bool[B, T]); the loss is the mean
     over valid steps and output dims."""
     actions, step_mask = batch.target
     m = step_mask.astype(jnp.float32)
     sq = jnp.mean((y - actions) ** 2, axis=-1)  # [B, T]
     loss_sum = jnp.sum(sq * m, axis=-1)
     return loss_sum, jnp.sum(m, axis=-1), jnp.zeros_like(loss_sum)
-
-
-@functools.lru_cache(maxsize=None)
-def sequence_regression_task(name: str, input_dim: int, output_dim: int) -> Task:
-    """Behaviour cloning on sequences: data {"obs": f32[N, T, X], "actions": f32[N, T, Y], "step_mask": bool[N, T]}."""
-
-    def make_batch(data, idx):
-        return Batch(
-            data["obs"][idx], (data["actions"][idx], data["step_mask"][idx]), jnp.ones(idx.shape[0], jnp.float32)
-        )
-
-    return Task(name, input_dim, output_dim, make_batch, masked_mse_score, has_accuracy=False)
 
 
 def multilabel_next_symbol_score(y: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -107,6 +95,72 @@ def last_valid_step_classification_score(y: jax.Array, batch: Batch) -> tuple[ja
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
     correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
     return loss, jnp.ones_like(loss), correct
+
+
+def masked_classification_score(y: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Cross-entropy at every valid step: target = (labels int32[B, T], step_mask bool[B, T]); the loss is the mean
+    over valid steps, ``correct`` the share of a sequence's valid steps whose argmax is right."""
+    labels, step_mask = batch.target
+    m = step_mask.astype(jnp.float32)
+    ce = optax.softmax_cross_entropy_with_integer_labels(y, labels)  # [B, T]
+    right = (jnp.argmax(y, axis=-1) == labels).astype(jnp.float32)
+    count = jnp.sum(m, axis=-1)
+    return jnp.sum(ce * m, axis=-1), count, jnp.sum(right * m, axis=-1) / jnp.maximum(count, 1.0)
+
+
+def _ones(idx: jax.Array) -> jax.Array:
+    return jnp.ones(idx.shape[0], jnp.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def classification_task(name: str, input_dim: int, output_dim: int, chance_loss: float | None = None) -> Task:
+    """Cross-entropy and accuracy at the last step: data {"x": f32[N, T, X], "labels": int32[N]}. Chance: ln Y
+    unless given (e.g. the entropy of unbalanced classes)."""
+
+    def make_batch(data, idx):
+        return Batch(data["x"][idx], data["labels"][idx], _ones(idx))
+
+    chance = float(np.log(output_dim)) if chance_loss is None else chance_loss
+    return Task(name, input_dim, output_dim, make_batch, last_step_classification_score, True, chance)
+
+
+@functools.lru_cache(maxsize=None)
+def step_classification_task(name: str, input_dim: int, output_dim: int, chance_loss: float | None = None) -> Task:
+    """Cross-entropy at the valid steps: data {"x": f32[N, T, X], "labels": int32[N, T], "step_mask": bool[N, T]};
+    accuracy is the mean share of a sequence's valid steps predicted right. Chance: ln Y unless given."""
+
+    def make_batch(data, idx):
+        return Batch(data["x"][idx], (data["labels"][idx], data["step_mask"][idx]), _ones(idx))
+
+    chance = float(np.log(output_dim)) if chance_loss is None else chance_loss
+    return Task(name, input_dim, output_dim, make_batch, masked_classification_score, True, chance)
+
+
+@functools.lru_cache(maxsize=None)
+def regression_task(name: str, input_dim: int, output_dim: int, chance_loss: float | None = None) -> Task:
+    """MSE at the valid steps: data {"x": f32[N, T, X], "targets": f32[N, T, Y], "step_mask": bool[N, T]}; no
+    accuracy. ``chance_loss``: the MSE of the best constant prediction where the task defines one."""
+
+    def make_batch(data, idx):
+        return Batch(data["x"][idx], (data["targets"][idx], data["step_mask"][idx]), _ones(idx))
+
+    if chance_loss is None:
+        return Task(name, input_dim, output_dim, make_batch, masked_mse_score, has_accuracy=False)
+    return Task(name, input_dim, output_dim, make_batch, masked_mse_score, False, chance_loss)
+
+
+@functools.lru_cache(maxsize=None)
+def multilabel_task(name: str, input_dim: int, output_dim: int, chance_loss: float | None = None) -> Task:
+    """Sigmoid outputs against multi-hot targets at the valid steps (``multilabel_next_symbol_score``): data
+    {"x": f32[N, T, X], "targets": f32[N, T, Y], "step_mask": bool[N, T]}; a sequence is correct when every valid
+    step's thresholded set is right."""
+
+    def make_batch(data, idx):
+        return Batch(data["x"][idx], (data["targets"][idx], data["step_mask"][idx]), _ones(idx))
+
+    if chance_loss is None:
+        return Task(name, input_dim, output_dim, make_batch, multilabel_next_symbol_score, has_accuracy=True)
+    return Task(name, input_dim, output_dim, make_batch, multilabel_next_symbol_score, True, chance_loss)
 
 
 @dataclasses.dataclass(frozen=True)

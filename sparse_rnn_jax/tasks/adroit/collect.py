@@ -153,9 +153,7 @@ def check_collection(
         raise CollectError(str(e)) from None
     path = local_dataset_path(dataset_id)
     if path.exists() and not overwrite:
-        raise CollectError(
-            f"Minari dataset {dataset_id!r} already exists at {path}; replacing it needs overwrite=True"
-        )
+        raise CollectError(f"Minari dataset {dataset_id!r} already exists at {path}; replacing it needs overwrite=True")
     if max_episode_steps is not None and max_episode_steps < 1:
         raise CollectError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
     try:

@@ -85,8 +85,8 @@ class SequenceDataset:
         return int(self.actions.shape[2])
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """{"obs", "actions", "step_mask"}: the data dict of ``sparse_rnn_jax.tasks.sequence_regression_task``."""
-        return {"obs": self.obs, "actions": self.actions, "step_mask": self.step_mask}
+        """{"x": observations, "targets": actions, "step_mask"}: the data of ``engine.task.regression_task``."""
+        return {"x": self.obs, "targets": self.actions, "step_mask": self.step_mask}
 
     def subset(self, idx) -> "SequenceDataset":
         """The episodes ``idx`` (int array or slice), same T."""

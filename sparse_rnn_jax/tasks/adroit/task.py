@@ -11,7 +11,7 @@ import pandas as pd
 
 from sparse_rnn_jax.engine.population import Member, make_chunks
 from sparse_rnn_jax.engine.sweep import SweepConfig, SweepInterrupted, load_final_params
-from sparse_rnn_jax.engine.task import TaskData, sequence_regression_task
+from sparse_rnn_jax.engine.task import TaskData, regression_task
 from sparse_rnn_jax.engine.workdir import SCORES_FILE, read_parquet, write_parquet_atomic
 from sparse_rnn_jax.models.registry import family_of
 from sparse_rnn_jax.tasks.adroit import AdroitTaskConfig
@@ -49,7 +49,7 @@ def load(config: AdroitTaskConfig, log: Callable[[str], None] = print) -> TaskDa
         f"ah: {config.dataset_id}: {len(ds)} episodes of up to {ds.obs.shape[1]} steps "
         f"(obs {ds.obs_dim}, action {ds.act_dim}); splits {info['splits']}"
     )
-    return TaskData(sequence_regression_task("ah", ds.obs_dim, ds.act_dim), train.arrays(), val.arrays(), info)
+    return TaskData(regression_task("ah", ds.obs_dim, ds.act_dim), train.arrays(), val.arrays(), info)
 
 
 def score_models(

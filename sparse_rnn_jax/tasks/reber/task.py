@@ -16,33 +16,18 @@ from sparse_rnn_jax.engine.task import (
     TaskData,
     constant_predictor_loss,
     last_valid_step_classification_score,
-    multilabel_next_symbol_score,
+    multilabel_task,
 )
 from sparse_rnn_jax.tasks.reber import ReberTaskConfig
 from sparse_rnn_jax.tasks.reber.grammar import NUM_SYMBOLS, load_reber
 
 
-@functools.lru_cache(maxsize=None)
-def reber_next_symbol_task(chance_loss: float = float("nan")) -> Task:
+def reber_next_symbol_task(chance_loss: float | None = None) -> Task:
     """Embedded Reber grammar, next-symbol prediction (``grammar``): data {"x": f32[N, T, 7], "targets":
     f32[N, T, 7] (multi-hot legal next symbols), "step_mask": bool[N, T], ...}. Loss: mean binary cross-entropy
     per output and valid step; accuracy: the fraction of fully correct strings. ``chance_loss``: that of the
     best constant predictor of the sets (``engine.task.constant_predictor_loss`` on the training split)."""
-
-    def make_batch(data, idx):
-        return Batch(
-            data["x"][idx], (data["targets"][idx], data["step_mask"][idx]), jnp.ones(idx.shape[0], jnp.float32)
-        )
-
-    return Task(
-        "reber_next_symbol",
-        NUM_SYMBOLS,
-        NUM_SYMBOLS,
-        make_batch,
-        multilabel_next_symbol_score,
-        has_accuracy=True,
-        chance_loss=chance_loss,
-    )
+    return multilabel_task("reber_next_symbol", NUM_SYMBOLS, NUM_SYMBOLS, chance_loss)
 
 
 @functools.lru_cache(maxsize=None)

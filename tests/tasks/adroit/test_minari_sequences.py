@@ -85,7 +85,7 @@ def test_hammer_shapes_and_metadata(hammer_dataset):
     assert ds.lengths.dtype == np.int32 and ds.lengths.tolist() == [STEPS] * EPISODES
     assert (ds.dataset_id, ds.env_id, ds.max_episode_steps) == (HAMMER_ID, HAMMER, STEPS)
     assert ds.episode_ids.tolist() == list(range(EPISODES))
-    assert set(ds.arrays()) == {"obs", "actions", "step_mask"}
+    assert set(ds.arrays()) == {"x", "targets", "step_mask"}
 
 
 def test_observations_and_actions_line_up_with_the_policy(hammer_dataset, expert):
