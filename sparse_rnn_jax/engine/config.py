@@ -11,7 +11,7 @@ import dataclasses
 from sparse_rnn_jax.core.cell_spec import CELLS
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS
 from sparse_rnn_jax.core.leaky_spec import LEAK_MODES
-from sparse_rnn_jax.core.samplers import SAMPLERS
+from sparse_rnn_jax.core.samplers import SAMPLERS, SIZED_SAMPLERS, parse_sampler
 from sparse_rnn_jax.core.spec import ACTIVATIONS, GRAPH_KINDS
 from sparse_rnn_jax.models.masks import MASK_MODES
 
@@ -26,7 +26,11 @@ class PopulationConfig:
     """Which models a sweep trains (``engine.members``)."""
 
     num_models: int = _field(32, "Networks drawn by the sampler.")
-    sampler: str = _field("normal_size", f"Hyperparameter sampler: one of {SAMPLERS}.")
+    sampler: str = _field(
+        "normal_size",
+        f"Hyperparameter sampler, one of {SAMPLERS}, or a mixture such as "
+        "normal_size:0.5,uniform_size:0.5 (each component's share of num_models).",
+    )
     budget: float | None = _field(None, "Trainable weights (biases excluded) for normal_size and the named configs.")
     hidden_dim: int | None = _field(None, "Hidden size of the named configs when no budget is given.")
     hidden_mean: float = _field(900.0, "Mean of the hidden size for the normal sampler.")
@@ -54,8 +58,7 @@ class PopulationConfig:
         for name in ("num_models", "config_repeats"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        components = parse_sampler(self.sampler)
         bad = [c for c in self.configs if c not in NAMED_CONFIGS + CELLS]
         if bad:
             raise ValueError(f"configs: unknown config {bad[0]!r}; expected any of {NAMED_CONFIGS + CELLS}")
@@ -69,8 +72,8 @@ class PopulationConfig:
             raise ValueError(f"budget must be > 0, got {self.budget}")
         if self.hidden_dim is not None and self.hidden_dim < 1:
             raise ValueError(f"hidden_dim must be >= 1, got {self.hidden_dim}")
-        if self.sampler == "normal_size" and self.num_models > 0 and self.budget is None:
-            raise ValueError("sampler normal_size needs a budget")
+        if any(n in SIZED_SAMPLERS for n, _ in components) and self.num_models > 0 and self.budget is None:
+            raise ValueError(f"sampler {self.sampler} needs a budget")
         if self.configs and self.config_repeats > 0 and self.budget is None and self.hidden_dim is None:
             raise ValueError("configs need a budget (or hidden_dim)")
         if "balanced" in self.configs and self.budget is None:

@@ -13,7 +13,7 @@ import dataclasses
 
 from sparse_rnn_jax.core.configs import named_specs
 from sparse_rnn_jax.core.leaky_spec import LeakySpec
-from sparse_rnn_jax.core.samplers import SamplerConfig, sample_specs
+from sparse_rnn_jax.core.samplers import SIZED_SAMPLERS, SamplerConfig, parse_sampler, sample_specs
 from sparse_rnn_jax.core.solvers import BudgetError, hidden_dim_for_budget
 from sparse_rnn_jax.core.spec import BLOCKS, GraphSpec
 from sparse_rnn_jax.engine.config import PopulationConfig
@@ -25,9 +25,11 @@ def check_budget(population: PopulationConfig, input_dim: int, output_dim: int) 
     if population.budget is None:
         return
     try:
-        if population.sampler == "normal_size" and population.num_models > 0:
-            # The sparsest draw the sampler can make (densities 0.02) must fit.
-            hidden_dim_for_budget({b: 0.02 for b in BLOCKS}, input_dim, output_dim, population.budget)
+        sized = [n for n, _ in parse_sampler(population.sampler) if n in SIZED_SAMPLERS]
+        if sized and population.num_models > 0:
+            # The sparsest draw a sized sampler can make (normal_size: densities 0.02; uniform_size 0.01) must fit.
+            floor = 0.01 if "uniform_size" in sized else 0.02
+            hidden_dim_for_budget({b: floor for b in BLOCKS}, input_dim, output_dim, population.budget)
         for c in population.configs:
             named_specs(
                 [c], input_dim, output_dim, budget=population.budget, uniform_density=population.uniform_density
@@ -43,7 +45,7 @@ def build_members(population: PopulationConfig, seed: int, input_dim: int, outpu
     specs = sample_specs(p.sampler, p.num_models, seed, input_dim, output_dim, p.budget, sampler_cfg).specs
     if p.hh_graph != "none":
         specs = [s.replace(hh_graph=GraphSpec(p.hh_graph, p.hh_graph_beta)) for s in specs]
-    members = [Member(i, s, model_seed(seed, i), p.sampler) for i, s in enumerate(specs)]
+    members = [Member(i, s, model_seed(seed, i), s.name) for i, s in enumerate(specs)]
     named = (
         named_specs(
             p.configs,
