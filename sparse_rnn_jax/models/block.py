@@ -13,8 +13,8 @@ shape, before padding, so a model is the same whatever padded hidden size or pop
 A spec with ``hh_graph`` gets its hh mask from a random graph on its true hidden units (``models.graphs``).
 
 Effective weights are ``W * mask``: a masked entry is exactly 0, its gradient is exactly 0, and Adam then
-leaves it at 0. The x-projections of every step are one matrix product before the scan; inside the scan
-the state z = [h; y] is multiplied by the recurrent block [[W_hh, W_hy], [W_yh, W_yy]].
+leaves it at 0. The x-projections of every step are one product per input block before the scan; inside the
+scan the state z = [h; y] is multiplied by the recurrent block [[W_hh, W_hy], [W_yh, W_yy]].
 
 Padded hidden units (``masks["b_h"]`` False) have every incoming weight and their bias masked, so their
 pre-activation is 0 and act(0) = 0 for relu and tanh: they stay exactly 0 and change nothing.
@@ -95,10 +95,7 @@ def prepare_step_weights(params: Params, masks: Masks) -> StepWeights:
     """Masks the blocks and concatenates them into the input and recurrent matrices (once per model)."""
     p = apply_masks(params, masks)
     w_in = jnp.concatenate([p["W_hx"], p["W_yx"]], axis=0)
-    top = jnp.concatenate([p["W_hh"], p["W_hy"]], axis=1)
-    bottom = jnp.concatenate([p["W_yh"], p["W_yy"]], axis=1)
-    w_rec = jnp.concatenate([top, bottom], axis=0)
-    return StepWeights(w_in.T, w_rec.T, jnp.concatenate([p["b_h"], p["b_y"]]))
+    return StepWeights(w_in.T, recurrent_matrix(p), jnp.concatenate([p["b_h"], p["b_y"]]))
 
 
 def prepared_step(
@@ -111,23 +108,37 @@ def prepared_step(
     return jnp.concatenate([ACTIVATION_FNS[activation](pre[..., :hidden_dim]), y], axis=-1), y
 
 
+def input_projection(p: Params, x: jax.Array) -> jax.Array:
+    """Every step's input projection, time-major for the scan: x f32[B, T, X] -> f32[T, B, H+Y] (no bias), from the
+    effective (masked) blocks ``p``. Each block is contracted as stored (W_hx f32[H, X], W_yx f32[Y, X]), so the
+    large input matrix is never concatenated or transposed (measured: ~1.5x faster training steps on RAD)."""
+    return jnp.concatenate([jnp.einsum("btx,hx->tbh", x, p["W_hx"]), jnp.einsum("btx,yx->tby", x, p["W_yx"])], axis=-1)
+
+
+def recurrent_matrix(p: Params) -> jax.Array:
+    """[[W_hh, W_hy], [W_yh, W_yy]]^T: f32[S, S] (S = H + Y) from the effective blocks ``p``."""
+    top = jnp.concatenate([p["W_hh"], p["W_hy"]], axis=1)
+    bottom = jnp.concatenate([p["W_yh"], p["W_yy"]], axis=1)
+    return jnp.concatenate([top, bottom], axis=0).T
+
+
 def block_rnn_forward(
     params: Params, masks: Masks, x: jax.Array, activation: str = "relu", unroll: int = 1
 ) -> jax.Array:
     """Runs Eqn 5 over a batch of sequences: x f32[B, T, X] -> y f32[B, T, Y], the output after every step
     (params and masks as ``init_model``'s; H may be a padded hidden size)."""
-    w = prepare_step_weights(params, masks)
+    p = apply_masks(params, masks)
     hidden = params["W_hh"].shape[0]
     act = ACTIVATION_FNS[activation]
-    # All steps' input projections in one product, time-major for the scan: [T, B, H+Y].
-    projected = jnp.einsum("btx,xk->tbk", x, w.w_in_t) + w.bias
+    projected = input_projection(p, x) + jnp.concatenate([p["b_h"], p["b_y"]])
+    w_rec_t = recurrent_matrix(p)
 
     def step(z: jax.Array, proj_t: jax.Array) -> tuple[jax.Array, jax.Array]:
-        pre = proj_t + z @ w.w_rec_t
+        pre = proj_t + z @ w_rec_t
         z_next = jnp.concatenate([act(pre[:, :hidden]), pre[:, hidden:]], axis=-1)
         return z_next, pre[:, hidden:]
 
-    z0 = jnp.zeros((x.shape[0], w.w_rec_t.shape[0]), x.dtype)
+    z0 = jnp.zeros((x.shape[0], w_rec_t.shape[0]), x.dtype)
     _, ys = jax.lax.scan(step, z0, projected, unroll=unroll)
     return jnp.swapaxes(ys, 0, 1)
 

@@ -52,7 +52,7 @@ import numpy as np
 from sparse_rnn_jax.core.leaky_spec import GATE_WEIGHTS, LEAK_MODES, LeakySpec
 from sparse_rnn_jax.core.rng import rng as core_rng
 from sparse_rnn_jax.models import block
-from sparse_rnn_jax.models.block import ACTIVATION_FNS, init_model, prepare_step_weights
+from sparse_rnn_jax.models.block import ACTIVATION_FNS, init_model
 from sparse_rnn_jax.models.family import Family
 from sparse_rnn_jax.models.masks import ModelArrays, block_mask, masked
 
@@ -101,7 +101,7 @@ class LeakyStepWeights(NamedTuple):
     alpha: fixed f32[], learned f32[H], gated None (computed from columns S.. of each step's product).
     """
 
-    w_in_t: jax.Array
+    w_in_t: jax.Array | None
     w_rec_t: jax.Array
     bias: jax.Array
     alpha: jax.Array | None
@@ -112,23 +112,32 @@ def prepare_leaky_weights(
 ) -> LeakyStepWeights:
     """Masks the blocks and leak parameters and concatenates them: the gated mode appends W_ax to the input
     matrix and W_ah to the recurrent one, so a step is still one product of [h; y] with one matrix."""
+    p = _effective(mode, params, masks)
+    w_in_t = jnp.concatenate([p["W_hx"], p["W_yx"]] + ([p["W_ax"]] if mode == "gated" else []), axis=0).T
+    return _recurrent_weights(mode, p, masks)._replace(w_in_t=w_in_t)
+
+
+def _effective(mode: str, params: Mapping[str, jax.Array], masks: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    """The block RNN's effective blocks and biases plus the mode's masked leak parameters."""
     if mode not in LEAK_MODES:
         raise ValueError(f"leak mode must be one of {LEAK_MODES}, got {mode!r}")
-    w = prepare_step_weights(params, masks)
-    hidden = params["W_hh"].shape[0]
-    state_size = w.w_rec_t.shape[0]
+    p = block.apply_masks(params, masks)
+    extra = {"learned": ("a",), "gated": ("W_ax", "W_ah", "b_a")}.get(mode, ())
+    p.update({k: _masked(params, masks, k) for k in extra})
+    return p
+
+
+def _recurrent_weights(mode: str, p: Mapping[str, jax.Array], masks: Mapping[str, jax.Array]) -> LeakyStepWeights:
+    """Everything but the input matrix (``w_in_t`` None) from the effective parameters ``p``."""
+    w_rec_t = block.recurrent_matrix(p)
+    bias = jnp.concatenate([p["b_h"], p["b_y"]])
     if mode == "fixed":
-        return LeakyStepWeights(w.w_in_t, w.w_rec_t, w.bias, masks["alpha"])
+        return LeakyStepWeights(None, w_rec_t, bias, masks["alpha"])
     if mode == "learned":
-        return LeakyStepWeights(w.w_in_t, w.w_rec_t, w.bias, jax.nn.sigmoid(_masked(params, masks, "a")))
-    w_ax, w_ah = _masked(params, masks, "W_ax"), _masked(params, masks, "W_ah")
-    gate_rec = jnp.concatenate([w_ah.T, jnp.zeros((state_size - hidden, hidden), w_ah.dtype)], axis=0)
-    return LeakyStepWeights(
-        jnp.concatenate([w.w_in_t, w_ax.T], axis=1),
-        jnp.concatenate([w.w_rec_t, gate_rec], axis=1),
-        jnp.concatenate([w.bias, _masked(params, masks, "b_a")]),
-        None,
-    )
+        return LeakyStepWeights(None, w_rec_t, bias, jax.nn.sigmoid(p["a"]))
+    hidden, state_size = p["W_hh"].shape[0], w_rec_t.shape[0]
+    gate_rec = jnp.concatenate([p["W_ah"].T, jnp.zeros((state_size - hidden, hidden), w_rec_t.dtype)], axis=0)
+    return LeakyStepWeights(None, jnp.concatenate([w_rec_t, gate_rec], axis=1), jnp.concatenate([bias, p["b_a"]]), None)
 
 
 def _update(
@@ -166,11 +175,15 @@ def leaky_forward(
 ) -> jax.Array:
     """Runs a leaky block RNN over a batch: x f32[B, T, X] -> y f32[B, T, Y] (module docstring). As in
     ``block.block_rnn_forward``, every step's input projection is one product before the scan."""
-    w = prepare_leaky_weights(mode, params, masks)
+    p = _effective(mode, params, masks)
+    w = _recurrent_weights(mode, p, masks)
     hidden = params["W_hh"].shape[0]
-    projected = jnp.einsum("btx,xk->tbk", x, w.w_in_t) + w.bias  # [T, B, S (+H)]
+    projected = block.input_projection(p, x)  # [T, B, S], each block contracted as stored
+    if mode == "gated":
+        projected = jnp.concatenate([projected, jnp.einsum("btx,hx->tbh", x, p["W_ax"])], axis=-1)
+    projected = projected + w.bias  # [T, B, S (+H)]
     z0 = jnp.zeros((x.shape[0], w.w_rec_t.shape[0]), x.dtype)
-    _, ys = jax.lax.scan(lambda z, p: _update(w, z, p, hidden, activation), z0, projected, unroll=unroll)
+    _, ys = jax.lax.scan(lambda z, pr: _update(w, z, pr, hidden, activation), z0, projected, unroll=unroll)
     return jnp.swapaxes(ys, 0, 1)
 
 
