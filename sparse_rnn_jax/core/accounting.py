@@ -14,6 +14,16 @@ import numpy as np
 from sparse_rnn_jax.core.spec import BLOCKS, TOP_ROW, NetworkSpec
 
 
+BUCKET_EDGES: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
+"""Edges of the paper's Table III/IV cells of the hidden proportion and the model density."""
+BUCKET_LABELS: tuple[str, ...] = ("< .2", ".2–.4", ".4–.6", ".6–.8", "≥ .8")
+
+
+def bucket_index(values) -> np.ndarray:
+    """The Table III/IV cell (0..4, ``BUCKET_LABELS``) of each value in [0, 1]."""
+    return np.digitize(np.asarray(values, dtype=float), BUCKET_EDGES)
+
+
 @dataclasses.dataclass(frozen=True)
 class BlockCount:
     """One block's rows, columns, density and trainable weights (expected or exact)."""
