@@ -12,7 +12,7 @@ import numpy as np
 from sparse_rnn_jax.engine.task import Batch, Task, TaskData, last_step_classification_score
 from sparse_rnn_jax.tasks.rad import RadTaskConfig
 from sparse_rnn_jax.tasks.rad.generate import RadConfig, load_rad, to_model_inputs
-from sparse_rnn_jax.tasks.rad.mnist import load_mnist
+from sparse_rnn_jax.tasks.rad.mnist import digits_sha256, load_mnist
 
 
 @functools.lru_cache(maxsize=None)
@@ -46,11 +46,35 @@ def generator_config(config: RadTaskConfig) -> RadConfig:
     )
 
 
+DIGIT_REUSE_WARNING = 10.0
+"""Warn when a training set shows each source digit more than this many times on average."""
+
+
+def digit_reuse(num_digits: int, config: RadTaskConfig) -> float:
+    """Average times each digit of the training pool appears in the training sequences: train_size x images per
+    sequence / the pool's size (``RadConfig.split_fractions[0]`` of the source digits)."""
+    pool = max(1, int(num_digits * RadConfig().split_fractions[0]))
+    return config.train_size * config.images_per_sequence / pool
+
+
 def load(config: RadTaskConfig, log: Callable[[str], None] = print) -> TaskData:
     """Loads the digits (``mnist.load_mnist``), then generates (or reads from the cache) the splits."""
     generator = generator_config(config)
     digits = load_mnist(config.mnist_source, log=log)
+    reuse = digit_reuse(len(digits.labels), config)
+    if reuse > DIGIT_REUSE_WARNING:
+        log(
+            f"warning: {config.train_size:,} training sequences of {config.images_per_sequence} images show each digit "
+            f"of the training pool ({digits.source}, {len(digits.labels):,} digits) about {reuse:.0f} times "
+            "(more digits: mnist_source tfds, or idx:DIR with the MNIST files)"
+        )
     splits = load_rad(digits, generator, config.cache_dir or None, log=log)
     data = {s: {"images": splits[s].images, "labels": splits[s].labels} for s in ("train", "val")}
-    info = {"mnist_source": digits.source, "num_digits": int(len(digits.labels)), "rad": dataclasses.asdict(generator)}
+    info = {
+        "mnist_source": digits.source,
+        "digits_sha256": digits_sha256(digits),
+        "num_digits": int(len(digits.labels)),
+        "digit_reuse": reuse,
+        "rad": dataclasses.asdict(generator),
+    }
     return TaskData(rad_task(config.images_per_sequence, config.image_size), data["train"], data["val"], info)

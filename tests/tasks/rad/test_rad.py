@@ -311,3 +311,18 @@ def test_show_rad_bad_flag_is_one_line_and_exit_2(tmp_path):
     done = _show_rad(f"--out={tmp_path / 'x.png'}", "--num_sequences=0")
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "num_sequences" in done.stderr
+
+
+def test_digit_reuse_warning_names_the_reuse():
+    from sparse_rnn_jax.tasks.rad import RadTaskConfig
+    from sparse_rnn_jax.tasks.rad.task import DIGIT_REUSE_WARNING, digit_reuse, load
+
+    assert digit_reuse(5000, RadTaskConfig()) == pytest.approx(75.0)  # 30,000 x 10 / 4,000
+    assert digit_reuse(10_000, RadTaskConfig(train_size=4000)) == pytest.approx(5.0)
+    logs: list[str] = []
+    data = load(
+        RadTaskConfig(mnist_source="embedded", train_size=4100, val_size=8, test_size=8, image_size=8, cache_dir=""),
+        logs.append,
+    )
+    warned = [s for s in logs if s.startswith("warning:")]
+    assert data.info["digit_reuse"] > DIGIT_REUSE_WARNING and len(warned) == 1 and "about 5 times" not in warned[0]
