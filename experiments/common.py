@@ -99,10 +99,16 @@ def _base_type(tp) -> tuple[type, bool]:
 
 
 def define_dataclass_flags(
-    cls: type, *, skip: Iterable[str] = (), defaults: dict | None = None, help_suffix: dict | None = None
+    cls: type,
+    *,
+    skip: Iterable[str] = (),
+    defaults: dict | None = None,
+    help_suffix: dict | None = None,
+    help_text: dict | None = None,
 ) -> list[str]:
-    """Defines one absl flag per field of ``cls`` (name = field name, help from the field's ``help`` metadata)
-    unless the flag exists already; ``defaults`` overrides a flag's default. Returns the field names."""
+    """Defines one absl flag per field of ``cls`` (name = field name, help from the field's ``help`` metadata, or
+    ``help_text``) unless the flag exists already; ``defaults`` overrides a flag's default. Returns the field
+    names."""
     hints = typing.get_type_hints(cls)
     names = []
     for f in dataclasses.fields(cls):
@@ -112,7 +118,7 @@ def define_dataclass_flags(
         if f.name in FLAGS:
             continue
         default = (defaults or {}).get(f.name, f.default)
-        helptext = f.metadata.get("help", f.name) + (help_suffix or {}).get(f.name, "")
+        helptext = (help_text or {}).get(f.name, f.metadata.get("help", f.name)) + (help_suffix or {}).get(f.name, "")
         kind, _ = _base_type(hints[f.name])
         if kind is bool:
             flags.DEFINE_bool(f.name, default, helptext)

@@ -4,13 +4,15 @@ them into a ``RunConfig``.
 Groups (absl lists them under this module's name in ``--help``): the population (``PopulationConfig``), training
 (``SweepConfig``), the run (workdir, overwrite, progress, precision, multi-process) and the task's data (its config
 dataclass). With several tasks defined (``experiments.sweep``), a data flag shared by tasks with different
-defaults has no default of its own: each task then uses its own.
+defaults has no default of its own: each task then uses its own; ``--help`` lists the shared data flags, then each
+task's own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections import Counter
 
 from absl import flags
 
@@ -56,19 +58,29 @@ TASK_FLAGS: dict[str, list[str]] = {}
 
 def define_task_flags(names: list[str]) -> None:
     """Defines the data flags of the tasks ``names``. A flag shared by tasks with different defaults gets the
-    default None (each task then uses its own), with the defaults listed in its help."""
+    default None (each task then uses its own), with the defaults listed in its help; a shared flag's help is the
+    text most of its tasks give it. With several tasks, ``--help`` lists the shared flags (naming their tasks)
+    and then each task's own flags."""
     configs = {n: get_task(n).config_type for n in names}
-    fields: dict[str, dict[str, object]] = {}
+    fields: dict[str, dict[str, dataclasses.Field]] = {}
     for n, cls in configs.items():
         for f in dataclasses.fields(cls):
-            fields.setdefault(f.name, {})[n] = f.default
-    shared = {k: v for k, v in fields.items() if len({repr(d) for d in v.values()}) > 1}
+            fields.setdefault(f.name, {})[n] = f
+    shared = {k: v for k, v in fields.items() if len(v) > 1}
+    differ = {k: v for k, v in shared.items() if len({repr(f.default) for f in v.values()}) > 1}
+    defaults = {k: None for k in differ}
+    suffix = {k: " (default: " + ", ".join(f"{t} {f.default!r}" for t, f in v.items()) + ")" for k, v in differ.items()}
+    some = {k: v for k, v in shared.items() if k not in differ and len(v) < len(names)}
+    suffix.update({k: f" (tasks: {', '.join(v)})" for k, v in some.items()})
+    helps = {k: Counter(f.metadata.get("help", k) for f in v.values()).most_common(1)[0][0] for k, v in shared.items()}
     for n, cls in configs.items():
-        defaults = {k: None for k in shared}
-        suffix = {k: " (default: " + ", ".join(f"{t} {d!r}" for t, d in v.items()) + ")" for k, v in shared.items()}
-        TASK_FLAGS[n] = common.define_dataclass_flags(cls, defaults=defaults, help_suffix=suffix)
-    data_flags = sorted({f for n in names for f in TASK_FLAGS[n]})
-    common.help_group(f"task data ({', '.join(names)})", data_flags)
+        TASK_FLAGS[n] = common.define_dataclass_flags(cls, defaults=defaults, help_suffix=suffix, help_text=helps)
+    if len(names) == 1:
+        common.help_group(f"task data ({names[0]})", TASK_FLAGS[names[0]])
+    else:
+        common.help_group("task data shared by several tasks", sorted(shared))
+        for n in names:
+            common.help_group(f"task data: {n}", [f for f in TASK_FLAGS[n] if f not in shared])
     common.help_group("population: which models (sampled and named)", POPULATION_FLAGS)
     common.help_group("training", TRAIN_FLAGS)
     common.help_group("run: workdir, resume, devices", RUN_FLAGS)

@@ -14,7 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Any, Callable, NamedTuple
+import math
+from typing import Any, Callable, Mapping, NamedTuple
+
+import numpy as np
+
+from sparse_rnn_jax.core.rng import rng
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+LOSSES: tuple[str, ...] = ("ce", "mse", "bce")
 
 
 def task_field(default: Any, help: str, *, defining: bool = True) -> Any:
@@ -25,6 +33,65 @@ def task_field(default: Any, help: str, *, defining: bool = True) -> Any:
 def defining_values(config: Any) -> dict:
     """The config's defining fields as a dict (``task_field``'s ``defining``; fields without metadata define)."""
     return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.metadata.get("defining", True)}
+
+
+def check_int(name: str, value: object, minimum: int) -> None:
+    """A ValueError naming ``name`` unless ``value`` is an int (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def check_fractions(fractions: Any) -> tuple[float, float, float]:
+    """(train, val, test) shares as floats; a ValueError naming ``fractions`` unless three non-negative numbers
+    summing to 1."""
+    try:
+        fr = tuple(float(f) for f in fractions)
+    except (TypeError, ValueError):
+        fr = ()
+    if len(fr) != 3 or any(not math.isfinite(f) or f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
+        shown = ", ".join(f"{f:g}" for f in fr) if fr else repr(fractions)
+        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {shown}")
+    return fr  # type: ignore[return-value]
+
+
+def split_rng(seed: int, task_key: int, split: str) -> np.random.Generator:
+    """The independent stream of one split (``SPLITS``) of a generated task: ``core.rng.rng(seed, task_key, i)``."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_int("seed", seed, 0)
+    return rng(seed, task_key, SPLITS.index(split))
+
+
+def train_arrays(data: Any) -> Mapping[str, np.ndarray]:
+    """The training arrays of ``data``: a loaded ``TaskData``'s ``train``, or ``data`` itself (a dict of arrays)."""
+    return getattr(data, "train", data)
+
+
+def masked_variance(targets: np.ndarray, step_mask: np.ndarray) -> float:
+    """The variance of the valid targets f[N, T, Y] (mean over outputs): the MSE of predicting their mean."""
+    valid = np.asarray(targets, dtype=np.float64)[np.asarray(step_mask, dtype=bool)]  # [M, Y]
+    return float(valid.var(axis=0).mean())
+
+
+def descriptor_dict(
+    name: str, input_dim: int, output_dim: int, seq_len: int, loss: str, chance_loss: float, train_size: int
+) -> dict:
+    """A task's summary (``descriptor(config, data=None)`` of every task module): its results-table name, dims,
+    (padded) sequence length, loss kind (``LOSSES``: ce | mse | bce), chance loss (the best constant predictor's,
+    NaN where undefined) and training-set size."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    return {
+        "name": str(name),
+        "input_dim": int(input_dim),
+        "output_dim": int(output_dim),
+        "seq_len": int(seq_len),
+        "loss": loss,
+        "chance_loss": float(chance_loss),
+        "train_size": int(train_size),
+    }
 
 
 def lazy(module: str, name: str) -> Callable:

@@ -1,5 +1,6 @@
-"""The task registry: name -> the package defining its ``TaskDef`` (``TASK``). A new task is one package plus
-one line here; ``experiments.sweep --task=NAME`` then trains it and its config fields become flags."""
+"""The task registry: name -> the module or package defining its ``TaskDef`` (``TASK``) and its
+``descriptor(config, data=None)``. A new task is one module plus one line here; ``experiments.sweep --task=NAME``
+then trains it and its config fields become flags."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ TASKS: dict[str, str] = {
     "rad": "sparse_rnn_jax.tasks.rad",
     "ah": "sparse_rnn_jax.tasks.adroit",
     "reber": "sparse_rnn_jax.tasks.reber",
+    "adding": "sparse_rnn_jax.tasks.adding",
+    "copy": "sparse_rnn_jax.tasks.copy_task",
+    "mackey_glass": "sparse_rnn_jax.tasks.mackey_glass",
+    "narma": "sparse_rnn_jax.tasks.narma",
+    "smnist": "sparse_rnn_jax.tasks.seq_mnist",
+    "npz": "sparse_rnn_jax.tasks.npz",
 }
 
 

@@ -9,8 +9,9 @@ the scoring step. The config's fields are the ``--task=ah`` flags.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from sparse_rnn_jax.tasks.base import TaskDef, lazy, task_field
+from sparse_rnn_jax.tasks.base import TaskDef, descriptor_dict, lazy, masked_variance, task_field
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,18 @@ class AdroitTaskConfig:
             raise ValueError(f"eval_episodes must be >= 0, got {self.eval_episodes}")
         if self.max_len is not None and self.max_len < 1:
             raise ValueError(f"max_len must be >= 1, got {self.max_len}")
+
+
+def descriptor(config: AdroitTaskConfig, data: Any = None) -> dict:
+    """Task summary (``tasks.base.descriptor_dict``) from the dataset: that of ``data`` (the loaded ``TaskData``),
+    loaded when None. chance_loss: the MSE of the best constant action on the training episodes (the task's own
+    chance stays NaN: behaviour cloning is judged by the environment scores)."""
+    if data is None:
+        data = TASK.load(config, lambda message: None)
+    train = data.train
+    n, t, _ = train["x"].shape
+    chance = masked_variance(train["targets"], train["step_mask"])
+    return descriptor_dict(data.task.name, data.task.input_dim, data.task.output_dim, t, "mse", chance, n)
 
 
 TASK = TaskDef(

@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
+from typing import Any
 
-from sparse_rnn_jax.tasks.base import TaskDef, lazy, task_field
+from sparse_rnn_jax.tasks.base import TaskDef, descriptor_dict, lazy, task_field
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "sparse_rnn_jax", "rad")
 
@@ -48,6 +50,14 @@ class RadTaskConfig:
 def dims(config: RadTaskConfig) -> tuple[int, int]:
     """(image_size², images_per_sequence)."""
     return config.image_size * config.image_size, config.images_per_sequence
+
+
+def descriptor(config: RadTaskConfig, data: Any = None) -> dict:
+    """Task summary (``tasks.base.descriptor_dict``): n images then one blank step (seq_len n + 1), the anomaly's
+    position scored at the last step; chance_loss is analytic, ln n (``data`` is not needed)."""
+    input_dim, output_dim = dims(config)
+    n = config.images_per_sequence
+    return descriptor_dict("rad", input_dim, output_dim, n + 1, "ce", math.log(n), config.train_size)
 
 
 def check(config: RadTaskConfig) -> None:

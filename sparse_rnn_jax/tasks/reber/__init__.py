@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from typing import Any
 
-from sparse_rnn_jax.tasks.base import TaskDef, lazy, task_field
+from sparse_rnn_jax.tasks.base import TaskDef, descriptor_dict, lazy, task_field
 from sparse_rnn_jax.tasks.reber.grammar import CORRUPTIONS, DEFAULT_MAX_LEN, VARIANTS, ReberConfig
 
 
@@ -43,6 +45,21 @@ class ReberTaskConfig:
             corruption=self.corruption,
             seed=self.data_seed,
         )
+
+
+def descriptor(config: ReberTaskConfig, data: Any = None) -> dict:
+    """Task summary (``tasks.base.descriptor_dict``); seq_len is ``max_len`` (the padded length). Classification:
+    chance ln 2. Next symbol: bce, chance of the best constant set prediction on the training strings, that of
+    ``data`` (the loaded ``TaskData``) or of a fresh load when None."""
+    input_dim, output_dim = config.grammar_config().dims
+    if config.variant != "next_symbol":
+        return descriptor_dict(
+            "reber_classification", input_dim, output_dim, config.max_len, "ce", math.log(2), config.train_size
+        )
+    if data is None:
+        data = TASK.load(config, lambda message: None)
+    chance = data.task.chance_loss
+    return descriptor_dict("reber_next_symbol", input_dim, output_dim, config.max_len, "bce", chance, config.train_size)
 
 
 TASK = TaskDef(
