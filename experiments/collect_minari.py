@@ -11,12 +11,9 @@ Episode i is reset with seed --seed + i, so a collection is reproducible.
 
 from __future__ import annotations
 
-import numpy as np
 from absl import flags
 
 from experiments import common
-from sparse_rnn_jax.tasks.adroit.collect import collect_dataset
-from sparse_rnn_jax.tasks.adroit.policies import load_npz_policy
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("env_id", None, "Gymnasium env id, e.g. AdroitHandHammer-v1.")
@@ -28,6 +25,8 @@ flags.DEFINE_integer("seed", 0, "Episode i is reset with seed + i.")
 flags.DEFINE_integer("max_episode_steps", None, "Override the env's TimeLimit (default: the env's own).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing dataset of the same id.")
 flags.DEFINE_bool("progress", True, "Show a progress bar over episodes.")
+common.help_group("what to collect", ["env_id", "policy_npz", "episodes", "stochastic", "seed", "max_episode_steps"])
+common.help_group("the dataset", ["dataset_id", "overwrite", "progress"])
 
 
 def main(argv):
@@ -35,6 +34,17 @@ def main(argv):
     for name in ("env_id", "policy_npz", "episodes", "dataset_id"):
         if FLAGS[name].value is None:
             common.fail(f"--{name} is required")
+    if FLAGS.episodes < 1:
+        common.fail(f"--episodes must be >= 1, got {FLAGS.episodes}")
+    from sparse_rnn_jax.tasks.adroit import missing_packages, stack_message
+
+    if missing_packages():
+        common.fail(stack_message(missing_packages()))
+    import numpy as np
+
+    from sparse_rnn_jax.tasks.adroit.collect import collect_dataset
+    from sparse_rnn_jax.tasks.adroit.policies import load_npz_policy
+
     try:
         policy = load_npz_policy(FLAGS.policy_npz)
         summary = collect_dataset(  # checks every input before the first episode

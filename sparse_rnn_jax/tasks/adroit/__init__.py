@@ -3,15 +3,48 @@ actions at every step), then every trained model scored by the return it earns a
 
 ``minari_sequences`` loads a Minari dataset as padded sequences, ``collect`` writes one offline with an npz
 expert (``policies``), ``rollout`` scores populations in the environment, ``task`` makes the engine's Task and
-the scoring step. The config's fields are the ``--task=ah`` flags.
+the scoring step. The config's fields are the ``--task=ah`` flags. Any Minari dataset of a Box-action environment
+works (``D4RL/door/expert-v2`` in ``AdroitHandDoor-v1``, pen, relocate, ...); reports name a run by its environment.
+
+The Adroit stack (minari, gymnasium, gymnasium-robotics, mujoco) is the optional ``adroit`` extra: without it,
+the task's ``check`` (run before any work) and the modules that need it fail with one line naming
+``pip install -e '.[adroit]'``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from typing import Any
 
 from sparse_rnn_jax.tasks.base import TaskDef, descriptor_dict, lazy, masked_variance, task_field
+
+ADROIT_PACKAGES: dict[str, str] = {
+    "minari": "minari",
+    "h5py": "h5py",
+    "gymnasium": "gymnasium",
+    "gymnasium_robotics": "gymnasium-robotics",
+    "mujoco": "mujoco",
+}
+"""Module -> distribution of the Adroit stack (the ``adroit`` extra)."""
+INSTALL_HINT = "pip install -e '.[adroit]'"
+
+
+def missing_packages() -> list[str]:
+    """The distributions of the Adroit stack whose modules cannot be found (nothing is imported)."""
+    return [dist for module, dist in ADROIT_PACKAGES.items() if importlib.util.find_spec(module) is None]
+
+
+def stack_message(missing: list[str]) -> str:
+    """The one-line error for a missing Adroit stack."""
+    return f"the Adroit tasks need {', '.join(missing)}, which are not installed: {INSTALL_HINT}"
+
+
+def check_stack(config: object = None) -> None:
+    """ValueError (one line, naming ``pip install -e '.[adroit]'``) when part of the Adroit stack is missing."""
+    missing = missing_packages()
+    if missing:
+        raise ValueError(stack_message(missing))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,12 +63,14 @@ class AdroitTaskConfig:
     eval_episodes: int = task_field(100, "Environment episodes per model after training (0: no scoring).")
     eval_env_id: str | None = task_field(None, "Environment to score in (default: the dataset's own env).")
     eval_seed: int = task_field(1_000_000, "Episode k of every model is reset with eval_seed + k.")
-    eval_max_steps: int = task_field(200, "Steps per scoring episode.")
+    eval_max_steps: int | None = task_field(
+        None, "Steps per scoring episode (default: the dataset's episode length, its env's TimeLimit)."
+    )
     eval_max_envs: int = task_field(256, "Environments stepped together while scoring.", defining=False)
 
     def __post_init__(self) -> None:
         for name in ("train_size", "val_size", "test_size", "eval_max_steps", "eval_max_envs"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.eval_episodes < 0:
             raise ValueError(f"eval_episodes must be >= 0, got {self.eval_episodes}")
@@ -62,4 +97,5 @@ TASK = TaskDef(
     load=lazy("sparse_rnn_jax.tasks.adroit.task", "load"),
     after_training=lazy("sparse_rnn_jax.tasks.adroit.task", "score_models"),
     keeps_final_params=lambda config: config.eval_episodes > 0,
+    check=check_stack,
 )

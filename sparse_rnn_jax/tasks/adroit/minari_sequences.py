@@ -27,6 +27,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from sparse_rnn_jax.tasks.adroit import missing_packages, stack_message
+
 REMOTE_CONNECT_TIMEOUT_S = 3.0
 DEFAULT_SPLIT_SIZES: tuple[int, int, int] = (4500, 250, 250)
 DEFAULT_SPLIT_NAMES: tuple[str, str, str] = ("train", "validation", "test")
@@ -54,6 +56,7 @@ class SequenceDataset:
       episode_ids: int64[N]   Minari episode ids.
       dataset_id: the Minari dataset id.  env_id: the id of the env the data was collected in (None if unknown).
       max_episode_steps: that env's TimeLimit (None if unknown).
+      longest_episode: the longest episode's length before any ``max_len`` truncation (None if unknown).
     """
 
     obs: np.ndarray
@@ -65,6 +68,7 @@ class SequenceDataset:
     dataset_id: str
     env_id: Optional[str] = None
     max_episode_steps: Optional[int] = None
+    longest_episode: Optional[int] = None
 
     def __len__(self) -> int:
         return int(self.obs.shape[0])
@@ -216,6 +220,9 @@ def load_minari_sequences(
         raise ValueError(f"max_episodes must be >= 1, got {max_episodes}")
     if max_len is not None and max_len < 1:
         raise ValueError(f"max_len must be >= 1, got {max_len}")
+    missing = missing_packages()
+    if missing:
+        raise MinariDataError(stack_message(missing))
     from gymnasium import spaces
 
     ds = _open(dataset_id, download)
@@ -226,7 +233,9 @@ def load_minari_sequences(
         raise MinariDataError(f"Minari dataset {dataset_id!r} holds no episodes")
 
     episodes_obs, episodes_act, episodes_rew, ids = [], [], [], []
+    longest = 0
     for ep in ds.iterate_episodes(episode_indices=list(range(n))):
+        longest = max(longest, len(ep))
         steps = len(ep) if max_len is None else min(len(ep), max_len)
         episodes_obs.append(_flatten_observations(ds.observation_space, ep.observations, dataset_id)[:steps])
         episodes_act.append(np.asarray(ep.actions, dtype=np.float32).reshape(len(ep), -1)[:steps])
@@ -256,6 +265,7 @@ def load_minari_sequences(
         dataset_id=dataset_id,
         env_id=None if env_spec is None else env_spec.id,
         max_episode_steps=None if env_spec is None else env_spec.max_episode_steps,
+        longest_episode=longest,
     )
 
 

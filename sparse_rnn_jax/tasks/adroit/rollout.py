@@ -29,7 +29,6 @@ import logging
 import os
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
 
-import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,11 +36,22 @@ import numpy as np
 from sparse_rnn_jax.engine.population import even_pieces
 from sparse_rnn_jax.models.block import ACTIVATION_FNS
 from sparse_rnn_jax.models.registry import get_family
+from sparse_rnn_jax.tasks.adroit import missing_packages, stack_message
 from sparse_rnn_jax.tasks.adroit.policies import TanhMlpPolicy, load_npz_policy
 
+try:
+    import gymnasium as gym
+except ImportError:  # the adroit extra is not installed: one line naming it
+    raise ImportError(stack_message(missing_packages())) from None
+
 D4RL_REF_SCORES: dict[str, tuple[float, float]] = {
-    # (random-policy return, expert return) from D4RL's Adroit hammer datasets.
-    "AdroitHandHammer-v1": (-274.856578, 12794.134825),
+    # (random-policy return, expert return) of D4RL's Adroit tasks: the *_RANDOM_SCORE / *_EXPERT_SCORE constants of
+    # d4rl/hand_manipulation_suite/__init__.py (Farama-Foundation/D4RL; the REF_MIN_SCORE / REF_MAX_SCORE of
+    # d4rl/infos.py for the Adroit datasets), keyed by the Gymnasium-Robotics env of the same task.
+    "AdroitHandDoor-v1": (-56.512833, 2880.5693087298737),
+    "AdroitHandHammer-v1": (-274.856578, 12794.134825156867),
+    "AdroitHandPen-v1": (96.262799, 3076.8331017826877),
+    "AdroitHandRelocate-v1": (-6.425911, 4233.877797728884),
 }
 """Reference returns (min, max) of the D4RL-normalised score, keyed by Gymnasium env id."""
 

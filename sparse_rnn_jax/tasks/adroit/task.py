@@ -14,7 +14,7 @@ from sparse_rnn_jax.engine.sweep import SweepConfig, SweepInterrupted, load_fina
 from sparse_rnn_jax.engine.task import TaskData, regression_task
 from sparse_rnn_jax.engine.workdir import SCORES_FILE, read_parquet, write_parquet_atomic
 from sparse_rnn_jax.models.registry import family_of
-from sparse_rnn_jax.tasks.adroit import AdroitTaskConfig
+from sparse_rnn_jax.tasks.adroit import AdroitTaskConfig, check_stack
 from sparse_rnn_jax.tasks.adroit.minari_sequences import SequenceDataset, load_minari_sequences, split_sequences
 
 
@@ -26,6 +26,7 @@ def dataset(dataset_id: str, download: bool, max_len: int | None) -> SequenceDat
 
 def dims(config: AdroitTaskConfig) -> tuple[int, int]:
     """(observation size, action size) of the dataset."""
+    check_stack()
     try:
         ds = dataset(config.dataset_id, config.download, config.max_len)
     except ValueError as e:  # MinariDataError and bad ids
@@ -43,6 +44,8 @@ def load(config: AdroitTaskConfig, log: Callable[[str], None] = print) -> TaskDa
         "env_id": ds.env_id,
         "episodes": len(ds),
         "steps": int(ds.num_steps),
+        "max_episode_steps": ds.max_episode_steps,
+        "longest_episode": ds.longest_episode,
         "splits": {k: len(v) for k, v in splits.items()},
     }
     log(
@@ -50,6 +53,17 @@ def load(config: AdroitTaskConfig, log: Callable[[str], None] = print) -> TaskDa
         f"(obs {ds.obs_dim}, action {ds.act_dim}); splits {info['splits']}"
     )
     return TaskData(regression_task("ah", ds.obs_dim, ds.act_dim), train.arrays(), val.arrays(), info)
+
+
+def eval_steps(config: AdroitTaskConfig, info: dict) -> int:
+    """Steps per scoring episode: ``eval_max_steps`` when given, else the dataset's episode length (the TimeLimit
+    of the env it was collected in, as the dataset records it, else its longest episode before any ``max_len``)."""
+    if config.eval_max_steps is not None:
+        return int(config.eval_max_steps)
+    steps = info.get("max_episode_steps") or info.get("longest_episode") or info.get("steps")
+    if not steps:
+        raise ValueError(f"dataset_id {config.dataset_id} records no episode length; give eval_max_steps")
+    return int(steps)
 
 
 def score_models(
@@ -72,6 +86,7 @@ def score_models(
     env_id = config.eval_env_id or data.info["env_id"]
     if not env_id:
         raise ValueError(f"dataset_id {config.dataset_id} names no environment; give eval_env_id")
+    max_steps = eval_steps(config, data.info)
     if jax.process_index() != 0:  # environments run on the host: process 0 scores for everyone
         return
     path = workdir / SCORES_FILE
@@ -87,7 +102,7 @@ def score_models(
             raise RuntimeError(f"no saved weights for chunk {chunk.key}")
         params, masks = loaded
         log(
-            f"scoring {len(chunk.members)} models x {config.eval_episodes} episodes in {env_id} "
+            f"scoring {len(chunk.members)} models x {config.eval_episodes} episodes of {max_steps} steps in {env_id} "
             f"(chunk {i + 1}/{len(todo)})"
         )
         res = score_population(
@@ -98,7 +113,7 @@ def score_models(
             env_id,
             config.eval_episodes,
             config.eval_seed,
-            config.eval_max_steps,
+            max_steps,
             max_envs=config.eval_max_envs,
             progress=progress,
         )
@@ -106,6 +121,8 @@ def score_models(
             {"model_id": [m.model_id for m in chunk.members], **{k: np.asarray(v) for k, v in res.items()}}
         )
         rows["eval_episodes"] = config.eval_episodes
+        rows["eval_max_steps"] = max_steps
+        rows["eval_env_id"] = env_id
         scores = pd.concat([scores, rows], ignore_index=True) if len(scores) else rows
         scores = scores.drop_duplicates("model_id", keep="last").sort_values("model_id").reset_index(drop=True)
         write_parquet_atomic(scores, path)

@@ -84,6 +84,8 @@ def test_hammer_shapes_and_metadata(hammer_dataset):
     assert ds.step_mask.shape == (EPISODES, STEPS) and ds.step_mask.all()
     assert ds.lengths.dtype == np.int32 and ds.lengths.tolist() == [STEPS] * EPISODES
     assert (ds.dataset_id, ds.env_id, ds.max_episode_steps) == (HAMMER_ID, HAMMER, STEPS)
+    assert ds.longest_episode == STEPS
+    assert load_minari_sequences(HAMMER_ID, download=False, max_len=7).longest_episode == STEPS  # before truncation
     assert ds.episode_ids.tolist() == list(range(EPISODES))
     assert set(ds.arrays()) == {"x", "targets", "step_mask"}
 

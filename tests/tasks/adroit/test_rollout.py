@@ -39,10 +39,26 @@ def model(tree, p):
 
 def test_d4rl_score_table():
     lo, hi = rollout.D4RL_REF_SCORES[HAMMER]
-    assert (lo, hi) == (-274.856578, 12794.134825)
+    assert (lo, hi) == pytest.approx((-274.856578, 12794.134825))
     scores = rollout.d4rl_normalised_score(HAMMER, [lo, hi, 16257.0])
     np.testing.assert_allclose(scores, [0.0, 100.0, 126.49], atol=0.01)
     assert math.isnan(float(rollout.d4rl_normalised_score("Pendulum-v1", 1.0)))
+
+
+@pytest.mark.parametrize(
+    "env_id,random_return,expert_return",
+    [  # D4RL's random / expert reference returns of the Adroit tasks
+        ("AdroitHandDoor-v1", -56.512833, 2880.5693087),
+        ("AdroitHandHammer-v1", -274.856578, 12794.134825),
+        ("AdroitHandPen-v1", 96.262799, 3076.8331018),
+        ("AdroitHandRelocate-v1", -6.425911, 4233.8777977),
+    ],
+)
+def test_d4rl_scores_of_every_adroit_env(env_id, random_return, expert_return):
+    np.testing.assert_allclose(
+        rollout.d4rl_normalised_score(env_id, [random_return, expert_return]), [0.0, 100.0], atol=1e-5
+    )
+    rollout.check_env_id(env_id)  # each is a registered Gymnasium-Robotics environment
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
