@@ -14,8 +14,7 @@ import sys
 from absl import flags
 
 from experiments import common
-from sparse_rnn_jax.analysis.predictor import DEFAULT_FOLDS, PAPER_MAX_DEPTH, PAPER_TREES
-from sparse_rnn_jax.analysis.report import AnalysisInputError, AnalysisOptions, analyze
+from sparse_rnn_jax.analysis.defaults import DEFAULT_FOLDS, PAPER_MAX_DEPTH, PAPER_TREES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("results", None, "Sweep workdir(s) holding results.parquet (and scores.parquet), comma-separated.")
@@ -30,6 +29,9 @@ flags.DEFINE_list(
     [],
     "Given failure thresholds per task, e.g. ah=0.2 (default: the rule in sparse_rnn_jax/analysis/convergence.py).",
 )
+common.help_group("results and output", ["results", "out"])
+common.help_group("parent network (random forest and MLP)", ["trees", "max_depth", "folds", "seed", "mlp"])
+common.help_group("failed models", ["failure_loss"])
 
 
 def _failure_losses() -> dict[str, float]:
@@ -57,13 +59,16 @@ def main(argv):
         common.fail(f"--max_depth must be >= 1, got {FLAGS.max_depth}")
     if FLAGS.folds < 2:
         common.fail(f"--folds must be >= 2, got {FLAGS.folds}")
+    failure_loss = _failure_losses()
+    from sparse_rnn_jax.analysis.report import AnalysisInputError, AnalysisOptions, analyze
+
     options = AnalysisOptions(
         trees=FLAGS.trees,
         max_depth=FLAGS.max_depth,
         folds=FLAGS.folds,
         seed=FLAGS.seed,
         mlp=FLAGS.mlp,
-        failure_loss=_failure_losses(),
+        failure_loss=failure_loss,
     )
     try:
         result = analyze(FLAGS.results, FLAGS.out, options, log=lambda s: print(s, file=sys.stderr, flush=True))

@@ -47,6 +47,10 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_integer("unroll", 1, "lax.scan unroll of the time loop.")
 flags.DEFINE_integer("table_iv_models", 3254, "Models for the padding-efficiency and wall-time estimate.")
+common.help_group("what to measure", ["quick", "tiny", "sizes", "loop_sample", "table_iv_models"])
+common.help_group("timing", ["steps_per_call", "calls"])
+common.help_group("programs and precision", ["max_models_per_chunk", "max_buckets", "matmul_precision", "unroll"])
+common.help_group("output", ["json"])
 
 
 def main(argv):

@@ -32,6 +32,10 @@ flags.DEFINE_integer("hidden_dim", None, "Hidden size |h| (or give --budget).")
 flags.DEFINE_float("budget", None, "Trainable-weight budget (biases excluded); |h| is solved from it.")
 flags.DEFINE_float("balance_target", 0.5, "Target hidden proportion of --config=balanced.")
 flags.DEFINE_bool("json", False, "Print one JSON object instead of the table.")
+common.help_group("dimensions", ["input_dim", "output_dim"])
+common.help_group("configuration", ["config", "density", "densities", "balance_target"])
+common.help_group("size: give one", ["hidden_dim", "budget"])
+common.help_group("output", ["json"])
 
 
 def build_spec():

@@ -36,6 +36,8 @@ flags.DEFINE_integer(
     "Models measured together in one compiled program (memory: each holds hidden x sequences x state cotangents).",
 )
 flags.DEFINE_string("cache_dir", None, "Data cache of the task, when it differs from the sweep's (RAD).")
+common.help_group("the run and output", ["workdir", "out", "cache_dir"])
+common.help_group("measurement", ["max_lag", "sequences", "init_only", "max_models_per_program"])
 
 
 def main(argv):

@@ -25,7 +25,11 @@ from pathlib import Path
 from absl import flags
 
 from experiments import common
-from sparse_rnn_jax.studies.pruning.masks import DEFAULT_FRACTIONS, SCOPES
+
+SCOPES: tuple[str, ...] = ("global", "per_block", "hidden")
+DEFAULT_FRACTIONS: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(1, 11))
+"""The scopes and fractions of ``sparse_rnn_jax.studies.pruning.masks``, repeated here so that ``--help`` and a bad
+flag answer before JAX loads (a test checks they are the library's)."""
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A finished sweep's workdir (required).")
@@ -45,6 +49,11 @@ flags.DEFINE_integer(
     "Most (model, variant) rows per compiled program (default: the sweep's max_models_per_chunk).",
 )
 flags.DEFINE_string("cache_dir", None, "Data cache of the task, when it differs from the sweep's (RAD).")
+common.help_group("the run to prune", ["workdir", "out", "cache_dir"])
+common.help_group("pruning", ["fractions", "scopes"])
+common.help_group(
+    "fine-tuning after pruning", ["finetune_steps", "finetune_batch_size", "finetune_seed", "max_models_per_program"]
+)
 
 
 def _validate() -> tuple[list[float], list[str]]:

@@ -17,18 +17,7 @@ import math
 from absl import flags
 
 from experiments import common
-from sparse_rnn_jax.analysis.accounting_table import format_table
-from sparse_rnn_jax.analysis.candidates import (
-    DEFAULT_BALANCE_TARGETS,
-    DEFAULT_LEARNING_RATES,
-    RANKERS,
-    candidate_specs,
-    rank_candidates,
-)
-from sparse_rnn_jax.analysis.predictor import ParentPredictor, find_predictor
-from sparse_rnn_jax.core.accounting import describe_dict
-from sparse_rnn_jax.core.solvers import balanced_spec
-from sparse_rnn_jax.core.spec import BLOCKS
+from sparse_rnn_jax.analysis.defaults import DEFAULT_BALANCE_TARGETS, DEFAULT_LEARNING_RATES, RANKERS
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("input_dim", None, "|x| of the new task, e.g. 2500 for RAD, 46 for Adroit Hammer.")
@@ -58,6 +47,12 @@ flags.DEFINE_list(
 )
 flags.DEFINE_enum("ranker", "forest", list(RANKERS), "Which prediction ranks: the forest, the MLP or their mean.")
 flags.DEFINE_integer("top", 20, "Candidates shown in the text output (--json lists all).")
+common.help_group("the new task", ["input_dim", "output_dim", "budget", "balance_target"])
+common.help_group(
+    "ranking candidates with a parent network",
+    ["predictor", "num_candidates", "seed", "balance_targets", "learning_rates", "ranker"],
+)
+common.help_group("output", ["json", "top"])
 
 
 def _floats(name: str, values, low: float, high: float) -> list[float]:
@@ -88,6 +83,8 @@ def _check_flags() -> None:
 
 
 def _candidate_table(ranked: list[dict], top: int) -> str:
+    from sparse_rnn_jax.core.spec import BLOCKS
+
     head = (
         f"{'rank':>4}  {'config':<16}{'|h|':>6}"
         + "".join(f"{b:>6}" for b in BLOCKS)
@@ -117,6 +114,10 @@ def main(argv):
     _check_flags()
     targets = _floats("balance_targets", FLAGS.balance_targets, 0.0, 1.0)
     lrs = _floats("learning_rates", FLAGS.learning_rates, 0.0, math.inf)
+    from sparse_rnn_jax.analysis.accounting_table import format_table
+    from sparse_rnn_jax.core.accounting import describe_dict
+    from sparse_rnn_jax.core.solvers import balanced_spec
+
     x, y, budget = FLAGS.input_dim, FLAGS.output_dim, FLAGS.budget
     try:
         spec = balanced_spec(x, y, budget, target=FLAGS.balance_target)
@@ -126,6 +127,9 @@ def main(argv):
     balanced["densities"] = spec.densities()
     predictor = None
     if FLAGS.predictor:
+        from sparse_rnn_jax.analysis.candidates import candidate_specs, rank_candidates
+        from sparse_rnn_jax.analysis.predictor import ParentPredictor, find_predictor
+
         try:
             folder = find_predictor(FLAGS.predictor, x, y)
             predictor = ParentPredictor.load(folder)

@@ -22,6 +22,8 @@ flags.DEFINE_integer("num_sequences", 6, "Sequences (rows) to draw.", lower_boun
 flags.DEFINE_integer("seed", 0, "RadConfig.seed.", lower_bound=0)
 flags.DEFINE_enum("split", "train", ["train", "val", "test"], "Which split's sequences to draw.")
 flags.mark_flag_as_required("out")
+common.help_group("data", ["mnist_source", "num_sequences", "seed", "split"])
+common.help_group("output", ["out"])
 
 
 def _fail(message) -> None:

@@ -11,16 +11,13 @@ from typing import Sequence
 
 import numpy as np
 
+from sparse_rnn_jax.analysis.defaults import DEFAULT_BALANCE_TARGETS, DEFAULT_LEARNING_RATES, RANKERS
 from sparse_rnn_jax.analysis.predictor import ParentPredictor, spec_features
 from sparse_rnn_jax.core.accounting import expected_accounting
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS, named_specs
 from sparse_rnn_jax.core.samplers import sample_specs
 from sparse_rnn_jax.core.solvers import BudgetError, balanced_spec
 from sparse_rnn_jax.core.spec import NetworkSpec
-
-DEFAULT_BALANCE_TARGETS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6)
-DEFAULT_LEARNING_RATES: tuple[float, ...] = (1e-4, 1e-3)
-RANKERS: tuple[str, ...] = ("forest", "mlp", "mean")
 
 
 def candidate_specs(

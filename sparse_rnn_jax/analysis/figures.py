@@ -1,20 +1,26 @@
 """The paper's figures as PNG files (matplotlib's Agg canvas; no pyplot state).
 
-* ``curves_by_config``          validation accuracy (or loss) per epoch per config, mean and sd over models (Fig. 1/2)
+* ``curves_by_config``          validation accuracy and loss per epoch per config: mean over the config's models with
+                                a shaded 95 % t-interval (n >= ``MIN_CI_MODELS``; fewer: dashed, no interval), n in
+                                the legend, the task's chance level as a dotted line (Fig. 1/2)
 * ``curves_by_hidden_proportion`` every model's curve coloured by hidden-proportion band (Fig. 6)
 * ``weight_space``              proportional drawings of the weight space with trainable counts (Fig. 3-5, 7a, 9a)
 * ``loss_vs_metrics``           minimum validation loss against hidden proportion, model density and the
                                 dominant block's density (Fig. 7b, 8, 9b)
 * ``predicted_vs_actual``       the parent network's held-out predictions (Fig. 10)
-* ``feature_importance``        the forest's feature importances
+* ``feature_importance``        the forest's permutation importances on held-out folds (mean ± sd)
 * ``scores_vs_hidden_proportion`` environment scores against hidden proportion
 
-Each function writes one PNG and returns its path. Losses are drawn capped (``convergence``).
+Each function writes one PNG and returns its path. Losses are drawn capped (``convergence``). Colours are
+colour-blind safe: Okabe & Ito's palette for the paper's named configurations and the samplers (each its own
+colour and marker; eqn7 reddish purple, normal_size black), Paul Tol's muted palette for the baseline cells and
+any other config.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -27,26 +33,68 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from sparse_rnn_jax.analysis.convergence import FailureRule, cap_curves
-from sparse_rnn_jax.analysis.tables import BUCKET_EDGES, BUCKET_LABELS, bucket_index, bucket_summary
+from sparse_rnn_jax.analysis.tables import (
+    BUCKET_EDGES,
+    BUCKET_LABELS,
+    MIN_CI_MODELS,
+    bucket_index,
+    bucket_summary,
+)
 from sparse_rnn_jax.core.spec import BLOCKS, TOP_ROW
 
 DPI = 110
 CONFIG_COLOURS: dict[str, str] = {
-    # The paper's Fig. 1/2 colours where it names them.
-    "balanced": "#ff7f0e",  # orange
-    "eqn8": "#800000",  # maroon (tuned)
-    "dense": "#006400",  # dark green
-    "uniform": "#74c476",  # light green
-    "lstm": "#7b3294",  # purple
-    "eqn7": "#1f77b4",  # blue
-    "gru": "#e377c2",
-    "rnn_tanh": "#8c564b",
-    "rnn_relu": "#7f7f7f",
+    # Okabe & Ito (2008), colour-blind safe, one colour per named configuration and sampler.
+    "balanced": "#D55E00",  # vermillion
+    "eqn8": "#0072B2",  # blue
+    "dense": "#009E73",  # bluish green
+    "uniform": "#E69F00",  # orange
+    "eqn7": "#CC79A7",  # reddish purple
+    "normal_size": "#000000",  # black
+    "normal": "#000000",  # black (the AH sampler; it and normal_size are not mixed)
+    "uniform_size": "#56B4E9",  # sky blue
+    # Paul Tol's muted palette (colour-blind safe) for the baseline cells.
+    "lstm": "#332288",  # indigo
+    "gru": "#999933",  # olive
+    "rnn_tanh": "#882255",  # wine
+    "rnn_relu": "#44AA99",  # teal
 }
-_SPARE_COLOURS = ("#17becf", "#bcbd22", "#d62728", "#9467bd", "#2ca02c", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5")
-CONFIG_ORDER = ("balanced", "eqn8", "dense", "uniform", "eqn7", "lstm", "gru", "rnn_tanh", "rnn_relu")
+_SPARE_COLOURS = ("#88CCEE", "#117733", "#DDCC77", "#AA4499", "#661100", "#6699CC", "#888888")  # Tol muted, rest
+CONFIG_MARKERS: dict[str, str] = {
+    "balanced": "o",
+    "eqn8": "s",
+    "dense": "^",
+    "uniform": "v",
+    "eqn7": "D",
+    "normal_size": "x",
+    "normal": "x",
+    "uniform_size": "+",
+    "lstm": "P",
+    "gru": "*",
+    "rnn_tanh": "h",
+    "rnn_relu": "<",
+}
+_SPARE_MARKERS = (">", "p", "d", "H", "8", "1", "2")
+CONFIG_ORDER = (
+    "balanced",
+    "eqn8",
+    "dense",
+    "uniform",
+    "eqn7",
+    "normal_size",
+    "uniform_size",
+    "normal",
+    "lstm",
+    "gru",
+    "rnn_tanh",
+    "rnn_relu",
+)
 BAND_COLOURS = ("#d7191c", "#f17c2a", "#c9a400", "#4a9fd4", "#1c4f9c")  # hidden-proportion bands, low red -> high blue
-DOMINANT_COLOUR = "#1f77b4"
+DOMINANT_COLOUR = "#0072B2"
+CHANCE_COLOUR = "#555555"
+OK_COLOUR = "#0072B2"  # converged models (Okabe-Ito blue)
+FAILED_COLOUR = "#D55E00"  # failed models (Okabe-Ito vermillion)
+
 MIN_COLUMN_SHARE = 0.14
 MIN_ROW_SHARE = 0.22
 """Weight-space drawings: a column (row) narrower than this share of the total width (height) is widened
@@ -54,9 +102,16 @@ to it, so the thin |y| (and small |h|) blocks stay readable; labels give the tru
 
 
 def config_colours(configs: Sequence[str]) -> dict[str, str]:
-    """A colour for every config name: the paper's for named ones, distinct spares for the rest."""
+    """A colour for every config name: the fixed ones above for named configs, samplers and cells, distinct
+    colour-blind-safe spares for the rest."""
     spare = itertools.cycle(_SPARE_COLOURS)
     return {c: CONFIG_COLOURS.get(c) or next(spare) for c in configs}
+
+
+def config_markers(configs: Sequence[str]) -> dict[str, str]:
+    """A marker for every config name (the colour's second cue, for greyscale and colour-blind readers)."""
+    spare = itertools.cycle(_SPARE_MARKERS)
+    return {c: CONFIG_MARKERS.get(c) or next(spare) for c in configs}
 
 
 def ordered_configs(configs: Sequence[str]) -> list[str]:
@@ -113,27 +168,94 @@ def _metric_label(metric: str) -> str:
     return {"val_accuracy": "validation accuracy", "val_loss": "validation loss (capped)"}[metric]
 
 
+def chance_levels(rows: pd.DataFrame) -> dict[str, float]:
+    """The task's chance level per curve metric: ``val_loss`` from the ``chance_loss`` column (run.json's, joined by
+    ``engine.results.read_results``), and ``val_accuracy`` = 1/|y| where that chance loss is ln |y| (uniform
+    guessing among |y| classes). Empty where the task has no chance loss."""
+    out: dict[str, float] = {}
+    if "chance_loss" not in rows:
+        return out
+    c = rows["chance_loss"].to_numpy(dtype=float)
+    c = c[np.isfinite(c)]
+    if not c.size:
+        return out
+    out["val_loss"] = float(c[0])
+    y = int(rows["output_dim"].iloc[0]) if "output_dim" in rows and len(rows) else 0
+    if y > 1 and abs(float(c[0]) - math.log(y)) < 1e-6:
+        out["val_accuracy"] = 1.0 / y
+    return out
+
+
+def _draw_chance(ax, metric: str, chance: Mapping[str, float]) -> None:
+    if metric in chance:
+        what = "chance loss" if metric == "val_loss" else "chance accuracy"
+        ax.axhline(chance[metric], color=CHANCE_COLOUR, ls=":", lw=1.4, label=f"{what} ({chance[metric]:.3g})")
+
+
+def t_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of ``values: f[models, epochs]``: (mean, low, high) of the ``level`` t-interval over the finite
+    entries; the interval is NaN where a column has fewer than 2 finite entries."""
+    from scipy.stats import t
+
+    finite = np.isfinite(values)
+    n = finite.sum(axis=0)
+    mean = _nanmean(values)
+    var = np.where(n > 1, np.where(finite, (values - mean) ** 2, 0.0).sum(axis=0) / np.maximum(n - 1, 1), np.nan)
+    half = np.where(n > 1, t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * np.sqrt(var / np.maximum(n, 1)), np.nan)
+    return mean, mean - half, mean + half
+
+
 def curves_by_config(rows: pd.DataFrame, rule: FailureRule, path: Path, title: str = "") -> Path:
-    """Fig. 1/2: mean (line) and sd (band) over models of each config's per-epoch validation metric."""
-    metric = curve_metric(rows)
-    fig = Figure(figsize=(9.5, 4.5))
-    ax = fig.subplots()
+    """Fig. 1/2: validation accuracy (when the task has one) and validation loss per epoch of each config: the
+    mean over the config's models (its seeds, or a sampler's draws) with a shaded 95 % t-interval when it has at
+    least ``MIN_CI_MODELS`` models (fewer: dashed, no interval); n in the legend; the chance level dotted."""
+    metrics = ["val_accuracy", "val_loss"] if curve_metric(rows) == "val_accuracy" else ["val_loss"]
+    chance = chance_levels(rows)
     configs = ordered_configs(rows["config"].unique().tolist())
-    colours = config_colours(configs)
-    for c in configs:
-        table = _curves(rows[rows["config"] == c], metric, rule)
-        epochs = table.columns.to_numpy(dtype=float)
-        values = table.to_numpy(dtype=float)
-        mean, sd = _nanmean(values), _nanstd(values)
-        ax.plot(epochs, mean, color=colours[c], lw=2, marker="o", ms=3, label=f"{c} (n={len(values)})")
-        if len(values) > 1:
-            ax.fill_between(epochs, mean - sd, mean + sd, color=colours[c], alpha=0.18, lw=0)
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel(_metric_label(metric))
-    ax.set_title(title or f"{_metric_label(metric)} per epoch, mean ± sd over models", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2 if len(configs) > 14 else 1)
+    colours, markers = config_colours(configs), config_markers(configs)
+    fig = Figure(figsize=(5.6 * len(metrics) + 2.4, 4.5))
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics):
+        for c in configs:
+            values = _curves(rows[rows["config"] == c], metric, rule)
+            epochs = values.columns.to_numpy(dtype=float)
+            values = values.to_numpy(dtype=float)
+            n = len(values)
+            mean, low, high = t_band(values)
+            enough = n >= MIN_CI_MODELS
+            if enough:
+                ax.fill_between(epochs, low, high, color=colours[c], alpha=0.18, lw=0)
+            ax.plot(
+                epochs,
+                mean,
+                color=colours[c],
+                lw=2,
+                ls="-" if enough else "--",
+                marker=markers[c],
+                ms=5,
+                label=f"{c} (n={n}{'' if enough else ', no CI'})",
+            )
+        _draw_chance(ax, metric, chance)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(_metric_label(metric))
+        ax.grid(alpha=0.3)
+    handles, labels = axes[-1].get_legend_handles_labels()
+    if len(metrics) > 1:  # the chance line of the first panel too
+        more = [(h, lab) for h, lab in zip(*axes[0].get_legend_handles_labels()) if lab not in labels]
+        handles, labels = handles + [h for h, _ in more], labels + [lab for _, lab in more]
+    axes[-1].legend(
+        handles,
+        labels,
+        fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        ncol=2 if len(configs) > 14 else 1,
+        title=f"shaded: 95 % t-interval (n ≥ {MIN_CI_MODELS})",
+        title_fontsize=7.5,
+    )
+    fig.suptitle(title or "validation metrics per epoch per config, mean and 95 % t-interval over models", fontsize=10)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
@@ -175,10 +297,15 @@ def curves_by_hidden_proportion(
             label=f"hidden proportion {label} (n={len(sel)})",
             path_effects=[patheffects.withStroke(linewidth=4, foreground="black")],
         )
+    chance = chance_levels(rows)
+    _draw_chance(ax, metric, chance)
     ax.set_xlim(epochs.min() - 0.2, epochs.max() + 0.2)
     ylim = _robust_ylim(values)
     if ylim:
-        ax.set_ylim(*ylim)
+        lo, hi = ylim
+        if metric in chance:  # keep the chance line in view
+            lo, hi = min(lo, chance[metric]), max(hi, chance[metric])
+        ax.set_ylim(lo, hi)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(_metric_label(metric))
@@ -277,8 +404,9 @@ def weight_space(layouts: Sequence[Mapping], path: Path, dominant: str, title: s
 
 def loss_vs_metrics(models: pd.DataFrame, rule: FailureRule, dominant: str, path: Path, title: str = "") -> Path:
     """Fig. 7b/8/9b: minimum validation loss (capped) of each model against hidden proportion, model
-    density (the paper's model sparsity) and the dominant block's density; failed models in red, bucket
-    means as black steps (dashed where the bucket is uc), the failure threshold as a dotted line."""
+    density (the paper's model sparsity) and the dominant block's density; failed models as vermillion crosses,
+    bucket means as black steps (dashed where the bucket is uc), the failure threshold dash-dotted and the chance
+    loss dotted."""
     panels = [
         ("hidden_proportion", "hidden proportion (Eqn 12)"),
         ("model_density", "model density (paper: model sparsity)"),
@@ -291,9 +419,17 @@ def loss_vs_metrics(models: pd.DataFrame, rule: FailureRule, dominant: str, path
     size = _marker_size(len(models))
     for ax, (col, label) in zip(axes, panels):
         v = models[col].to_numpy(dtype=float)
-        ax.scatter(v[~failed], loss[~failed], s=size, alpha=0.5, color="#2c7bb6", lw=0, label="converged")
+        ok_label = f"converged (n={(~failed).sum()})"
+        ax.scatter(v[~failed], loss[~failed], s=size, alpha=0.5, color=OK_COLOUR, lw=0, label=ok_label)
         ax.scatter(
-            v[failed], loss[failed], s=size, alpha=0.6, color="#d7191c", marker="x", lw=0.8, label="failed to converge"
+            v[failed],
+            loss[failed],
+            s=size,
+            alpha=0.6,
+            color=FAILED_COLOUR,
+            marker="x",
+            lw=0.8,
+            label=f"failed to converge (n={failed.sum()})",
         )
         s = bucket_summary(models, col)
         edges = (0.0,) + BUCKET_EDGES + (1.0,)
@@ -309,7 +445,9 @@ def loss_vs_metrics(models: pd.DataFrame, rule: FailureRule, dominant: str, path
                     label="bucket mean (dashed: uc)" if k == 0 else None,
                 )
         if np.isfinite(rule.threshold):
-            ax.axhline(rule.threshold, color="grey", ls=":", lw=1, label="failure threshold")
+            ax.axhline(rule.threshold, color="grey", ls="-.", lw=1, label=f"failure threshold ({rule.threshold:.3g})")
+        if rule.chance is not None:
+            ax.axhline(rule.chance, color=CHANCE_COLOUR, ls=":", lw=1.4, label=f"chance loss ({rule.chance:.3g})")
         ax.set_xlim(-0.02, 1.02)
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
@@ -340,18 +478,26 @@ def predicted_vs_actual(
     pad = 0.03 * (hi - lo or 1.0)
     size = _marker_size(len(actual))
     for ax, (name, (pred, r2, mae)) in zip(axes, predictions.items()):
-        ax.scatter(actual[~failed], pred[~failed], s=size, alpha=0.5, color="#2c7bb6", lw=0, label="converged")
+        ax.scatter(
+            actual[~failed],
+            pred[~failed],
+            s=size,
+            alpha=0.5,
+            color=OK_COLOUR,
+            lw=0,
+            label=f"converged (n={(~failed).sum()})",
+        )
         ax.scatter(
             actual[failed],
             pred[failed],
             s=size,
             alpha=0.6,
-            color="#d7191c",
+            color=FAILED_COLOUR,
             marker="x",
             lw=0.8,
-            label="failed to converge",
+            label=f"failed to converge (n={failed.sum()})",
         )
-        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="black", ls="--", lw=1)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="black", ls="--", lw=1, label="predicted = actual")
         ax.set_xlim(lo - pad, hi + pad)
         ax.set_ylim(lo - pad, hi + pad)
         ax.set_aspect("equal")
@@ -366,25 +512,39 @@ def predicted_vs_actual(
     return save_figure(fig, path)
 
 
-def feature_importance(importances: pd.Series, path: Path, title: str = "") -> Path:
-    """Horizontal bars of the forest's impurity importances, largest on top; hidden proportion highlighted."""
+def feature_importance(importances: pd.Series, path: Path, title: str = "", sd: pd.Series | None = None) -> Path:
+    """Horizontal bars of permutation importances (the drop in held-out R2 when a feature is shuffled; ``sd``
+    as error bars), largest on top; hidden proportion highlighted."""
     imp = importances.sort_values()
-    fig = Figure(figsize=(6.5, 0.28 * len(imp) + 1.2))
+    fig = Figure(figsize=(6.8, 0.28 * len(imp) + 1.4))
     ax = fig.subplots()
-    colours = ["#ff7f0e" if n == "hidden_proportion" else "#1f77b4" for n in imp.index]
-    ax.barh(range(len(imp)), imp.to_numpy(), color=colours)
+    highlight = np.array([n == "hidden_proportion" for n in imp.index])
+    colours = np.where(highlight, CONFIG_COLOURS["balanced"], DOMINANT_COLOUR)
+    xerr = None if sd is None else sd.reindex(imp.index).to_numpy(dtype=float)
+    ax.barh(range(len(imp)), imp.to_numpy(), color=colours, xerr=xerr, error_kw={"lw": 0.8, "capsize": 2})
     ax.set_yticks(range(len(imp)))
     ax.set_yticklabels(imp.index, fontsize=8)
-    ax.set_xlabel("impurity importance (sums to 1)")
-    ax.set_title(title or "random forest feature importances", fontsize=10)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("drop in held-out R2 when the feature is shuffled (permutation importance)")
+    ax.set_title(title or "random forest permutation importances on held-out folds", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
+    handles = [Rectangle((0, 0), 1, 1, color=c) for c in (CONFIG_COLOURS["balanced"], DOMINANT_COLOUR)]
+    if highlight.any():
+        ax.legend(
+            handles,
+            ["hidden proportion", "other features"],
+            fontsize=7.5,
+            loc="lower right",
+            title="bars: mean" + ("; lines: ± sd" if sd is not None else ""),
+            title_fontsize=7,
+        )
     fig.tight_layout()
     return save_figure(fig, path)
 
 
 def scores_vs_hidden_proportion(models: pd.DataFrame, columns: Sequence[str], path: Path, title: str = "") -> Path:
     """Environment scores (e.g. eval_return_mean, d4rl_score) per model against hidden proportion,
-    failed models in red, bucket means as black steps."""
+    failed models as vermillion crosses, bucket means as black steps."""
     fig = Figure(figsize=(5.2 * len(columns), 4.0))
     axes = np.atleast_1d(fig.subplots(1, len(columns)))
     hp = models["hidden_proportion"].to_numpy(dtype=float)
@@ -394,9 +554,18 @@ def scores_vs_hidden_proportion(models: pd.DataFrame, columns: Sequence[str], pa
     size = _marker_size(len(models))
     for ax, col in zip(axes, columns):
         v = models[col].to_numpy(dtype=float)
-        ax.scatter(hp[~failed], v[~failed], s=size, alpha=0.5, color="#2c7bb6", lw=0, label="converged")
+        ok = ~failed & np.isfinite(v)
+        bad = failed & np.isfinite(v)
+        ax.scatter(hp[ok], v[ok], s=size, alpha=0.5, color=OK_COLOUR, lw=0, label=f"converged (n={ok.sum()})")
         ax.scatter(
-            hp[failed], v[failed], s=size, alpha=0.6, color="#d7191c", marker="x", lw=0.8, label="failed to converge"
+            hp[bad],
+            v[bad],
+            s=size,
+            alpha=0.6,
+            color=FAILED_COLOUR,
+            marker="x",
+            lw=0.8,
+            label=f"failed to converge (n={bad.sum()})",
         )
         label = "bucket mean"
         for k in range(len(BUCKET_LABELS)):

@@ -5,8 +5,9 @@ Rows: the models of one task whose hh mask is a random graph (``hh_graph`` set, 
 Features: the six ``graph_*`` properties (``graphs.GRAPH_PROPERTIES``) plus, by default, the hh density.
 Target: the capped minimum validation loss of ``convergence`` when present (failed models kept at the
 cap), else the minimum validation loss (non-finite rows dropped). Scores: k-fold cross-validated R2 and
-MAE of the pooled out-of-fold predictions, R2 per fold, and the impurity importances of a forest fitted
-on all rows. For comparison the same forest is also scored on the graph features plus the parent
+MAE of the pooled out-of-fold predictions (scikit-learn's ``r2_score`` over ``KFold`` folds), R2 per fold,
+and each feature's permutation importance on the held-out folds (the drop in held-out R2 when it is
+shuffled). For comparison the same forest is also scored on the graph features plus the parent
 network's 20 features (``predictor.FEATURES``): in a sweep where the other hyperparameters vary too, the
 graph alone cannot explain what the learning rate or the other blocks do.
 
@@ -29,6 +30,7 @@ from sparse_rnn_jax.analysis.predictor import (
     PAPER_TREES,
     fit_forest,
     kfold_test_indices,
+    permutation_importance_held_out,
     r2_score,
 )
 from sparse_rnn_jax.models.graphs import GRAPH_PROPERTIES
@@ -46,7 +48,8 @@ class GraphRegression:
       feature_names: the columns used.  n_models, folds, trees, max_depth: the fit.
       r2, mae: of the pooled out-of-fold predictions.  r2_folds: R2 within each held-out fold.
       actual, predicted: f64[n] targets and out-of-fold predictions.  failed: bool[n] failed to converge.
-      importances: impurity importances of the forest fitted on all rows, largest first.
+      importances: permutation importances on the held-out folds (mean drop in held-out R2), largest first.
+      importances_sd: their standard deviation over folds and shuffles (same index).
       kinds: graph kind -> number of models.
       r2_with_hyperparameters: R2 of the same forest on the graph features + ``predictor.FEATURES``
         (None when not computed).
@@ -64,6 +67,7 @@ class GraphRegression:
     predicted: np.ndarray
     failed: np.ndarray
     importances: pd.Series
+    importances_sd: pd.Series
     kinds: dict
     r2_with_hyperparameters: float | None = None
 
@@ -84,13 +88,20 @@ def graph_models(models: pd.DataFrame, target: str, feature_names: Sequence[str]
     return rows[np.isfinite(values).all(axis=1)]
 
 
-def _cv_forest(x: np.ndarray, y: np.ndarray, folds: int, trees: int, max_depth: int, seed: int):
+def _cv_forest(
+    x: np.ndarray, y: np.ndarray, folds: int, trees: int, max_depth: int, seed: int, importance: bool = False
+):
+    """(out-of-fold predictions, R2 per fold, permutation drops f64[folds * repeats, features] or None)."""
     tests = kfold_test_indices(len(y), folds, seed)
     predicted = np.empty_like(y)
+    drops = []
     for k, test in enumerate(tests):
         train = np.setdiff1d(np.arange(len(y)), test)
-        predicted[test] = fit_forest(x[train], y[train], trees, max_depth, seed + k).predict(x[test])
-    return predicted, tuple(r2_score(y[t], predicted[t]) for t in tests)
+        forest = fit_forest(x[train], y[train], trees, max_depth, seed + k)
+        predicted[test] = forest.predict(x[test])
+        if importance:
+            drops.append(permutation_importance_held_out(forest, x[test], y[test], seed + k))
+    return predicted, tuple(r2_score(y[t], predicted[t]) for t in tests), (np.concatenate(drops) if drops else None)
 
 
 def fit_graph_regression(
@@ -114,9 +125,9 @@ def fit_graph_regression(
         raise ValueError(f"{len(rows)} models with graph features and a finite {target}; need at least {max(folds, 2)}")
     x = rows[list(names)].to_numpy(dtype=float)
     y = rows[target].to_numpy(dtype=float)
-    predicted, r2_folds = _cv_forest(x, y, folds, trees, max_depth, seed)
-    forest = fit_forest(x, y, trees, max_depth, seed)
-    importances = pd.Series(forest.feature_importances_, index=list(names)).sort_values(ascending=False)
+    predicted, r2_folds, drops = _cv_forest(x, y, folds, trees, max_depth, seed, importance=True)
+    importances = pd.Series(drops.mean(axis=0), index=list(names)).sort_values(ascending=False)
+    importances_sd = pd.Series(drops.std(axis=0), index=list(names))[importances.index]
     r2_hyper = None
     if compare_hyperparameters:
         extra = [f for f in FEATURES if f not in names and f in rows]
@@ -137,6 +148,7 @@ def fit_graph_regression(
         predicted=predicted,
         failed=failed,
         importances=importances,
+        importances_sd=importances_sd,
         kinds={str(k): int(v) for k, v in rows["hh_graph"].value_counts().items()},
         r2_with_hyperparameters=r2_hyper,
     )
@@ -186,9 +198,16 @@ def report_section(w, fig_dir: Path, task: str, models: pd.DataFrame, options, l
         figures.feature_importance(
             reg.importances,
             fig_dir / f"{task}_graph_feature_importance.png",
-            f"{task}: graph forest feature importances",
+            f"{task}: graph forest permutation importance on held-out folds",
+            reg.importances_sd,
         ),
-        f"{task}: importances of the hh graph properties (forest fitted on all graph models)",
+        f"{task}: permutation importance of the hh graph properties (drop in held-out R2 when shuffled; mean ± sd "
+        "over folds and shuffles)",
     )
-    w.add("| feature | importance |", "|---|---|", *(f"| {k} | {v:.4f} |" for k, v in reg.importances.items()), "")
+    w.add(
+        "| feature | permutation importance (drop in held-out R2) | sd |",
+        "|---|---|---|",
+        *(f"| {k} | {v:.4f} | {reg.importances_sd[k]:.4f} |" for k, v in reg.importances.items()),
+        "",
+    )
     return reg

@@ -35,13 +35,11 @@ import numpy as np
 import pandas as pd
 
 from sparse_rnn_jax.analysis.convergence import FailureRule, cap_curves
+from sparse_rnn_jax.analysis.defaults import DEFAULT_FOLDS, PAPER_MAX_DEPTH, PAPER_TREES  # noqa: F401 (re-exported)
 from sparse_rnn_jax.core.spec import HYPERPARAMETER_FEATURES, NetworkSpec
 from sparse_rnn_jax.engine.results import spec_columns
 
 FEATURES: tuple[str, ...] = HYPERPARAMETER_FEATURES + ("hidden_proportion",)
-PAPER_TREES = 1000
-PAPER_MAX_DEPTH = 10
-DEFAULT_FOLDS = 5
 PAD_ROWS = 256
 MIN_MODELS = 10
 """Fewer models with a target than this: no predictor is fitted."""
@@ -124,11 +122,17 @@ def spec_features(specs: Sequence[NetworkSpec]) -> np.ndarray:
 
 
 def kfold_test_indices(n: int, folds: int, seed: int) -> list[np.ndarray]:
-    """Shuffled k-fold split of range(n): the test indices of each fold."""
+    """Shuffled k-fold split of range(n): the test indices of each fold (sorted).
+
+    scikit-learn's ``KFold`` (unshuffled: the first n % folds folds one row larger) over one numpy permutation
+    drawn from ``seed``, so the folds are those of every earlier version of this analysis.
+    """
+    from sklearn.model_selection import KFold
+
     if folds < 2 or folds > n:
         raise ValueError(f"need 2 <= folds <= number of models ({n}), got {folds}")
     order = np.random.default_rng(seed).permutation(n)
-    return [np.sort(part) for part in np.array_split(order, folds)]
+    return [np.sort(order[test]) for _, test in KFold(folds).split(order)]
 
 
 # --------------------------------------------------------------------------------------------- scores
@@ -156,11 +160,11 @@ class CVScore:
 
 
 def r2_score(actual: np.ndarray, predicted: np.ndarray) -> float:
-    """Coefficient of determination of ``predicted`` against ``actual``."""
-    actual, predicted = np.asarray(actual, float), np.asarray(predicted, float)
-    ss_tot = float(((actual - actual.mean()) ** 2).sum())
-    ss_res = float(((actual - predicted) ** 2).sum())
-    return 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else -math.inf)
+    """Coefficient of determination of ``predicted`` against ``actual`` (scikit-learn's ``r2_score``; constant
+    ``actual``: 1.0 when predicted exactly, else 0.0)."""
+    from sklearn.metrics import r2_score as sk_r2_score
+
+    return float(sk_r2_score(np.asarray(actual, float), np.asarray(predicted, float)))
 
 
 def _score(actual: np.ndarray, predicted: np.ndarray, tests: Sequence[np.ndarray]) -> CVScore:
@@ -273,15 +277,51 @@ class ForestArrays:
             )
 
 
-def cv_forest(data: RegressionData, folds: int, trees: int, max_depth: int, seed: int) -> CVScore:
-    """k-fold cross-validated scores of the random forest on ``data``."""
+PERMUTATION_REPEATS = 5
+"""Shuffles per feature and held-out fold in the permutation importance."""
+
+
+def permutation_importance_held_out(
+    forest, features: np.ndarray, target: np.ndarray, seed: int, repeats: int = PERMUTATION_REPEATS
+) -> np.ndarray:
+    """f64[repeats, n_features]: the drop in held-out R2 when one feature's column is shuffled
+    (``sklearn.inspection.permutation_importance`` on rows the fitted ``forest`` never saw). The forest is
+    evaluated through its plain arrays (``ForestArrays``, identical predictions, far faster on few rows)."""
+    from sklearn.base import BaseEstimator, RegressorMixin
+    from sklearn.inspection import permutation_importance
+
+    class _Fitted(RegressorMixin, BaseEstimator):
+        def __init__(self, arrays=None):
+            self.arrays = arrays
+
+        def fit(self, x, y):  # pragma: no cover - already fitted
+            return self
+
+        def predict(self, x):
+            return self.arrays.predict(x)
+
+    arrays = forest if isinstance(forest, ForestArrays) else ForestArrays.from_sklearn(forest)
+    result = permutation_importance(
+        _Fitted(arrays), features, target, scoring="r2", n_repeats=repeats, random_state=seed, n_jobs=1
+    )
+    return np.asarray(result.importances, dtype=float).T
+
+
+def cv_forest(
+    data: RegressionData, folds: int, trees: int, max_depth: int, seed: int, importance: bool = False
+) -> tuple[CVScore, np.ndarray | None]:
+    """k-fold cross-validated scores of the random forest on ``data``, and with ``importance`` the permutation
+    importances on each held-out fold, f64[folds * PERMUTATION_REPEATS, n_features] (else None)."""
     tests = kfold_test_indices(len(data.min_loss), folds, seed)
     predicted = np.empty_like(data.min_loss)
+    drops = []
     for k, test in enumerate(tests):
         train = np.setdiff1d(np.arange(len(data.min_loss)), test)
         forest = fit_forest(data.features[train], data.min_loss[train], trees, max_depth, seed + k)
         predicted[test] = forest.predict(data.features[test])
-    return _score(data.min_loss, predicted, tests)
+        if importance:
+            drops.append(permutation_importance_held_out(forest, data.features[test], data.min_loss[test], seed + k))
+    return _score(data.min_loss, predicted, tests), (np.concatenate(drops) if importance else None)
 
 
 # ------------------------------------------------------------------------------------------------ MLP
@@ -525,7 +565,10 @@ class Evaluation:
       forest / forest_without_hp: random forest with all 20 features / without hidden_proportion.
       mlp / mlp_without_hp: the same for the MLP (None when the MLP is off).
       mlp_curve_r2: mean over epochs of the MLP's held-out R2 on the validation-loss curve (None without curves).
-      importances: forest impurity importances (fitted on all models), by feature, descending.
+      importances: the forest's permutation importance per feature, descending: the mean drop in held-out R2
+        when the feature is shuffled in a fold the forest never saw (``PERMUTATION_REPEATS`` shuffles per fold),
+        in the units of the ablation's R2 change.
+      importances_sd: their standard deviation over folds and shuffles (same index).
       actual: f64[n] capped minimum validation losses (the targets); failed: bool[n].
     """
 
@@ -539,6 +582,7 @@ class Evaluation:
     mlp_without_hp: CVScore | None
     mlp_curve_r2: float | None
     importances: pd.Series
+    importances_sd: pd.Series
     actual: np.ndarray
     failed: np.ndarray
 
@@ -551,7 +595,8 @@ class Evaluation:
             "max_depth": self.max_depth,
             "forest": self.forest.as_dict(),
             "forest_without_hidden_proportion": self.forest_without_hp.as_dict(),
-            "importances": {k: float(v) for k, v in self.importances.items()},
+            "permutation_importance": {k: float(v) for k, v in self.importances.items()},
+            "permutation_importance_sd": {k: float(self.importances_sd[k]) for k in self.importances.index},
         }
         if self.mlp is not None:
             out["mlp"] = self.mlp.as_dict()
@@ -660,15 +705,16 @@ def fit_and_evaluate(
     folds = min(folds, len(models))
     data = regression_data(models, rule)
     ablated = data.without("hidden_proportion")
-    forest_cv = cv_forest(data, folds, trees, max_depth, seed)
-    forest_ablated = cv_forest(ablated, folds, trees, max_depth, seed)
+    forest_cv, drops = cv_forest(data, folds, trees, max_depth, seed, importance=True)
+    forest_ablated, _ = cv_forest(ablated, folds, trees, max_depth, seed)
     mlp_cv = mlp_ablated = curve_r2 = fitted_mlp = None
     if mlp:
         mlp_cv, curve_r2, fitted_mlp = cv_mlp(data, folds, seed, mlp_config)
         # Ablation as a constant column: same shapes, so the compiled trainer is reused.
         mlp_ablated, _, _ = cv_mlp(data.constant("hidden_proportion"), folds, seed, mlp_config)
     forest = ForestArrays.from_sklearn(fit_forest(data.features, data.min_loss, trees, max_depth, seed))
-    importances = pd.Series(forest.importances, index=list(data.feature_names)).sort_values(ascending=False)
+    importances = pd.Series(drops.mean(axis=0), index=list(data.feature_names)).sort_values(ascending=False)
+    importances_sd = pd.Series(drops.std(axis=0), index=list(data.feature_names))[importances.index]
     evaluation = Evaluation(
         n_models=len(models),
         folds=folds,
@@ -680,6 +726,7 @@ def fit_and_evaluate(
         mlp_without_hp=mlp_ablated,
         mlp_curve_r2=curve_r2,
         importances=importances,
+        importances_sd=importances_sd,
         actual=data.min_loss,
         failed=data.failed,
     )

@@ -5,11 +5,16 @@ and writes into ``out_dir`` (created if needed; other files there are left alone
 
     report.md, report.html          the report (HTML when markdown-it-py is importable)
     analysis.json                   which results the report was made from, and what was written
-    figures/<task>_*.png            the figures the report references
-    tables/<task>_min_val_loss_buckets.csv   every number behind Tables III/IV
-    predictor/<task>/               the fitted parent network (``predictor.ParentPredictor``)
+    figures/<experiment>_*.png      the figures the report references
+    tables/<experiment>_min_val_loss_buckets.csv   every number behind Tables III/IV
+    predictor/<experiment>/         the fitted parent network (``predictor.ParentPredictor``)
 
-Each task in the results gets its own section; models of all runs of a task are pooled.
+Runs are grouped by **experiment**: (task, environment, input dim, output dim), read from each run's run.json.
+An experiment is named by its environment or dataset id where the task has one (e.g. ``AdroitHandDoor-v1``;
+``local/hammer/expert-v0`` when the dataset names no environment), else by its task (``rad``); when two
+experiments would share a name, the dims are appended (``rad_784x10``, ``rad_2500x10``). Each experiment gets its
+own section, failure rule, tables and parent network; the models of the runs of one experiment are pooled, and
+runs of different dims or environments are never pooled.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -26,12 +32,13 @@ import numpy as np
 import pandas as pd
 
 from sparse_rnn_jax.analysis import figures, graph_regression
-from sparse_rnn_jax.analysis.convergence import FailureRule, classify, rule_markdown
+from sparse_rnn_jax.analysis.convergence import UC_MAX_EXPLODED_FRACTION, FailureRule, classify, rule_markdown
 from sparse_rnn_jax.analysis.predictor import (
     DEFAULT_FOLDS,
     MIN_MODELS,
     PAPER_MAX_DEPTH,
     PAPER_TREES,
+    PERMUTATION_REPEATS,
     Evaluation,
     MLPConfig,
     fit_and_evaluate,
@@ -39,18 +46,21 @@ from sparse_rnn_jax.analysis.predictor import (
 )
 from sparse_rnn_jax.analysis.pruning_report import pruning_sections
 from sparse_rnn_jax.analysis.tables import (
+    PAPER_EXPERIMENTS,
     PAPER_TABLES,
     bucket_summary,
     markdown_table,
-    paper_table_id,
+    paper_mismatch,
     score_summary,
     summaries_frame,
+    t_interval,
 )
 from sparse_rnn_jax.core.cell_spec import CELLS
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS, named_spec
 from sparse_rnn_jax.core.samplers import SAMPLERS
 from sparse_rnn_jax.core.spec import BLOCKS, HYPERPARAMETER_FEATURES
 from sparse_rnn_jax.engine.results import final_per_model, read_results
+from sparse_rnn_jax.engine.workdir import RUN_FILE
 
 REPORT_FILE = "report.md"
 HTML_FILE = "report.html"
@@ -98,7 +108,7 @@ class AnalysisOptions:
 
 @dataclasses.dataclass
 class AnalysisResult:
-    """What ``analyze`` wrote: the report paths, tables, figures and the parent network's scores."""
+    """What ``analyze`` wrote: the report paths, tables, figures and the parent network's scores (by experiment)."""
 
     report: Path
     html: Path | None
@@ -144,8 +154,54 @@ def check_inputs(results_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
             raise AnalysisInputError(f"cannot overwrite {f}")
 
 
+def run_environment(record: Mapping) -> str | None:
+    """The environment a run's data comes from, from its run.json ``record``: the dataset's env id, else the
+    scoring env, else the dataset id; None for tasks without one (RAD, Reber)."""
+    data = record.get("data") or {}
+    given = (record.get("config") or {}).get("data") or {}
+    for value in (data.get("env_id"), given.get("eval_env_id"), data.get("dataset_id"), given.get("dataset_id")):
+        if value:
+            return str(value)
+    return None
+
+
+def _file_name(label: str) -> str:
+    """``label`` as a file or folder name: anything but letters, digits, '.', '-', '_' becomes '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", label).strip("_") or "experiment"
+
+
+def attach_experiments(df: pd.DataFrame) -> pd.DataFrame:
+    """Adds ``environment`` (``run_environment`` of each run's run.json) and ``experiment`` (the name of the
+    run's (task, environment, input_dim, output_dim) group, see the module docstring) to the results rows."""
+    env_of = {}
+    for run in df["run"].unique():
+        path = Path(run) / RUN_FILE
+        try:
+            record = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, json.JSONDecodeError):
+            record = {}
+        env_of[run] = run_environment(record)
+    env = df["run"].map(env_of)
+    keys = pd.DataFrame(
+        {"task": df["task"].astype(str), "env": env.fillna(""), "x": df["input_dim"], "y": df["output_dim"]}
+    )
+    groups = keys.drop_duplicates().sort_values(["task", "env", "x", "y"])
+    base = {tuple(g): (g.env or g.task) for g in groups.itertuples(index=False)}
+    clash = pd.Series(list(base.values())).value_counts()
+    names: dict[tuple, str] = {}
+    for key, name in base.items():
+        if clash[name] > 1:
+            name = f"{name}_{key[2]}x{key[3]}"
+        if name in names.values():  # same environment and dims under two tasks
+            name = f"{key[0]}_{name}"
+        names[key] = name
+    experiment = [names[k] for k in keys.itertuples(index=False, name=None)]
+    return df.assign(environment=env.where(env.notna(), None), experiment=experiment)
+
+
 def load_results(results_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """The pooled results table; raises AnalysisInputError when unreadable, empty or missing columns."""
+    """The pooled results table with ``environment`` and ``experiment`` columns (``attach_experiments``); raises
+    AnalysisInputError when unreadable, empty or missing columns."""
     try:
         df = read_results(results_dirs)
     except (OSError, ValueError, KeyError) as e:  # pyarrow errors are OSError/ValueError subclasses
@@ -157,7 +213,7 @@ def load_results(results_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise AnalysisInputError(f"results table lacks columns {', '.join(missing)}")
-    return df
+    return attach_experiments(df)
 
 
 # ---------------------------------------------------------------------------------------- sections
@@ -167,22 +223,27 @@ def _fmt(x, digits: int = 3) -> str:
     return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}f}"
 
 
+def _ci_text(values: np.ndarray) -> str:
+    low, high = t_interval(values) if len(values) >= figures.MIN_CI_MODELS else (math.nan, math.nan)
+    return f"[{_fmt(low)}, {_fmt(high)}]" if math.isfinite(low) else "-"
+
+
 def _config_table(models: pd.DataFrame) -> str:
+    """Per configuration: n models, failed, mean capped min val loss with its 95 % t-interval (n >= 3), and the
+    mean best validation accuracy with its interval where the task has one."""
     has_acc = np.isfinite(models["best_val_accuracy"].to_numpy(dtype=float)).any()
-    head = "| config | models | failed | mean min val loss (capped) | sd |" + (
-        " mean best val accuracy |" if has_acc else ""
+    head = "| config | n models | failed | mean min val loss (capped) | 95 % CI |" + (
+        " mean best val accuracy | 95 % CI |" if has_acc else ""
     )
-    lines = [head, "|---|---|---|---|---|" + ("---|" if has_acc else "")]
+    lines = [head, "|---|---|---|---|---|" + ("---|---|" if has_acc else "")]
     for c in figures.ordered_configs(models["config"].unique().tolist()):
         m = models[models["config"] == c]
         loss = m["capped_min_val_loss"].to_numpy(dtype=float)
-        row = (
-            f"| {c} | {len(m)} | {int(m['failed'].sum())} | {_fmt(loss.mean())} | "
-            f"{_fmt(loss.std(ddof=1) if len(loss) > 1 else math.nan)} |"
-        )
+        row = f"| {c} | {len(m)} | {int(m['failed'].sum())} | {_fmt(loss.mean())} | {_ci_text(loss)} |"
         if has_acc:
             acc = m["best_val_accuracy"].to_numpy(dtype=float)
-            row += f" {_fmt(acc[np.isfinite(acc)].mean() if np.isfinite(acc).any() else math.nan)} |"
+            acc = acc[np.isfinite(acc)]
+            row += f" {_fmt(acc.mean() if acc.size else math.nan)} | {_ci_text(acc)} |"
         lines.append(row)
     return "\n".join(lines)
 
@@ -298,11 +359,31 @@ def _evaluation_md(ev: Evaluation) -> str:
     return "\n".join(lines)
 
 
-def _importance_md(importances: pd.Series) -> str:
-    lines = ["| rank | feature | importance |", "|---|---|---|"]
+def _importance_md(importances: pd.Series, sd: pd.Series) -> str:
+    lines = ["| rank | feature | permutation importance (drop in held-out R2) | sd |", "|---|---|---|---|"]
     for k, (name, v) in enumerate(importances.items(), 1):
-        lines.append(f"| {k} | {name} | {v:.4f} |")
+        lines.append(f"| {k} | {name} | {v:.4f} | {sd[name]:.4f} |")
     return "\n".join(lines)
+
+
+def _paper_note(models: pd.DataFrame) -> tuple[str | None, str]:
+    """(the paper's table this experiment is, or None; a sentence saying so, or why there is no counterpart)."""
+    why = paper_mismatch(models)
+    match = next((t for t, reason in why.items() if reason is None), None)
+    if match is not None:
+        return match, (
+            f"This is the paper's experiment ({PAPER_EXPERIMENTS[match]['text']}): the published values of "
+            f"{PAPER_TABLES[match]['caption']} are listed under each metric."
+        )
+    task = str(models["task"].iloc[0])
+    same_task = [t for t, exp in PAPER_EXPERIMENTS.items() if exp["task"] == task]
+    if not same_task:
+        return None, f"No published counterpart: the paper's Tables III/IV have no `{task}` experiment."
+    table = same_task[0]
+    return None, (
+        f"No published counterpart: the paper's Table {table} is {PAPER_EXPERIMENTS[table]['text']}; "
+        f"this experiment differs ({why[table]}), so the published values are not shown."
+    )
 
 
 # ------------------------------------------------------------------------------------------ driver
@@ -334,11 +415,17 @@ def _task_section(
     fig_dir = w.out / FIGURES_DIR
     first = models.iloc[0]
     x, y = int(first["input_dim"]), int(first["output_dim"])
+    name, stem = task, _file_name(task)
+    env = first.get("environment")
     dominant = figures.dominant_block(x, int(np.median(models["hidden_dim"])), y)
     epochs = sorted(models["epochs"].unique().tolist())
     counts = models["config"].value_counts()
+    runs = sorted(models["run"].unique()) if "run" in models else []
     w.add(
-        f"## Task `{task}`",
+        f"## `{name}`",
+        "",
+        f"Task `{first['task']}`" + (f", environment `{env}`" if env else "") + f", {x:,} -> {y:,}; "
+        f"{len(runs)} run(s): " + ", ".join(f"`{r}`" for r in runs) + ".",
         "",
         f"{len(models):,} models (" + ", ".join(f"{c}: {n:,}" for c, n in counts.items()) + f"), |x| = {x:,}, "
         f"|y| = {y:,}, epochs {', '.join(map(str, epochs))}, trainable weights {models['trainable_params'].min():,.0f}"
@@ -348,14 +435,17 @@ def _task_section(
         "",
         "### Per configuration",
         "",
+        "Mean over each configuration's models (its seeds, or a sampler's draws) with the 95 % t-interval of the "
+        f"mean where it has at least {figures.MIN_CI_MODELS} models.",
+        "",
         _config_table(models),
         "",
     )
 
     # Tables III/IV.
-    paper = paper_table_id(models)
+    paper, paper_text = _paper_note(models)
     summaries = {m: bucket_summary(models, m) for m in ("hidden_proportion", "model_density")}
-    csv = w.out / TABLES_DIR / f"{task}_min_val_loss_buckets.csv"
+    csv = w.out / TABLES_DIR / f"{stem}_min_val_loss_buckets.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
     summaries_frame(summaries).to_csv(csv, index=False)
     w.tables.append(csv)
@@ -363,41 +453,52 @@ def _task_section(
         "### Minimum validation loss by hidden proportion and model density"
         + (f" (paper Table {paper})" if paper else ""),
         "",
-        "Minimum validation loss per model (min over epochs, capped), summarised by mean per bucket. "
+        "Minimum validation loss per model (min over epochs, capped), summarised by mean per bucket with its n; "
         '"Model density" (trainable / all weight-space entries) is what the paper calls "model sparsity". '
-        "uc: unstable convergence, loss not meaningful (rule above)."
-        + (f" The published values of {PAPER_TABLES[paper]['caption']} are listed under each metric." if paper else ""),
+        "`uc` beside a number: unstable convergence, loss not meaningful (more than "
+        f"{UC_MAX_EXPLODED_FRACTION:.0%} of the bucket's models exploded; rule above). " + paper_text,
         "",
-        markdown_table(summaries, paper),
+        markdown_table(summaries, paper, at_chance="at chance" if rule.source == "chance" else "failed to learn"),
         "",
-        f"All statistics (mean, median, sd, IQR, counts, uc) per bucket: [{csv.relative_to(w.out).as_posix()}]"
-        f"({csv.relative_to(w.out).as_posix()}).",
+        f"All statistics (mean, 95 % CI, median, sd, IQR, counts, at-chance and exploded shares, uc) per bucket: "
+        f"[{csv.relative_to(w.out).as_posix()}]({csv.relative_to(w.out).as_posix()}).",
         "",
     )
 
     # Curves.
-    log(f"[{task}] figures")
+    log(f"[{name}] figures")
     w.add("### Learning curves", "")
-    metric = figures.curve_metric(rows).replace("val_", "validation ")
+    has_acc = figures.curve_metric(rows) == "val_accuracy"
+    chance = figures.chance_levels(rows)
+    chance_text = (
+        f" Dotted: the task's chance level (loss {chance['val_loss']:.3g}"
+        + (f", accuracy {chance['val_accuracy']:.3g}" if "val_accuracy" in chance else "")
+        + ")."
+        if chance
+        else ""
+    )
     w.figure(
         figures.curves_by_config(
             rows,
             rule,
-            fig_dir / f"{task}_curves_by_config.png",
-            f"{task}: {metric} per epoch per config, mean ± sd over models",
+            fig_dir / f"{stem}_curves_by_config.png",
+            f"{name}: validation {'accuracy and ' if has_acc else ''}loss per epoch per config",
         ),
-        f"{task}: validation {'accuracy' if figures.curve_metric(rows) == 'val_accuracy' else 'loss'} per epoch "
-        "per config, mean ± sd over models (paper Fig. 1/2)",
+        f"{name}: validation {'accuracy and ' if has_acc else ''}loss per epoch per config (paper Fig. 1/2): mean "
+        f"over the config's models with a shaded 95 % t-interval where it has at least {figures.MIN_CI_MODELS} "
+        f"models; dashed, without an interval, where it has fewer; n in the legend." + chance_text,
     )
+    metric = figures.curve_metric(rows).replace("val_", "validation ")
     w.figure(
         figures.curves_by_hidden_proportion(
             rows,
             models,
             rule,
-            fig_dir / f"{task}_curves_by_hidden_proportion.png",
-            f"{task}: {metric} per model by hidden-proportion band (thick: band mean)",
+            fig_dir / f"{stem}_curves_by_hidden_proportion.png",
+            f"{name}: {metric} per model by hidden-proportion band (thick: band mean)",
         ),
-        f"{task}: every model's curve coloured by hidden-proportion band, thick line = band mean (paper Fig. 6)",
+        f"{name}: every model's curve coloured by hidden-proportion band, thick line = band mean, n per band in "
+        "the legend (paper Fig. 6)." + chance_text,
     )
 
     # Weight space.
@@ -414,12 +515,12 @@ def _task_section(
     w.figure(
         figures.weight_space(
             layouts,
-            fig_dir / f"{task}_weight_space.png",
+            fig_dir / f"{stem}_weight_space.png",
             dominant,
-            f"{task}: weight space drawn to scale (thin rows/columns widened; blue: dominant "
+            f"{name}: weight space drawn to scale (thin rows/columns widened; blue: dominant "
             f"block {dominant}; shade: density)",
         ),
-        f"{task}: weight space of the named configs and a typical sampled model (paper Fig. 3-5, 7a, 9a)",
+        f"{name}: weight space of the named configs and a typical sampled model (paper Fig. 3-5, 7a, 9a)",
     )
     w.add(_layout_table(layouts), "")
 
@@ -430,11 +531,12 @@ def _task_section(
             models,
             rule,
             dominant,
-            fig_dir / f"{task}_min_loss_vs_metrics.png",
-            f"{task}: minimum validation loss per model ({len(models):,} models)",
+            fig_dir / f"{stem}_min_loss_vs_metrics.png",
+            f"{name}: minimum validation loss per model ({len(models):,} models)",
         ),
-        f"{task}: minimum validation loss per model against hidden proportion, model density (paper: model "
-        f"sparsity) and the density of the dominant block {dominant} (paper Fig. 7b, 8, 9b)",
+        f"{name}: minimum validation loss per model against hidden proportion, model density (paper: model "
+        f"sparsity) and the density of the dominant block {dominant} (paper Fig. 7b, 8, 9b); black steps: bucket "
+        "means (dashed where uc); dash-dotted: the failure threshold" + ("; dotted: the chance loss" if chance else ""),
     )
 
     # Environment scores.
@@ -462,13 +564,13 @@ def _task_section(
             figures.scores_vs_hidden_proportion(
                 scored,
                 score_cols,
-                fig_dir / f"{task}_scores_vs_hidden_proportion.png",
-                f"{task}: environment scores per model",
+                fig_dir / f"{stem}_scores_vs_hidden_proportion.png",
+                f"{name}: environment scores per model",
             ),
-            f"{task}: environment scores against hidden proportion",
+            f"{name}: environment scores against hidden proportion",
         )
 
-    graph_regression.report_section(w, fig_dir, task, models, options, log)  # only when hh masks are graphs
+    graph_regression.report_section(w, fig_dir, stem, models, options, log)  # only when hh masks are graphs
 
     # Parent network: on the block RNNs (the baseline cells have no block hyperparameters).
     w.add("### Parent network: predicting minimum validation loss a priori", "")
@@ -482,13 +584,14 @@ def _task_section(
     if len(models) < MIN_MODELS:
         w.add(f"Not fitted: {len(models)} models, fewer than {MIN_MODELS}.", "")
         return None, None
-    log(f"[{task}] parent network: {len(models)} models, {options.trees} trees, {options.folds} folds")
+    log(f"[{name}] parent network: {len(models)} models, {options.trees} trees, {options.folds} folds")
     t0 = time.time()
     predictor, ev = fit_and_evaluate(
         models, rule, options.trees, options.max_depth, options.folds, options.seed, options.mlp, options.mlp_config
     )
-    log(f"[{task}] parent network done in {time.time() - t0:.1f} s")
-    pred_dir = predictor.save(w.out / PREDICTOR_DIR / task)
+    log(f"[{name}] parent network done in {time.time() - t0:.1f} s")
+    predictor.meta.update({"experiment": name, "task_name": str(first["task"]), "environment": env or None})
+    pred_dir = predictor.save(w.out / PREDICTOR_DIR / stem)
     w.add(
         "Features: the 19 hyperparameters (6 block densities, 6 init means, 6 init stds, learning rate) and the "
         "hidden proportion. Target: the capped minimum validation loss (failed models kept at their capped loss).",
@@ -504,19 +607,24 @@ def _task_section(
             ev.actual,
             preds,
             ev.failed,
-            fig_dir / f"{task}_predicted_vs_actual.png",
-            f"{task}: parent network, {ev.folds}-fold held-out predictions",
+            fig_dir / f"{stem}_predicted_vs_actual.png",
+            f"{name}: parent network, {ev.folds}-fold held-out predictions",
         ),
-        f"{task}: held-out predicted against actual minimum validation loss (paper Fig. 10)",
+        f"{name}: held-out predicted against actual minimum validation loss (paper Fig. 10)",
     )
     w.figure(
         figures.feature_importance(
-            ev.importances, fig_dir / f"{task}_feature_importance.png", f"{task}: random forest feature importances"
+            ev.importances,
+            fig_dir / f"{stem}_feature_importance.png",
+            f"{name}: random forest permutation importance on held-out folds",
+            ev.importances_sd,
         ),
-        f"{task}: random forest feature importances (fitted on all models)",
+        f"{name}: permutation importance of each feature: the drop in held-out R2 when the feature is shuffled in "
+        f"a fold the forest never saw (mean ± sd over {ev.folds} folds x {PERMUTATION_REPEATS} shuffles), in the "
+        "units of the ablation's R2 change above",
     )
     w.add(
-        _importance_md(ev.importances),
+        _importance_md(ev.importances, ev.importances_sd),
         "",
         f"Saved predictor: `{pred_dir.relative_to(w.out).as_posix()}/` (forest as plain arrays in forest.npz, MLP "
         "parameters as Flax msgpack plus normalisation in mlp.json; no pickle). Use it with "
@@ -566,13 +674,14 @@ def analyze(
             log(f"note: {out / REPORT_FILE} was made from {', '.join(previous) or 'other results'}; overwriting it")
 
     t0 = time.time()
-    models, rules = classify(final_per_model(df), options.failure_loss)
+    models, rules = classify(final_per_model(df), options.failure_loss, by="experiment")
     w = _Writer(out)
     w.add(
         "# Analysis of sparse block RNN sweep results",
         "",
         "Results: " + ", ".join(f"`{d}`" for d in results_dirs) + f" — {len(models):,} models, "
-        f"{len(df):,} (model, epoch) rows, tasks {', '.join(sorted(rules))}.",
+        f"{len(df):,} (model, epoch) rows, experiments {', '.join(f'`{e}`' for e in sorted(rules))} (runs of "
+        "different tasks, environments or dims are analysed apart).",
         "",
         "## How failed models are treated",
         "",
@@ -580,12 +689,12 @@ def analyze(
         "",
     )
     predictors, evaluations = {}, {}
-    for task in sorted(rules):
-        task_models = models[models["task"] == task].reset_index(drop=True)
-        task_rows = df[df["task"] == task]
-        pred_dir, ev = _task_section(w, task, task_rows, task_models, rules[task], options, log)
+    for name in sorted(rules):
+        exp_models = models[models["experiment"] == name].reset_index(drop=True)
+        exp_rows = df[df["experiment"] == name]
+        pred_dir, ev = _task_section(w, name, exp_rows, exp_models, rules[name], options, log)
         if pred_dir is not None:
-            predictors[task], evaluations[task] = pred_dir, ev
+            predictors[name], evaluations[name] = pred_dir, ev
     w.add(pruning_sections(results_dirs, out))  # when experiments.prune left a pruning.parquet in a results folder
 
     text = "\n".join(w.lines).rstrip() + "\n"
@@ -602,7 +711,7 @@ def analyze(
                 {
                     "results": results_dirs,
                     "models": len(models),
-                    "tasks": sorted(rules),
+                    "experiments": sorted(rules),
                     "files": [
                         p.relative_to(out).as_posix()
                         for p in [report] + ([html] if html else []) + w.figures + w.tables

@@ -15,16 +15,24 @@ from sparse_rnn_jax.engine.results import final_per_model
 
 def summary_table(per_model: pd.DataFrame) -> str:
     """Minimum validation loss per hidden-proportion and model-density bucket in the paper's Table III/IV
-    form, with the analysis' one ``uc`` rule (``analysis.convergence``)."""
-    models, _ = classify(per_model)
-    rows = {"hidden_proportion": "Hidden Proportion", "model_density": "Model Density (sparsity)"}
-    table = {}
-    for column, label in rows.items():
+    form: each cell "mean (n=N)", with the ``uc`` marker of the analysis' one rule (``analysis.convergence``),
+    and under each metric the share of models at chance and the share that exploded."""
+    models, rules = classify(per_model)
+    chance = bool(rules) and next(iter(rules.values())).source == "chance"
+    metrics = {"hidden_proportion": "Hidden Proportion", "model_density": "Model Density (sparsity)"}
+    table: list[tuple[str, list[str]]] = []
+    for column, label in metrics.items():
         summary = bucket_summary(models, column)
-        table[label] = [f"{cell_text(r)} (n={int(r['n'])})" if r["n"] else cell_text(r) for _, r in summary.iterrows()]
-    width = max(len(c) for c in sum(table.values(), []) + list(BUCKET_LABELS)) + 2
+        cells = list(summary.iterrows())
+        table.append((label, [cell_text(r) for _, r in cells]))
+        for name, share in (
+            (" at chance" if chance else " failed to learn", "at_chance_fraction"),
+            (" exploded/diverged", "exploded_fraction"),
+        ):
+            table.append((name, [f"{r[share]:.0%}" if r["n"] else "-" for _, r in cells]))
+    width = max(len(c) for _, cells in table for c in cells + list(BUCKET_LABELS)) + 2
     lines = [f"{'':<26}" + "".join(f"{n:>{width}}" for n in BUCKET_LABELS)]
-    lines += [f"{label:<26}" + "".join(f"{c:>{width}}" for c in cells) for label, cells in table.items()]
+    lines += [f"{name:<26}" + "".join(f"{c:>{width}}" for c in cells) for name, cells in table]
     return "\n".join(lines)
 
 
@@ -37,7 +45,8 @@ def sweep_summary(frame: pd.DataFrame, record: dict, scores: pd.DataFrame | None
         "",
         f"{len(per_model)} models x {int(frame['epoch'].max())} epochs in {record['wall_time_s']:.0f} s "
         f"({record['platform']}, {len(record['devices'])} device(s))",
-        "Minimum validation loss (mean per bucket, the paper's Table III/IV form; uc = unstable convergence):",
+        "Minimum validation loss (mean per bucket, the paper's Table III/IV form; uc = unstable convergence: more "
+        "than 25 % of the bucket's models exploded, diverged or non-finite):",
         summary_table(per_model),
     ]
     n_div = int(per_model["diverged"].sum())

@@ -2,13 +2,13 @@
 
 Each model's minimum validation loss (over epochs, capped as in ``convergence``) is grouped by its hidden
 proportion (Eqn 12) or its model density (trainable / all weight-space entries; the paper calls this
-"model sparsity") into the buckets < .2, .2-.4, .4-.6, .6-.8, >= .8, and summarised by mean, with the
-count, the standard deviation, the inter-quartile range and the share of models that failed to
-converge. A cell is ``uc`` by ``convergence.is_uc``.
+"model sparsity") into the buckets < .2, .2-.4, .4-.6, .6-.8, >= .8, and summarised by mean with its count and
+95 % t-interval, the standard deviation, the inter-quartile range, the share of models at chance and the share
+that exploded. Every non-empty cell shows its mean and n; ``uc`` (``convergence.is_uc``) is a marker beside the
+number, e.g. "1.431 uc (n=16)".
 
-The paper's published values (MISSION.md section 7) are kept here and shown beside ours when a run is
-the paper's experiment: task ``rad`` at ~50,000 trainable weights -> Table IV; task ``ah`` sampled with
-``normal`` -> Table III.
+The paper's published values (MISSION.md section 7) are kept here and shown beside ours only when a run is the
+paper's experiment (``paper_table_id``: task, environment, dims, budget and sampler match).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from sparse_rnn_jax.analysis.convergence import is_uc
+from sparse_rnn_jax.core.configs import NAMED_CONFIGS
+from sparse_rnn_jax.core.samplers import SAMPLERS
 
 BUCKET_EDGES: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
 BUCKET_LABELS: tuple[str, ...] = ("< .2", ".2–.4", ".4–.6", ".6–.8", "≥ .8")
@@ -29,6 +31,8 @@ METRIC_LABELS: dict[str, str] = {
 }
 UC = "uc"
 EMPTY = "-"
+MIN_CI_MODELS = 3
+"""Fewer models than this: no 95 % interval (a t-interval on 2 values spans +-12.7 standard errors)."""
 
 PAPER_TABLES: dict[str, dict] = {
     "III": {
@@ -44,6 +48,26 @@ PAPER_TABLES: dict[str, dict] = {
 }
 PAPER_RAD_BUDGET = 50_000
 PAPER_BUDGET_TOLERANCE = 0.05
+PAPER_EXPERIMENTS: dict[str, dict] = {
+    "IV": {
+        "task": "rad",
+        "environment": None,
+        "dims": (2500, 10),
+        "budget": PAPER_RAD_BUDGET,
+        "samplers": ("normal_size", "uniform_size"),
+        "text": "RAD, 2,500 -> 10, ~50,000 trainable weights, sampled by normal_size (or uniform_size)",
+    },
+    "III": {
+        "task": "ah",
+        "environment": "AdroitHandHammer-v1",
+        "dims": (46, 26),
+        "budget": None,
+        "samplers": ("normal",),
+        "text": "Adroit Hammer (AdroitHandHammer-v1), 46 -> 26, sampled by normal, trainable count free",
+    },
+}
+"""What makes a run the paper's experiment: task, environment (None: the task has none), dims, budget (median
+trainable weights of the sampled models within ``PAPER_BUDGET_TOLERANCE``; None: free) and the samplers."""
 
 
 def bucket_index(values: np.ndarray | pd.Series) -> np.ndarray:
@@ -51,51 +75,107 @@ def bucket_index(values: np.ndarray | pd.Series) -> np.ndarray:
     return np.digitize(np.asarray(values, dtype=float), BUCKET_EDGES)
 
 
-def bucket_summary(models: pd.DataFrame, metric: str, value: str = "capped_min_val_loss") -> pd.DataFrame:
-    """One row per bucket of ``metric``: n, n_failed, failed_fraction, mean, median, std, iqr, uc.
+def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The ``level`` t-interval of the mean of ``values`` (NaN, NaN for fewer than 2 values)."""
+    from scipy.stats import t
 
-    ``models`` holds one row per model with ``metric``, ``value`` and ``failed`` (``convergence.classify``).
-    Statistics are over the models with a finite ``value``; ``std`` is the sample standard deviation.
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return math.nan, math.nan
+    half = float(t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return float(v.mean()) - half, float(v.mean()) + half
+
+
+def _flags(models: pd.DataFrame, name: str) -> np.ndarray:
+    return models[name].to_numpy(dtype=bool) if name in models else np.zeros(len(models), bool)
+
+
+def bucket_summary(models: pd.DataFrame, metric: str, value: str = "capped_min_val_loss") -> pd.DataFrame:
+    """One row per bucket of ``metric``: n, mean, ci95_low, ci95_high, median, std, iqr, n_failed,
+    failed_fraction, n_at_chance, at_chance_fraction, n_exploded, exploded_fraction, uc.
+
+    ``models`` holds one row per model with ``metric``, ``value`` and the flags of ``convergence.classify``
+    (``failed``, ``at_chance``, ``exploded``; absent flags count as False). Statistics are over the models with
+    a finite ``value``; ``std`` is the sample standard deviation; the interval is the t-interval of the mean.
     """
     idx = bucket_index(models[metric])
     vals = models[value].to_numpy(dtype=float)
-    failed = models["failed"].to_numpy(dtype=bool) if "failed" in models else np.zeros(len(models), bool)
+    failed, at_chance, exploded = (_flags(models, f) for f in ("failed", "at_chance", "exploded"))
     rows = []
     for k, label in enumerate(BUCKET_LABELS):
         sel = idx == k
         v = vals[sel & np.isfinite(vals)]
-        n, n_failed = int(sel.sum()), int(failed[sel].sum())
+        n = int(sel.sum())
+        counts = {f: int(flag[sel].sum()) for f, flag in (("failed", failed), ("at_chance", at_chance))}
+        n_exploded = int(exploded[sel].sum())
         q1, q3 = np.quantile(v, [0.25, 0.75]) if v.size else (math.nan, math.nan)
+        low, high = t_interval(v) if v.size >= MIN_CI_MODELS else (math.nan, math.nan)
         rows.append(
             {
                 "bucket": label,
                 "n": n,
-                "n_failed": n_failed,
-                "failed_fraction": n_failed / n if n else math.nan,
                 "mean": float(v.mean()) if v.size else math.nan,
+                "ci95_low": low,
+                "ci95_high": high,
                 "median": float(np.median(v)) if v.size else math.nan,
                 "std": float(v.std(ddof=1)) if v.size > 1 else math.nan,
                 "iqr": float(q3 - q1),
-                "uc": is_uc(n, n_failed),
+                "n_failed": counts["failed"],
+                "failed_fraction": counts["failed"] / n if n else math.nan,
+                "n_at_chance": counts["at_chance"],
+                "at_chance_fraction": counts["at_chance"] / n if n else math.nan,
+                "n_exploded": n_exploded,
+                "exploded_fraction": n_exploded / n if n else math.nan,
+                "uc": is_uc(n, n_exploded),
             }
         )
     return pd.DataFrame(rows).set_index("bucket")
 
 
-def paper_table_id(models: pd.DataFrame) -> str | None:
-    """ "IV" for a RAD sweep at ~50k trainable weights, "III" for an AH sweep sampled with ``normal``, else None.
+def paper_table_id(models: pd.DataFrame, environment: str | None = None) -> str | None:
+    """ "IV" or "III" when one experiment's per-model rows are the paper's experiment (``PAPER_EXPERIMENTS``:
+    task, environment, dims, budget and the samplers of the sampled models all match), else None.
 
-    ``models`` holds one task's per-model rows.
+    ``environment`` defaults to the rows' ``environment`` column (the report's; None when absent).
     """
+    why = paper_mismatch(models, environment)
+    return next((table for table, reason in why.items() if reason is None), None)
+
+
+def paper_mismatch(models: pd.DataFrame, environment: str | None = None) -> dict[str, str | None]:
+    """For each of the paper's tables, None when ``models`` are its experiment, else the first difference."""
+    out: dict[str, str | None] = {}
+    if environment is None and "environment" in models and len(models):
+        env = models["environment"].iloc[0]
+        environment = None if env is None or (isinstance(env, float) and math.isnan(env)) else str(env)
+    for table, exp in PAPER_EXPERIMENTS.items():
+        out[table] = _mismatch(models, exp, environment)
+    return out
+
+
+def _mismatch(models: pd.DataFrame, exp: Mapping, environment: str | None) -> str | None:
     if models.empty:
-        return None
+        return "no models"
     task = str(models["task"].iloc[0])
-    if task == "rad":
-        median = float(np.median(models["trainable_params"].to_numpy(dtype=float)))
-        if abs(median - PAPER_RAD_BUDGET) <= PAPER_BUDGET_TOLERANCE * PAPER_RAD_BUDGET:
-            return "IV"
-    if task == "ah" and (models["config"] == "normal").mean() > 0.5:
-        return "III"
+    if task != exp["task"]:
+        return f"task {task}, not {exp['task']}"
+    if exp["environment"] is not None and environment != exp["environment"]:
+        return f"environment {environment or 'unknown'}, not {exp['environment']}"
+    dims = {(int(a), int(b)) for a, b in zip(models["input_dim"], models["output_dim"])}
+    if dims != {exp["dims"]}:
+        shown = ", ".join(f"{a} -> {b}" for a, b in sorted(dims))
+        return f"dims {shown}, not {exp['dims'][0]} -> {exp['dims'][1]}"
+    # "uniform" names both a named config and a sampler; the paper's samplers are not named configs.
+    sampled = models[models["config"].isin(SAMPLERS) & ~models["config"].isin(NAMED_CONFIGS)]
+    if sampled.empty:
+        return "no sampled models"
+    samplers = sorted(set(sampled["config"]))
+    if not set(samplers) <= set(exp["samplers"]):
+        return f"sampler {', '.join(samplers)}, not {' / '.join(exp['samplers'])}"
+    if exp["budget"] is not None:
+        median = float(np.median(sampled["trainable_params"].to_numpy(dtype=float)))
+        if abs(median - exp["budget"]) > PAPER_BUDGET_TOLERANCE * exp["budget"]:
+            return f"median {median:,.0f} trainable weights, not ~{exp['budget']:,}"
     return None
 
 
@@ -104,25 +184,34 @@ def _fmt(x: float, digits: int = 3) -> str:
 
 
 def cell_text(row: pd.Series, digits: int = 3) -> str:
-    """The table's headline cell: the mean, ``uc``, or ``-`` for an empty bucket."""
+    """The table's headline cell: "mean (n=N)", "mean uc (n=N)" when uc, or "-" for an empty bucket."""
     if row["n"] == 0:
         return EMPTY
-    return UC if row["uc"] else _fmt(row["mean"], digits)
+    return f"{_fmt(row['mean'], digits)}{' ' + UC if row['uc'] else ''} (n={int(row['n'])})"
 
 
-def markdown_table(summaries: Mapping[str, pd.DataFrame], paper: str | None = None, digits: int = 3) -> str:
-    """The paper's layout: one block of rows per metric (mean; n; std; IQR; failed) with the
-    published row beside it when ``paper`` names Table III or IV."""
+def _share(row: pd.Series, name: str) -> str:
+    return f"{row[name]:.0%}" if row["n"] else EMPTY
+
+
+def markdown_table(
+    summaries: Mapping[str, pd.DataFrame], paper: str | None = None, digits: int = 3, at_chance: str = "at chance"
+) -> str:
+    """The paper's layout: one block of rows per metric (mean with n and the uc marker; the published row when
+    ``paper`` names Table III or IV; 95 % CI; the share of models ``at_chance``; the share that exploded)."""
     header = "| metric | " + " | ".join(BUCKET_LABELS) + " |"
     lines = [header, "|---|" + "---|" * len(BUCKET_LABELS)]
     for metric, s in summaries.items():
         label = METRIC_LABELS.get(metric, metric)
+        ci = [
+            f"[{_fmt(r['ci95_low'], digits)}, {_fmt(r['ci95_high'], digits)}]" if np.isfinite(r["ci95_low"]) else EMPTY
+            for _, r in s.iterrows()
+        ]
         rows = [
             (f"**{label}** — mean min val loss", [cell_text(r, digits) for _, r in s.iterrows()]),
-            ("  n models", [str(int(r["n"])) for _, r in s.iterrows()]),
-            ("  std", [_fmt(r["std"], digits) for _, r in s.iterrows()]),
-            ("  IQR", [_fmt(r["iqr"], digits) for _, r in s.iterrows()]),
-            ("  failed to converge", [f"{r['failed_fraction']:.0%}" if r["n"] else EMPTY for _, r in s.iterrows()]),
+            ("  95 % CI of the mean (t)", ci),
+            (f"  {at_chance}", [_share(r, "at_chance_fraction") for _, r in s.iterrows()]),
+            ("  exploded, non-finite or diverged", [_share(r, "exploded_fraction") for _, r in s.iterrows()]),
         ]
         if paper is not None and metric in PAPER_TABLES[paper]:
             published = [v if isinstance(v, str) else f"{v:.3f}" for v in PAPER_TABLES[paper][metric]]

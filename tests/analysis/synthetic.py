@@ -53,6 +53,7 @@ def synthetic_results(
     named_budget: float = 100_000,
     named_seeds: int = 3,
     extra_configs: Sequence[str] = (),
+    dims: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """One row per (model, epoch) in the results schema.
 
@@ -60,9 +61,9 @@ def synthetic_results(
     a ``failed_fraction`` of them is stuck at a failing loss (2.31 on rad, 10 x base elsewhere) and a
     ``diverged_fraction`` diverges at a random epoch (diverged=True, val_loss NaN from then on). Named
     configs (and ``extra_configs``, built as ``dense`` under another name, e.g. "lstm") get
-    ``named_seeds`` models each.
+    ``named_seeds`` models each. ``dims`` overrides the task's (input_dim, output_dim).
     """
-    x, y = TASK_DIMS[task]
+    x, y = dims or TASK_DIMS[task]
     rng = np.random.default_rng(seed)
     sampler = sampler or ("normal_size" if task == "rad" else "normal")
     specs = list(sample_specs(sampler, n_models, seed, x, y, budget=budget if sampler == "normal_size" else None).specs)
@@ -114,7 +115,7 @@ def synthetic_results(
                 }
             )
     df = pd.DataFrame(rows)[list(RESULT_COLUMNS)]
-    return df.assign(chance_loss=math.log(TASK_DIMS[task][1]) if task == "rad" else math.nan)
+    return df.assign(chance_loss=math.log(y) if task == "rad" else math.nan)
 
 
 def synthetic_scores(results: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -133,14 +134,21 @@ def synthetic_scores(results: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def write_workdir(path: str | Path, results: pd.DataFrame, scores: pd.DataFrame | None = None) -> Path:
-    """results.parquet (the results columns), run.json (task, chance loss, status) and scores.parquet."""
+def write_workdir(
+    path: str | Path, results: pd.DataFrame, scores: pd.DataFrame | None = None, env_id: str | None = None
+) -> Path:
+    """results.parquet (the results columns), run.json (task, chance loss, status, the data's environment: ``env_id``,
+    by default AdroitHandHammer-v1 for ah) and scores.parquet."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     chance = results["chance_loss"].iloc[0] if "chance_loss" in results and len(results) else float("nan")
     write_parquet_atomic(results[[c for c in results.columns if c != "chance_loss"]], path / "results.parquet")
     task = str(results["task"].iloc[0]) if len(results) else ""
-    (path / "run.json").write_text(json.dumps({"task": task, "chance_loss": float(chance), "status": "complete"}))
+    record = {"task": task, "chance_loss": float(chance), "status": "complete"}
+    env_id = env_id or ("AdroitHandHammer-v1" if task == "ah" else None)
+    if env_id:
+        record["data"] = {"env_id": env_id, "dataset_id": "local/synthetic/expert-v0"}
+    (path / "run.json").write_text(json.dumps(record))
     if scores is not None:
         write_parquet_atomic(scores, path / "scores.parquet")
     return path

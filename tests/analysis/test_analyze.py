@@ -1,3 +1,4 @@
+import json
 import re
 import subprocess
 import sys
@@ -6,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from sparse_rnn_jax.analysis import figures
 from sparse_rnn_jax.analysis.report import AnalysisInputError, AnalysisOptions, analyze
@@ -34,7 +36,7 @@ def test_report_references_pngs_that_exist(analysed):
         "rad_min_loss_vs_metrics.png",
         "rad_predicted_vs_actual.png",
         "rad_feature_importance.png",
-        "ah_scores_vs_hidden_proportion.png",
+        "AdroitHandHammer-v1_scores_vs_hidden_proportion.png",
     }
     assert result.html is not None and "<table>" in result.html.read_text()
     assert (out / "keep.txt").read_text() == "not the report's"
@@ -43,18 +45,24 @@ def test_report_references_pngs_that_exist(analysed):
 def test_report_sections(analysed):
     out, result, _ = analysed
     text = (out / "report.md").read_text()
-    assert "## Task `rad`" in text and "## Task `ah`" in text
-    assert "paper, Table IV | 1.791" in text  # RAD at ~50k
-    assert "paper, Table III | 0.071" in text  # AH sampled with normal
+    assert "## `rad`" in text and "## `AdroitHandHammer-v1`" in text  # named by environment where there is one
+    assert "Task `ah`, environment `AdroitHandHammer-v1`, 46 -> 26" in text
+    assert "paper, Table IV | 1.791" in text  # RAD 2500 -> 10 at ~50k from normal_size
+    assert "paper, Table III | 0.071" in text  # AdroitHandHammer-v1 46 -> 26 from normal
+    assert "This is the paper's experiment" in text and "No published counterpart" not in text
     assert "Model density (paper: model sparsity)" in text
-    assert "unstable convergence" in text
+    assert "unstable convergence" in text and "|   at chance |" in text and "|   failed to learn |" in text
     assert "### Environment scores" in text and "d4rl_score" in text
     assert "R2" in text and "without hidden proportion" in text
-    assert "| lstm |" in text  # any config name gets a row and a colour
-    for task in ("rad", "ah"):
-        assert (out / "tables" / f"{task}_min_val_loss_buckets.csv").is_file()
-        assert (out / "predictor" / task / "predictor.json").is_file()
-    assert set(result.predictors) == {"rad", "ah"}
+    assert "permutation importance" in text
+    assert "| lstm | 2 |" in text  # any config name gets a row and a colour
+    assert re.search(r"\| normal_size \| 60 \| \d+ \| [\d.]+ \| \[[\d.]+, [\d.]+\] \|", text)  # mean and CI
+    for name in ("rad", "AdroitHandHammer-v1"):
+        csv = pd.read_csv(out / "tables" / f"{name}_min_val_loss_buckets.csv")
+        assert {"n", "mean", "ci95_low", "ci95_high", "at_chance_fraction", "exploded_fraction", "uc"} <= set(csv)
+        meta = json.loads((out / "predictor" / name / "predictor.json").read_text())
+        assert meta["experiment"] == name
+    assert set(result.predictors) == {"rad", "AdroitHandHammer-v1"}
 
 
 def test_second_results_set_is_noted_not_silent(workdirs, tmp_path):
@@ -64,7 +72,7 @@ def test_second_results_set_is_noted_not_silent(workdirs, tmp_path):
     assert not any(line.startswith("note:") for line in log)
     analyze([workdirs["ah"]], tmp_path, options, log=log.append)
     assert any(line.startswith("note:") and "overwriting" in line for line in log)
-    assert "## Task `ah`" in (tmp_path / "report.md").read_text()
+    assert "## `AdroitHandHammer-v1`" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "predictor" / "rad").is_dir()  # earlier files are not deleted
 
 
@@ -125,6 +133,63 @@ def test_weight_space_shares_and_dominant_block():
     colours = figures.config_colours(["balanced", "lstm", "gru", "my_config", "other_config"])
     assert colours["balanced"] == figures.CONFIG_COLOURS["balanced"]
     assert len(set(colours.values())) == 5
+
+
+def test_palette_is_distinct_for_every_named_config_and_sampler():
+    from sparse_rnn_jax.core.cell_spec import CELLS
+    from sparse_rnn_jax.core.configs import NAMED_CONFIGS
+
+    names = list(NAMED_CONFIGS) + ["normal_size", "uniform_size"] + list(CELLS)
+    colours = figures.config_colours(names)
+    assert len(set(colours.values())) == len(names)  # eqn7 and normal_size no longer look alike
+    assert colours["eqn7"] == "#CC79A7" and colours["normal_size"] == "#000000"
+    assert len(set(figures.config_markers(names).values())) == len(names)
+
+
+def test_chance_levels_and_t_band():
+    rows = pd.DataFrame({"chance_loss": [np.log(10)] * 2, "output_dim": [10, 10]})
+    assert figures.chance_levels(rows) == pytest.approx({"val_loss": np.log(10), "val_accuracy": 0.1})
+    assert figures.chance_levels(rows.assign(chance_loss=0.516)) == {"val_loss": 0.516}  # not ln|y|: no accuracy
+    assert figures.chance_levels(rows.assign(chance_loss=np.nan)) == {}
+    values = np.array([[1.0, 2.0], [2.0, np.nan], [3.0, 4.0]])
+    mean, low, high = figures.t_band(values)
+    np.testing.assert_allclose(mean, [2.0, 3.0])
+    half = stats.t.ppf(0.975, 2) * 1.0 / np.sqrt(3)
+    np.testing.assert_allclose([low[0], high[0]], [2.0 - half, 2.0 + half])
+    half = stats.t.ppf(0.975, 1) * np.std([2.0, 4.0], ddof=1) / np.sqrt(2)
+    np.testing.assert_allclose([low[1], high[1]], [3.0 - half, 3.0 + half])
+
+
+def test_experiments_of_different_dims_or_environments_are_apart(tmp_path):
+    small = write_workdir(tmp_path / "rad784", synthetic_results("rad", 20, 2, seed=3, dims=(784, 10)))
+    big = write_workdir(tmp_path / "rad2500", synthetic_results("rad", 20, 2, seed=4))
+    door = write_workdir(
+        tmp_path / "door", synthetic_results("ah", 20, 2, seed=5, dims=(39, 28)), env_id="AdroitHandDoor-v1"
+    )
+    result = analyze([small, big, door], tmp_path / "out", AnalysisOptions(trees=5, folds=2, mlp=False))
+    text = result.report.read_text()
+    assert set(result.predictors) == {"rad_784x10", "rad_2500x10", "AdroitHandDoor-v1"}
+    assert "## `rad_784x10`" in text and "## `rad_2500x10`" in text and "## `AdroitHandDoor-v1`" in text
+    assert (tmp_path / "out" / "figures" / "AdroitHandDoor-v1_curves_by_config.png").is_file()
+    sections = text.split("\n## ")
+    small_section = next(sec for sec in sections if sec.startswith("`rad_784x10`"))
+    assert "No published counterpart" in small_section and "dims 784 -> 10, not 2500 -> 10" in small_section
+    assert "paper, Table IV" in next(sec for sec in sections if sec.startswith("`rad_2500x10`"))
+    door_section = next(sec for sec in sections if sec.startswith("`AdroitHandDoor-v1`"))
+    assert "environment AdroitHandDoor-v1, not AdroitHandHammer-v1" in door_section
+    assert "20 models (" in small_section  # the two RAD runs are not pooled
+
+
+def test_sweep_summary_uses_the_same_rule():
+    from sparse_rnn_jax.analysis.summary import summary_table
+    from sparse_rnn_jax.engine.results import final_per_model
+
+    rows = synthetic_results("rad", 30, 2, seed=6, failed_fraction=0.6)  # many models at chance, none exploded
+    text = summary_table(final_per_model(rows))
+    assert " uc " not in text and "(n=" in text
+    assert " at chance" in text and " exploded/diverged" in text
+    exploded = rows.assign(diverged=True)
+    assert " uc (n=" in summary_table(final_per_model(exploded))
 
 
 def test_pooled_runs_of_different_lengths(tmp_path):

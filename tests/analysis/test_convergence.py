@@ -25,6 +25,8 @@ def test_chance_rule_for_cross_entropy_task():
     assert rule.source == "chance"
     assert rule.threshold == pytest.approx(cv.CHANCE_MARGIN * math.log(10))
     assert rule.cap == pytest.approx(cv.CAP_FACTOR * rule.threshold)
+    assert rule.explosion == pytest.approx(cv.EXPLOSION_FACTOR * math.log(10))
+    assert rule.chance == pytest.approx(math.log(10))
 
 
 def test_population_rule_for_other_tasks():
@@ -32,6 +34,8 @@ def test_population_rule_for_other_tasks():
     rule = cv.failure_rule(_models("ah", losses, output_dim=26), "ah")
     assert rule.source == "population"
     assert rule.threshold == pytest.approx(cv.FAILURE_FACTOR * np.quantile(losses, cv.FAILURE_REFERENCE_QUANTILE))
+    assert rule.explosion == pytest.approx(cv.EXPLOSION_FACTOR * np.quantile(losses, cv.FAILURE_REFERENCE_QUANTILE))
+    assert rule.chance is None
 
 
 def test_given_threshold_and_bad_given():
@@ -48,8 +52,25 @@ def test_classify_flags_and_caps():
     out, rules = cv.classify(models)
     cap = rules["rad"].cap
     assert out["failed"].tolist() == [False, True, True, True, True, True]
+    # Exploded: non-finite, diverged, or above 10 x chance (50 > 23.0); 2.30 is at chance, not exploded.
+    assert out["exploded"].tolist() == [False, False, True, True, True, True]
+    assert out["at_chance"].tolist() == [False, True, False, False, False, False]
     np.testing.assert_allclose(out["capped_min_val_loss"], [1.2, 2.30, cap, cap, 1.5, cap])
     assert cap == pytest.approx(2 * 0.98 * ln10)
+
+
+def test_classify_by_experiment_with_given_threshold_by_task():
+    models = pd.concat(
+        [_models("ah", [0.1] * 8 + [5.0], output_dim=26).assign(experiment=e) for e in ("door", "hammer")],
+        ignore_index=True,
+    )
+    models.loc[models["experiment"] == "door", "min_val_loss"] *= 10
+    out, rules = cv.classify(models, {"ah": 0.5, "hammer": 0.2}, by="experiment")
+    assert set(rules) == {"door", "hammer"}
+    assert rules["hammer"].threshold == 0.2 and rules["door"].threshold == 0.5  # experiment first, then task
+    assert rules["door"].explosion == pytest.approx(5.0)
+    assert out.loc[out["experiment"] == "door", "failed"].tolist() == [True] * 9
+    assert out.loc[out["experiment"] == "door", "exploded"].tolist() == [False] * 8 + [True]
 
 
 def test_classify_separates_tasks():
@@ -64,16 +85,17 @@ def test_cap_curves():
 
 
 @pytest.mark.parametrize(
-    "n,failed,uc",
+    "n,exploded,uc",
     [
         (0, 0, False),  # empty: shown as "-", not uc
-        (4, 0, True),  # too few models
-        (5, 0, False),
+        (1, 0, False),  # a small cell is not uc: it shows its n
+        (4, 1, False),
+        (4, 2, True),
         (20, 5, False),  # exactly 25 %: not more than the limit
         (20, 6, True),  # 30 %
         (100, 25, False),
         (100, 26, True),
     ],
 )
-def test_uc_rule(n, failed, uc):
-    assert cv.is_uc(n, failed) is uc
+def test_uc_rule(n, exploded, uc):
+    assert cv.is_uc(n, exploded) is uc

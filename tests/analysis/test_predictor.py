@@ -41,6 +41,28 @@ def test_forest_recovers_planted_relation_and_ablation_drops_r2(fitted):
     assert len(ev.forest.r2_folds) == 5
 
 
+def test_permutation_importance_on_held_out_folds(fitted):
+    _, ev = fitted
+    # Shuffling hidden proportion destroys the held-out fit; shuffling any other feature barely changes it.
+    assert ev.importances["hidden_proportion"] > 0.5
+    assert ev.importances.drop("hidden_proportion").abs().max() < 0.05
+    assert list(ev.importances_sd.index) == list(ev.importances.index) and (ev.importances_sd >= 0).all()
+    assert set(ev.as_dict()["permutation_importance"]) == set(P.FEATURES)
+
+
+def test_kfold_and_r2_are_those_of_the_hand_written_versions():
+    for n, k in ((10, 3), (11, 2), (37, 5), (250, 5)):
+        order = np.random.default_rng(3).permutation(n)
+        expected = [np.sort(part) for part in np.array_split(order, k)]
+        got = P.kfold_test_indices(n, k, 3)
+        assert len(got) == k and all(np.array_equal(a, b) for a, b in zip(got, expected))
+    rng = np.random.default_rng(0)
+    actual = rng.normal(size=50)
+    predicted = actual + rng.normal(scale=0.5, size=50)
+    manual = 1.0 - ((actual - predicted) ** 2).sum() / ((actual - actual.mean()) ** 2).sum()
+    assert P.r2_score(actual, predicted) == pytest.approx(manual, abs=1e-12)
+
+
 def test_mlp_learns_the_relation_and_the_curve(fitted):
     # 200 training rows for a 20-feature MLP: well below the forest (at ~1,500 models both reach ~0.95).
     _, ev = fitted
