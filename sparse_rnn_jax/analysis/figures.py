@@ -33,13 +33,8 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from sparse_rnn_jax.analysis.convergence import FailureRule, cap_curves
-from sparse_rnn_jax.analysis.tables import (
-    BUCKET_EDGES,
-    BUCKET_LABELS,
-    MIN_CI_MODELS,
-    bucket_index,
-    bucket_summary,
-)
+from sparse_rnn_jax.analysis.tables import MIN_CI_MODELS, bucket_summary, t_interval
+from sparse_rnn_jax.core.accounting import BUCKET_EDGES, BUCKET_LABELS, bucket_index
 from sparse_rnn_jax.core.spec import BLOCKS, TOP_ROW
 
 DPI = 110
@@ -193,16 +188,12 @@ def _draw_chance(ax, metric: str, chance: Mapping[str, float]) -> None:
 
 
 def t_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per column of ``values: f[models, epochs]``: (mean, low, high) of the ``level`` t-interval over the finite
-    entries; the interval is NaN where a column has fewer than 2 finite entries."""
-    from scipy.stats import t
-
-    finite = np.isfinite(values)
-    n = finite.sum(axis=0)
+    """Per column of ``values: f[models, epochs]``: (mean, low, high) of the ``level`` t-interval
+    (``tables.t_interval``) over the finite entries; the interval is NaN where a column has fewer than 2."""
     mean = _nanmean(values)
-    var = np.where(n > 1, np.where(finite, (values - mean) ** 2, 0.0).sum(axis=0) / np.maximum(n - 1, 1), np.nan)
-    half = np.where(n > 1, t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * np.sqrt(var / np.maximum(n, 1)), np.nan)
-    return mean, mean - half, mean + half
+    bands = [t_interval(col[np.isfinite(col)], level) for col in np.asarray(values, dtype=float).T]
+    low, high = (np.asarray(b, dtype=float) for b in zip(*bands)) if bands else (mean, mean)
+    return mean, low, high
 
 
 def curves_by_config(rows: pd.DataFrame, rule: FailureRule, path: Path, title: str = "") -> Path:

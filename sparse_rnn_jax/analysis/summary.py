@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from sparse_rnn_jax.analysis.convergence import classify
-from sparse_rnn_jax.analysis.tables import BUCKET_LABELS, bucket_summary, cell_text
+from sparse_rnn_jax.analysis.tables import bucket_summary, cell_text
+from sparse_rnn_jax.core.accounting import BUCKET_LABELS
 from sparse_rnn_jax.core.cell_spec import CELLS
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS
 from sparse_rnn_jax.engine.results import final_per_model

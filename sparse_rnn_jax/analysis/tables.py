@@ -20,11 +20,10 @@ import numpy as np
 import pandas as pd
 
 from sparse_rnn_jax.analysis.convergence import is_uc
+from sparse_rnn_jax.core.accounting import BUCKET_LABELS, bucket_index
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS
 from sparse_rnn_jax.core.samplers import SAMPLERS
 
-BUCKET_EDGES: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
-BUCKET_LABELS: tuple[str, ...] = ("< .2", ".2–.4", ".4–.6", ".6–.8", "≥ .8")
 METRIC_LABELS: dict[str, str] = {
     "hidden_proportion": "Hidden proportion",
     "model_density": "Model density (paper: model sparsity)",
@@ -68,11 +67,6 @@ PAPER_EXPERIMENTS: dict[str, dict] = {
 }
 """What makes a run the paper's experiment: task, environment (None: the task has none), dims, budget (median
 trainable weights of the sampled models within ``PAPER_BUDGET_TOLERANCE``; None: free) and the samplers."""
-
-
-def bucket_index(values: np.ndarray | pd.Series) -> np.ndarray:
-    """Bucket 0..4 of each value in [0, 1] (< .2, .2-.4, .4-.6, .6-.8, >= .8)."""
-    return np.digitize(np.asarray(values, dtype=float), BUCKET_EDGES)
 
 
 def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
