@@ -1,0 +1,166 @@
+"""The paper's findings beside ours, with seeds and 95 % intervals: Table IV cells and their order, the Fig. 1
+ordering of the named configurations on RAD, the Adroit Hammer named configurations, and the parent network's
+cross-validated R2.
+
+Every comparison is of per-model (or per-seed) numbers: a mean with its 95 % t-interval (``tables.t_interval``),
+and, for a pair of configurations, the difference of means with a Welch 95 % interval; a difference whose
+interval contains 0 is reported as "within noise".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sparse_rnn_jax.analysis.tables import PAPER_TABLES, UC, bucket_summary, t_interval
+from sparse_rnn_jax.core.accounting import BUCKET_LABELS
+
+PAPER_FIG1_ORDER: tuple[str, ...] = ("balanced", "eqn8", "dense", "uniform", "lstm", "eqn7")
+"""The paper's Fig. 1/2 on RAD, best first: balanced > eqn8 > dense ~ uniform > LSTM, eqn7 far worse."""
+PAPER_FIG1_TIES: tuple[tuple[str, str], ...] = (("dense", "uniform"),)
+PAPER_AH_BEST = "eqn7"
+"""The paper's Eqn 7 configuration was the best of its mixed configurations on Adroit Hammer."""
+
+
+def difference(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict:
+    """mean(a) - mean(b) with a Welch ``level`` interval and the Welch t-test p-value (NaN with < 2 values each)."""
+    a, b = (np.asarray(v, dtype=float) for v in (a, b))
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    out = {
+        "n_a": a.size,
+        "n_b": b.size,
+        "diff": float(a.mean() - b.mean()) if a.size and b.size else math.nan,
+        "low": math.nan,
+        "high": math.nan,
+        "p": math.nan,
+    }
+    if a.size < 2 or b.size < 2:
+        return out
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return {**out, "low": out["diff"], "high": out["diff"], "p": 0.0 if out["diff"] else 1.0}
+    df = (va + vb) ** 2 / ((va**2 / (a.size - 1)) + (vb**2 / (b.size - 1)))
+    half = float(stats.t.ppf(0.5 + level / 2, df) * se)
+    p = float(2 * stats.t.sf(abs(out["diff"]) / se, df))
+    return {**out, "low": out["diff"] - half, "high": out["diff"] + half, "p": p}
+
+
+def verdict(d: dict, higher_is_better: bool = True) -> str:
+    """ "reproduces" when the interval of (first - second) lies above 0 (below, for losses), "reversed" when on the
+    other side, "within noise" when it contains 0."""
+    if not math.isfinite(d["low"]):
+        return "too few values"
+    low, high = (d["low"], d["high"]) if higher_is_better else (-d["high"], -d["low"])
+    return "reproduces" if low > 0 else "reversed" if high < 0 else "within noise"
+
+
+def table_iv_beside_paper(models: pd.DataFrame, table: str = "IV") -> pd.DataFrame:
+    """Per metric (hidden proportion, model density) and cell: our n, mean, 95 % interval, uc marker and share at
+    chance beside the paper's published mean. ``models``: ``convergence.classify``'s per-model rows."""
+    rows = []
+    for metric in ("hidden_proportion", "model_density"):
+        summary = bucket_summary(models, metric)
+        for k, (_, r) in enumerate(summary.iterrows()):
+            paper = PAPER_TABLES[table][metric][k]
+            rows.append(
+                {
+                    "metric": metric,
+                    "cell": BUCKET_LABELS[k],
+                    "n": int(r["n"]),
+                    "mean": r["mean"],
+                    "ci95_low": r.get("ci95_low", math.nan),
+                    "ci95_high": r.get("ci95_high", math.nan),
+                    "uc": bool(r["uc"]),
+                    "share_at_chance": r["at_chance_fraction"],
+                    "paper": math.nan if paper == UC else float(paper),
+                    "paper_uc": paper == UC,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def row_spearman(beside: pd.DataFrame) -> pd.DataFrame:
+    """Per metric: Spearman's rank correlation of our cell means with the paper's, over the cells where both have
+    a number, and how many cells that is."""
+    out = []
+    for metric, g in beside.groupby("metric", sort=False):
+        ok = g["mean"].notna() & g["paper"].notna() & (g["n"] > 0)
+        rho = stats.spearmanr(g.loc[ok, "mean"], g.loc[ok, "paper"]).statistic if ok.sum() >= 3 else math.nan
+        out.append({"metric": metric, "spearman": float(rho), "cells": int(ok.sum())})
+    return pd.DataFrame(out)
+
+
+def config_summary(models: pd.DataFrame, value: str, configs: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per configuration: n (seeds), mean and 95 % interval of ``value`` (one number per model)."""
+    configs = list(configs or sorted(models["config"].unique()))
+    rows = []
+    for c in configs:
+        v = models.loc[models["config"] == c, value].to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        low, high = t_interval(v)
+        rows.append(
+            {
+                "config": c,
+                "n": v.size,
+                "mean": float(v.mean()) if v.size else math.nan,
+                "ci95_low": low,
+                "ci95_high": high,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def ordering_checks(
+    models: pd.DataFrame,
+    value: str,
+    order: Sequence[str],
+    ties: Sequence[tuple[str, str]] = (),
+    higher_is_better: bool = True,
+) -> pd.DataFrame:
+    """Each adjacent pair of the paper's ``order`` (best first), and each pair in ``ties`` (claimed equal): the
+    difference of means with its Welch interval and the verdict; a claimed tie "reproduces" when its interval
+    contains 0."""
+    present = [c for c in order if (models["config"] == c).any()]
+    tied = {frozenset(t) for t in ties}
+    rows = []
+    for a, b in zip(present[:-1], present[1:]):
+        d = difference(*(models.loc[models["config"] == c, value].to_numpy(dtype=float) for c in (a, b)))
+        claim = "≈" if frozenset((a, b)) in tied else ">"
+        v = verdict(d, higher_is_better)
+        if claim == "≈":
+            v = "reproduces (within noise)" if v == "within noise" else f"not a tie ({v})"
+        rows.append({"pair": f"{a} {claim} {b}", **d, "verdict": v})
+    return pd.DataFrame(rows)
+
+
+def fmt_interval(mean: float, low: float, high: float, digits: int = 3) -> str:
+    """ "m [lo, hi]" (just "m" without an interval)."""
+    if not math.isfinite(mean):
+        return "-"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def markdown(frame: pd.DataFrame, columns: Sequence[str], headers: Sequence[str] | None = None) -> str:
+    """A small markdown table of ``columns`` (floats to 3 decimals)."""
+    headers = list(headers or columns)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for _, r in frame.iterrows():
+        cells = []
+        for c in columns:
+            v = r[c]
+            cells.append(
+                f"{v:.3f}"
+                if isinstance(v, (float, np.floating)) and math.isfinite(v)
+                else "-"
+                if isinstance(v, (float, np.floating))
+                else str(v)
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
