@@ -10,6 +10,7 @@ interval contains 0 is reported as "within noise".
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -164,3 +165,164 @@ def markdown(frame: pd.DataFrame, columns: Sequence[str], headers: Sequence[str]
             )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _models(results_dir):
+    """(per-epoch rows, classified per-model rows, the task's failure rule) of one run."""
+    from sparse_rnn_jax.analysis.convergence import classify
+    from sparse_rnn_jax.engine.results import final_per_model, read_results
+
+    rows = read_results([results_dir])
+    models, rules = classify(final_per_model(rows))
+    return rows, models, next(iter(rules.values()))
+
+
+def _parent_r2(models: pd.DataFrame, rule, folds: int, trees: int, seed: int) -> dict:
+    """k-fold R2 of the paper's random forest (depth 10) on the run's models: pooled, per fold, and the fold
+    mean's 95 % interval."""
+    from sparse_rnn_jax.analysis.predictor import PAPER_MAX_DEPTH, cv_forest, regression_data
+
+    sampled = models[~models["config"].isin(PAPER_FIG1_ORDER + ("uniform",))]
+    score, _ = cv_forest(regression_data(sampled, rule), folds, trees, PAPER_MAX_DEPTH, seed)
+    low, high = t_interval(np.asarray(score.r2_folds))
+    return {
+        "models": len(sampled),
+        "folds": folds,
+        "trees": trees,
+        "r2": score.r2,
+        "r2_fold_mean": float(np.mean(score.r2_folds)),
+        "ci95_low": low,
+        "ci95_high": high,
+        "spearman": score.spearman,
+    }
+
+
+def write_report(
+    out, table_iv=None, fig1=None, ah=None, folds: int = 5, trees: int = 1000, seed: int = 0, log=print
+) -> Path:
+    """``out/replication.md`` (and CSVs and figures beside it) from the runs given: a Table IV run (its cells beside
+    the paper's, the rows' Spearman, the parent network's R2), a Fig. 1 run (named configs on RAD, several seeds:
+    curves, summary and the paper's ordering) and an Adroit Hammer named-config run (returns per config and eqn7's
+    comparisons). Returns the markdown's path."""
+    from sparse_rnn_jax.analysis.figures import curves_by_config
+
+    out = Path(out)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    md = ["# Replication at CPU scale", ""]
+    if table_iv is not None:
+        rows, models, rule = _models(table_iv)
+        beside = table_iv_beside_paper(models)
+        beside.to_csv(out / "table_iv_lite.csv", index=False)
+        rho = row_spearman(beside)
+        md += [
+            f"## Table IV (lite): {len(models):,} models, `{table_iv}`",
+            "",
+            "Minimum validation loss per cell: our mean [95 % t-interval] (n), the share of models at chance, and "
+            "the paper's published mean. `uc` marks a cell whose loss is not meaningful (more than 25 % of its "
+            "models exploded).",
+            "",
+        ]
+        beside["ours"] = [
+            fmt_interval(r["mean"], r["ci95_low"], r["ci95_high"]) + (" uc" if r["uc"] else "")
+            for _, r in beside.iterrows()
+        ]
+        beside["paper_text"] = ["uc" if r["paper_uc"] else f"{r['paper']:.3f}" for _, r in beside.iterrows()]
+        md += [
+            markdown(
+                beside,
+                ["metric", "cell", "n", "ours", "share_at_chance", "paper_text"],
+                ["metric", "cell", "n", "ours [95 % CI]", "at chance", "paper"],
+            ),
+            "",
+        ]
+        md += [
+            "Spearman rank correlation of each row's cell means with the paper's (over cells both fill):",
+            "",
+            markdown(rho, ["metric", "spearman", "cells"]),
+            "",
+        ]
+        log("table IV: fitting the parent network's cross-validation")
+        r2 = _parent_r2(models, rule, folds, trees, seed)
+        md += [
+            f"Parent network (random forest, {r2['trees']} trees of depth 10, {r2['folds']}-fold cross-validation "
+            f"on the {r2['models']:,} sampled models): pooled R2 {r2['r2']:.3f}; per-fold mean "
+            f"{fmt_interval(r2['r2_fold_mean'], r2['ci95_low'], r2['ci95_high'])}; Spearman {r2['spearman']:.3f}.",
+            "",
+        ]
+    if fig1 is not None:
+        rows, models, rule = _models(fig1)
+        metric = "best_val_accuracy" if np.isfinite(models["best_val_accuracy"]).any() else "min_val_loss"
+        higher = metric == "best_val_accuracy"
+        fig = curves_by_config(rows, rule, out / "figures" / "fig1_cpu.png", "Fig. 1 at CPU scale (RAD, ~100k)")
+        summary = config_summary(models, metric, [c for c in PAPER_FIG1_ORDER if (models["config"] == c).any()])
+        final = config_summary(
+            models.assign(final=models.get("val_accuracy", models["final_val_loss"])), "final", list(summary["config"])
+        )
+        summary["best"] = [fmt_interval(*r) for r in summary[["mean", "ci95_low", "ci95_high"]].to_numpy()]
+        summary["last"] = [fmt_interval(*r) for r in final[["mean", "ci95_low", "ci95_high"]].to_numpy()]
+        checks = ordering_checks(models, metric, PAPER_FIG1_ORDER, PAPER_FIG1_TIES, higher_is_better=higher)
+        checks["difference"] = [fmt_interval(*r) for r in checks[["diff", "low", "high"]].to_numpy()]
+        md += [
+            f"## Fig. 1 at CPU scale: `{fig1}`",
+            "",
+            f"![Fig. 1 at CPU scale](figures/{fig.name})",
+            "",
+            f"{metric.replace('_', ' ')} per configuration (mean [95 % CI] over seeds) and at the last epoch:",
+            "",
+            markdown(summary, ["config", "n", "best", "last"]),
+            "",
+            "The paper's ordering, pair by pair (difference of means, Welch 95 % interval):",
+            "",
+            markdown(checks, ["pair", "difference", "p", "verdict"]),
+            "",
+        ]
+        summary.to_csv(out / "fig1_configs.csv", index=False)
+        checks.to_csv(out / "fig1_ordering.csv", index=False)
+    if ah is not None:
+        rows, models, rule = _models(ah)
+        configs = [c for c in ("eqn7", "eqn8", "dense", "uniform", "balanced") if (models["config"] == c).any()]
+        parts = []
+        for value, label, higher in (("eval_return_mean", "return", True), ("min_val_loss", "min val loss", False)):
+            if value not in models or not np.isfinite(models[value]).any():
+                continue
+            s = config_summary(models, value, configs)
+            s["text"] = [
+                fmt_interval(*r, digits=1 if higher else 4) for r in s[["mean", "ci95_low", "ci95_high"]].to_numpy()
+            ]
+            parts.append((label, s, higher, value))
+        md += [f"## Adroit Hammer named configurations: `{ah}`", ""]
+        for label, s, higher, value in parts:
+            md += [
+                f"{label} per configuration (mean [95 % CI] over seeds):",
+                "",
+                markdown(s, ["config", "n", "text"], ["config", "n", label]),
+                "",
+            ]
+            others = [c for c in configs if c != PAPER_AH_BEST]
+            checks = pd.DataFrame(
+                [
+                    {
+                        "pair": f"{PAPER_AH_BEST} vs {c}",
+                        **difference(
+                            models.loc[models["config"] == PAPER_AH_BEST, value].to_numpy(float),
+                            models.loc[models["config"] == c, value].to_numpy(float),
+                        ),
+                    }
+                    for c in others
+                ]
+            )
+            checks["verdict"] = [verdict(r, higher) for _, r in checks.iterrows()]
+            checks["difference"] = [
+                fmt_interval(*r, digits=1 if higher else 4) for r in checks[["diff", "low", "high"]].to_numpy()
+            ]
+            md += [
+                f"eqn7 against each other configuration ({label}):",
+                "",
+                markdown(checks, ["pair", "difference", "p", "verdict"]),
+                "",
+            ]
+        fig = curves_by_config(rows, rule, out / "figures" / "ah_named.png", "Adroit Hammer named configurations")
+        md += [f"![Adroit Hammer named configurations](figures/{fig.name})", ""]
+    path = out / "replication.md"
+    path.write_text("\n".join(md))
+    return path
