@@ -53,6 +53,7 @@ def main(argv):
         common.fail("--results is required (one or more workdirs, comma-separated)")
     if not FLAGS.out:
         common.fail("--out is required")
+    common.expand_user("results", "out")
     if FLAGS.trees < 1:
         common.fail(f"--trees must be >= 1, got {FLAGS.trees}")
     if FLAGS.max_depth < 1:

@@ -57,6 +57,8 @@ def main(argv):
     common.check_no_positional(argv)
     if not FLAGS.json:
         common.fail("--json=PATH is required")
+    common.expand_user("json")
+    common.check_path("json", FLAGS.json, "file")
     try:
         sizes = [
             int(s)

@@ -4,9 +4,11 @@ and missing flagfiles that way, and flags defined from (and read back into) a co
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import types
 import typing
+import warnings
 from typing import Any, Callable, Iterable, NoReturn
 
 from absl import app, flags, logging
@@ -19,6 +21,30 @@ def fail(message: str) -> NoReturn:
     """Prints ``error: message`` on one line to stderr and exits with status 2."""
     print(f"error: {message}", file=sys.stderr)
     sys.exit(EXIT_BAD_INPUT)
+
+
+def check_path(flag: str, path: str | None, kind: str = "dir") -> str | None:
+    """Exits 2 (one line naming ``--flag``) unless a folder (``kind="dir"``) or file (``"file"``) can be created or
+    written at ``path`` (``~`` expanded; cloud URLs are not checked). Returns the expanded path (None for None)."""
+    if path is None:
+        return None
+    from sparse_rnn_jax.engine.workdir import path_problem
+
+    expanded = os.path.expanduser(path)
+    problem = path_problem(expanded, kind)
+    if problem:
+        fail(f"--{flag}: {problem}")
+    return expanded
+
+
+def expand_user(*names: str) -> None:
+    """Expands a leading ``~`` in the path flags ``names`` (string or list flags), as a shell would have."""
+    for name in names:
+        flag = FLAGS[name]
+        if isinstance(flag.value, str):
+            flag.value = os.path.expanduser(flag.value)
+        elif isinstance(flag.value, list):
+            flag.value = [os.path.expanduser(v) for v in flag.value]
 
 
 def check_no_positional(argv) -> None:
@@ -67,7 +93,7 @@ def print_help(doc: str | None) -> None:
 def run(main: Callable[[list[str]], Any]) -> None:
     """``absl.app.run`` whose flag errors (unknown flag, bad value, missing flagfile) are one line, exit 2, and
     whose ``--help`` lists the entry's flags by group. Library INFO logs (orbax's per-save lines) are hidden
-    unless ``--verbosity`` asks for them."""
+    unless ``--verbosity`` asks for them; Python warnings print as one line (``warning: ...``)."""
     if any(a in ("-h", "-help", "--help", "--helpshort", "-?") for a in sys.argv[1:]):
         print_help(sys.modules["__main__"].__doc__)
         sys.exit(0)
@@ -75,9 +101,14 @@ def run(main: Callable[[list[str]], Any]) -> None:
     def wrapped(argv):
         if not FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
+        warnings.formatwarning = _one_line_warning
         return main(argv)
 
     app.run(wrapped, flags_parser=_parse_flags)
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
 
 
 def flag_error(e: Exception) -> str:

@@ -57,6 +57,8 @@ def build_spec():
             dens = {b: float(v) for b, v in zip(BLOCKS, FLAGS.densities)}
         except ValueError:
             common.fail(f"--densities must be six numbers, got {','.join(FLAGS.densities)}")
+        if not all(0.0 <= d <= 1.0 for d in dens.values()):
+            common.fail(f"--densities must be six numbers in [0, 1], got {','.join(FLAGS.densities)}")
         hidden = FLAGS.hidden_dim or hidden_dim_for_budget(dens, FLAGS.input_dim, FLAGS.output_dim, FLAGS.budget)
         return make_spec(FLAGS.input_dim, hidden, FLAGS.output_dim, dens, name="custom")
     if FLAGS.config in CELLS:

@@ -46,6 +46,8 @@ def main(argv):
         common.fail("--workdir is required (a sweep's workdir)")
     if not FLAGS.out:
         common.fail("--out is required")
+    common.expand_user("workdir", "out", "cache_dir")
+    common.check_path("out", FLAGS.out, "dir")
     for name in ("max_lag", "sequences", "max_models_per_program"):
         if FLAGS[name].value < 1:
             common.fail(f"--{name} must be >= 1, got {FLAGS[name].value}")

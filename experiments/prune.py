@@ -59,6 +59,8 @@ common.help_group(
 def _validate() -> tuple[list[float], list[str]]:
     if not FLAGS.workdir:
         common.fail("--workdir is required (a finished sweep's workdir)")
+    common.expand_user("workdir", "out", "cache_dir")
+    common.check_path("out", FLAGS.out, "dir")
     try:
         fractions = sorted({float(f) for f in FLAGS.fractions})
     except ValueError:

@@ -68,6 +68,8 @@ def save_grid(split, config, out: str, title: str) -> None:
 
 def main(argv: list[str]) -> None:
     common.check_no_positional(argv)
+    common.expand_user("out")
+    common.check_path("out", FLAGS.out, "file")
     from sparse_rnn_jax.tasks.rad import generate as rad
     from sparse_rnn_jax.tasks.rad.mnist import MnistSourceError, load_mnist
 

@@ -5,14 +5,19 @@
   python -m experiments.sweep --task=reber --flagfile=experiments/flags/reber_smoke.flags
 
 Writes WORKDIR/results.parquet (one row per model and epoch; it can be read while the run goes on),
-WORKDIR/run.json and orbax checkpoints; rerunning the same command resumes. ``rad_sweep``, ``ah_sweep`` and
-``reber_sweep`` are this entry with the task fixed.
+WORKDIR/run.json, WORKDIR/manifest.json and checkpoints; rerunning the same command resumes from the last commit
+(after a kill at any instant), a larger --epochs continues a finished run, --overwrite starts afresh. One run per
+workdir (a second is refused). Ctrl-C stops at the next step boundary (exit 3); a second Ctrl-C exits at once (130).
+``rad_sweep``, ``ah_sweep`` and ``reber_sweep`` are this entry with the task fixed.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import sys
+import threading
 
 from absl import flags
 
@@ -24,19 +29,41 @@ flags.adopt_module_key_flags(sweep_flags)
 
 
 class StopFlag:
-    """Set by SIGTERM/SIGINT; the sweep checkpoints and stops at its next step boundary."""
+    """Set by the first SIGTERM/SIGINT: the sweep commits its state at its next step boundary and stops (exit 3).
+    A second signal exits at once with status 128 + signal (130 for Ctrl-C), even while the main thread is inside a
+    long computation: the signal's wakeup byte reaches a watcher thread, which calls ``os._exit`` (every write of
+    the sweep is atomic, so the last commit stays intact)."""
 
     def __init__(self):
         self.stop = False
+        reader, writer = socket.socketpair()
+        writer.setblocking(False)
+        self._sockets = (reader, writer)
+        signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, args=(reader,), daemon=True, name="second-signal").start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._handle)
 
+    @staticmethod
+    def _watch(reader) -> None:
+        seen = 0
+        while True:
+            data = reader.recv(64)
+            if not data:
+                return
+            for signum in data:
+                if signum in (signal.SIGTERM, signal.SIGINT):
+                    seen += 1
+                    if seen >= 2:
+                        os.write(2, b"\nsecond signal: exiting now; the last commit is intact, rerun to resume\n")
+                        os._exit(128 + signum)
+
     def _handle(self, signum, frame):
-        if self.stop:  # a second signal: stop now
-            raise KeyboardInterrupt
+        if self.stop:
+            return  # the second signal: the watcher thread exits the process
         self.stop = True
         print(
-            f"\nreceived signal {signum}: saving a checkpoint and stopping (send again to abort)",
+            f"\nreceived signal {signum}: saving a checkpoint and stopping (send again to exit at once)",
             file=sys.stderr,
             flush=True,
         )

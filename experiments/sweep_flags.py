@@ -24,7 +24,7 @@ from sparse_rnn_jax.tasks.run_config import MATMUL_PRECISIONS, RunConfig
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("workdir", None, "Folder for run.json, results.parquet and checkpoints (required).")
-flags.DEFINE_bool("overwrite", False, "Replace the results of a different run in --workdir.")
+flags.DEFINE_bool("overwrite", False, "Start afresh: remove what a previous run left in --workdir (any settings).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_enum(
     "matmul_precision",
@@ -114,7 +114,14 @@ def run_config(task: str) -> RunConfig:
     )
     if others:
         common.fail(f"--{others[0]} does not apply to --task={task}")
+    common.check_path("workdir", workdir_path(), "dir")
     data = common.dataclass_from_flags(get_task(task).config_type, omit_none=True)
+    home = {  # a path typed as ~/... (quoted, or in a flagfile) is the user's home, not a folder named ~
+        f.name: os.path.expanduser(getattr(data, f.name))
+        for f in dataclasses.fields(data)
+        if isinstance(getattr(data, f.name), str) and getattr(data, f.name).startswith("~")
+    }
+    data = dataclasses.replace(data, **home) if home else data
     population = common.dataclass_from_flags(PopulationConfig)
     train = common.dataclass_from_flags(SweepConfig)
     try:

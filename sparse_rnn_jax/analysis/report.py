@@ -154,6 +154,22 @@ def check_inputs(results_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
             raise AnalysisInputError(f"cannot overwrite {f}")
 
 
+def unfinished_runs(results_dirs: Sequence[str | os.PathLike]) -> list[str]:
+    """One line per results folder whose run.json records a run that is not complete (killed, interrupted,
+    failed or still running): its results may miss models or epochs."""
+    notes = []
+    for d in results_dirs:
+        try:
+            status = json.loads((Path(d) / "run.json").read_text()).get("status", "unknown")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if status != "complete":
+            notes.append(
+                f"the run in {d} is {status!r}, not complete (run.json): its results may lack models or epochs"
+            )
+    return notes
+
+
 def run_environment(record: Mapping) -> str | None:
     """The environment a run's data comes from, from its run.json ``record``: the dataset's env id, else the
     scoring env, else the dataset id; None for tasks without one (RAD, Reber)."""
@@ -674,11 +690,15 @@ def analyze(
             log(f"note: {out / REPORT_FILE} was made from {', '.join(previous) or 'other results'}; overwriting it")
 
     t0 = time.time()
+    unfinished = unfinished_runs(results_dirs)
+    for note in unfinished:
+        log(f"warning: {note}")
     models, rules = classify(final_per_model(df), options.failure_loss, by="experiment")
     w = _Writer(out)
     w.add(
         "# Analysis of sparse block RNN sweep results",
         "",
+        *[f"> **Warning:** {note}\n" for note in unfinished],
         "Results: " + ", ".join(f"`{d}`" for d in results_dirs) + f" — {len(models):,} models, "
         f"{len(df):,} (model, epoch) rows, experiments {', '.join(f'`{e}`' for e in sorted(rules))} (runs of "
         "different tasks, environments or dims are analysed apart).",

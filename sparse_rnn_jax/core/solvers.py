@@ -12,6 +12,7 @@ top row (see BUILD_NOTES.md, "The a-priori balancer").
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Mapping
 
 from sparse_rnn_jax.core.spec import BLOCKS, BlockSpec, NetworkSpec
@@ -46,6 +47,8 @@ def hidden_dim_for_budget(densities: Mapping[str, float], input_dim: int, output
     if not budget > 0 or math.isinf(budget):
         raise BudgetError(f"budget must be a positive number, got {budget}")
     quad, lin, const = _fixed_and_linear(densities, input_dim, output_dim)
+    if not (quad > 0 or lin > 0):
+        raise BudgetError("no trainable weight grows with the hidden size: hx, hh, hy and yh all have density 0")
     if trainable_at(1, densities, input_dim, output_dim) > budget * 1.01:
         raise BudgetError(
             f"budget {budget:,.0f} is too small for input_dim={input_dim}, output_dim={output_dim} at these "
@@ -122,13 +125,38 @@ def balanced_densities(
             # Both input blocks share one density s: s (x + y) h = h^2 / r (same h as above).
             s = h / (r * (x + y))
             densities[big] = densities[small] = s
+    raw = dict(densities)
     for blk in BLOCKS:
         if densities[blk] < 1.0:
             mode = density_rounding
             if mode == "below":
                 mode = "down" if blk == "hh" else "up"
             densities[blk] = _round_density(densities[blk], density_decimals, mode)
+    if density_rounding != "none":
+        _warn_if_off_target(raw, densities, input_dim, output_dim, budget, target, density_decimals)
     return densities
+
+
+BALANCE_TOLERANCE = 0.05
+"""The balancer warns when rounding its densities to the grid moves the hidden proportion further than this from
+its target (BUILD_NOTES.md, "The a-priori balancer")."""
+
+
+def _warn_if_off_target(raw, densities, input_dim, output_dim, budget, target, decimals) -> None:
+    try:
+        h = hidden_dim_for_budget(densities, input_dim, output_dim, budget)
+    except BudgetError:
+        return
+    top = densities["hx"] * input_dim + densities["hh"] * h + densities["hy"] * output_dim
+    proportion = densities["hh"] * h / top
+    if abs(proportion - target) > BALANCE_TOLERANCE:
+        moved = ", ".join(f"{b} {raw[b]:.3g} -> {densities[b]:g}" for b in BLOCKS if raw[b] != densities[b])
+        warnings.warn(
+            f"balanced densities for |x|={input_dim}, |y|={output_dim}, budget {budget:g}: rounding to the "
+            f"{10.0**-decimals:g} grid ({moved}) gives hidden proportion {proportion:.3f}, not {target:g}; "
+            "density_rounding='none' keeps the target",
+            stacklevel=3,
+        )
 
 
 def balanced_spec(

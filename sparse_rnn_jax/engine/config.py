@@ -7,6 +7,7 @@ this module is cheap (no JAX), so entry points can validate flags before anythin
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from sparse_rnn_jax.core.cell_spec import CELLS
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS
@@ -68,10 +69,18 @@ class PopulationConfig:
             raise ValueError(f"uniform_density must be in (0, 1], got {self.uniform_density}")
         if not self.config_lr > 0:
             raise ValueError(f"config_lr must be > 0, got {self.config_lr}")
-        if self.budget is not None and not self.budget > 0:
-            raise ValueError(f"budget must be > 0, got {self.budget}")
+        if self.budget is not None and not 0 < self.budget < math.inf:
+            raise ValueError(f"budget must be a positive number, got {self.budget}")
         if self.hidden_dim is not None and self.hidden_dim < 1:
             raise ValueError(f"hidden_dim must be >= 1, got {self.hidden_dim}")
+        if self.budget is not None and self.hidden_dim is not None:
+            raise ValueError("hidden_dim: give one of budget and hidden_dim, not both")
+        if not 0 < self.hidden_mean < math.inf:
+            raise ValueError(f"hidden_mean must be a positive number, got {self.hidden_mean}")
+        if not 0 <= self.hidden_std < math.inf:
+            raise ValueError(f"hidden_std must be a number >= 0, got {self.hidden_std}")
+        if not self.config_lr < math.inf:
+            raise ValueError(f"config_lr must be finite, got {self.config_lr}")
         if any(n in SIZED_SAMPLERS for n, _ in components) and self.num_models > 0 and self.budget is None:
             raise ValueError(f"sampler {self.sampler} needs a budget")
         if self.configs and self.config_repeats > 0 and self.budget is None and self.hidden_dim is None:
@@ -80,8 +89,6 @@ class PopulationConfig:
             raise ValueError("configs: balanced needs a budget")
         if self.num_models + len(self.configs) * self.config_repeats == 0:
             raise ValueError("num_models: nothing to train (0 sampled models and no configs)")
-        if self.hidden_std < 0:
-            raise ValueError(f"hidden_std must be >= 0, got {self.hidden_std}")
         if self.hh_graph not in ("none",) + GRAPH_KINDS:
             raise ValueError(f"hh_graph must be one of {('none',) + GRAPH_KINDS}, got {self.hh_graph!r}")
         if not 0.0 <= self.hh_graph_beta <= 1.0:
@@ -137,5 +144,7 @@ class SweepConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.mask_mode not in MASK_MODES:
             raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {self.mask_mode!r}")

@@ -49,6 +49,14 @@ def barrier(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+def agree(flag: bool) -> bool:
+    """Process 0's ``flag``, on every process (so that all take the same branch after a check only process 0
+    makes, such as taking the workdir's lock); ``flag`` itself in a single-process run."""
+    if jax.process_count() == 1:
+        return bool(flag)
+    return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag, np.int32)))
+
+
 def is_lead() -> bool:
     """Whether this is process 0, the one that writes files and prints."""
     return jax.process_index() == 0

@@ -2,10 +2,11 @@
 
 Chunks train one after another; within a chunk every model sees the same minibatch stream (one data
 pass feeds all models) unless ``per_model_order``. After every epoch the chunk is evaluated on the
-validation set, its rows are merged into ``WORKDIR/results.parquet`` (atomic rewrite, keyed by
-(model_id, epoch), so a rerun never duplicates or drops rows) and an orbax checkpoint is saved. When
-``should_stop()`` turns true (e.g. on SIGTERM) a checkpoint is saved mid-epoch and ``SweepInterrupted``
-is raised; running the same sweep on the same workdir resumes and ends with identical results.
+validation set and the epoch is committed (``engine.checkpoint.SweepLedger``: its rows merged into
+``WORKDIR/results.parquet``, the chunk's state checkpointed, then the manifest naming both), so a kill at any
+instant resumes from the last commit. When ``should_stop()`` turns true (e.g. on SIGTERM) the state is
+committed mid-epoch and ``SweepInterrupted`` is raised; running the same sweep on the same workdir resumes and
+ends with identical results, and so does a rerun with more epochs (each chunk continues from its final state).
 
 Determinism: a model's masks and initial weights come from its own seed; the minibatch order of epoch e
 is a permutation drawn from (seed, e) (or (seed, model_id, e) per model), so results do not depend on
@@ -14,6 +15,8 @@ the population, the chunking or the device count beyond float summation order.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -22,18 +25,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from etils import epath
 from jax.sharding import Mesh, NamedSharding
 from tqdm.auto import tqdm
 
 from sparse_rnn_jax.core.rng import rng as core_rng
-from sparse_rnn_jax.engine.checkpoint import SweepCheckpointer
+from sparse_rnn_jax.engine.checkpoint import SweepLedger, state_arrays, state_from_arrays, state_leaves
 from sparse_rnn_jax.engine.config import SweepConfig
 from sparse_rnn_jax.engine.devices import barrier, fetch, is_lead, population_mesh, put, shardings
 from sparse_rnn_jax.engine.population import Chunk, Member, make_chunks, padding_efficiency, stack_chunk
 from sparse_rnn_jax.engine.programs import eval_indices, init_train_state, jitted_programs, run_steps
-from sparse_rnn_jax.engine.results import ResultsTable, spec_columns
+from sparse_rnn_jax.engine.results import spec_columns
 from sparse_rnn_jax.engine.task import Task
-from sparse_rnn_jax.engine.workdir import CHECKPOINTS_DIR, RESULTS_FILE, absolute, final_params_dir
+from sparse_rnn_jax.engine.workdir import FINAL_PARAMS_DIR, absolute, fault_point, final_params_dir
 from sparse_rnn_jax.models.masks import trainable_counts
 from sparse_rnn_jax.models.registry import family_of
 
@@ -70,8 +74,12 @@ def _save_final_params(workdir, chunk: Chunk, params) -> None:
     import orbax.checkpoint as ocp
 
     path = final_params_dir(workdir, chunk.key)
-    if is_lead() and path.exists():  # a retrained chunk reproduces the same weights
-        path.rmtree()
+    if is_lead():
+        if path.exists():  # a retrained (or extended) chunk writes its weights again
+            path.rmtree()
+        parent = epath.Path(workdir) / FINAL_PARAMS_DIR
+        for p in parent.glob(f"{chunk.key}.orbax-checkpoint-tmp*") if parent.exists() else ():
+            p.rmtree() if p.is_dir() else p.unlink()  # left by a save that was killed
     barrier("final_params_clear")
     with ocp.StandardCheckpointer() as ckptr:
         ckptr.save(absolute(path), dict(params))
@@ -98,6 +106,13 @@ def describe_plan(members: Sequence[Member], cfg: SweepConfig, device_count: int
     return chunks, padding_efficiency(chunks)
 
 
+EpochCallback = Callable[[str, int, list, float], None]
+"""on_epoch(chunk_key, epoch, rows, seconds): called on the lead process after each committed epoch of a chunk with
+its results rows (dicts keyed like ``RESULT_COLUMNS``, one per real member) and the epoch's wall time (training,
+evaluation and the commit). A metrics writer (population quantiles per epoch, ...) hooks in here; an exception it
+raises stops the sweep, which resumes from the commit it has seen."""
+
+
 def run_sweep(
     members: Sequence[Member],
     task: Task,
@@ -110,9 +125,11 @@ def run_sweep(
     log: Callable[[str], None] = print,
     progress: bool = True,
     mesh: Mesh | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> pd.DataFrame:
-    """Trains every member for ``cfg.epochs`` epochs (resuming from ``workdir`` where a previous run
-    stopped) and returns the results table (also in ``workdir/results.parquet``)."""
+    """Trains every member for ``cfg.epochs`` epochs (resuming from ``workdir``'s last commit, or continuing a
+    finished run to more epochs) and returns the results table (also in ``workdir/results.parquet``).
+    ``on_epoch``: see ``EpochCallback``."""
     workdir = absolute(workdir)  # orbax needs absolute paths
     workdir.mkdir(parents=True, exist_ok=True)
     mesh = mesh or population_mesh()
@@ -130,17 +147,17 @@ def run_sweep(
         f"{len(members)} models in {len({c.bucket for c in chunks})} hidden-size buckets, {len(chunks)} chunks "
         f"on {n_dev} device(s); padding efficiency {eff:.1%}"
     )
+    ledger = SweepLedger(workdir, chunks, lead=lead, log=log)
+    ledger.open(barrier)
+    todo = [c for c in chunks if ledger.committed_epochs(c.key) < cfg.epochs]
+    if not todo:
+        return ledger.frame
 
     replicated, by_model = shardings(mesh)
     train_dev = put({k: np.asarray(v) for k, v in train_data.items()}, replicated)
     val_dev = put({k: np.asarray(v) for k, v in val_data.items()}, replicated)
     eval_idx, eval_w = eval_indices(n_val, cfg.eval_batch_size)
-
-    results = ResultsTable.load(workdir / RESULTS_FILE, write=lead)
-    ckpt = SweepCheckpointer(workdir / CHECKPOINTS_DIR)
-    meta = ckpt.latest_meta()
-    todo = [c for c in chunks if min(results.done_epochs(m.model_id) for m in c.members) < cfg.epochs]
-    total = sum((cfg.epochs - min(results.done_epochs(m.model_id) for m in c.members)) * steps_per_epoch for c in todo)
+    total = sum((cfg.epochs - ledger.committed_epochs(c.key)) * steps_per_epoch for c in todo)
     bar = tqdm(total=total, unit="step", disable=not progress, dynamic_ncols=True, smoothing=0.1)
     try:
         for chunk in todo:
@@ -157,21 +174,81 @@ def run_sweep(
                 eval_w,
                 train_steps,
                 evaluate,
-                results,
-                ckpt,
-                meta if meta and meta.get("chunk") == chunk.key else None,
+                ledger,
                 by_model,
                 n_train,
                 steps_per_epoch,
                 should_stop,
                 bar,
                 log,
+                on_epoch if lead else None,
             )
-            meta = None
+            fault_point("chunk_done")
     finally:
         bar.close()
-        ckpt.close()
-    return results.frame
+    return ledger.frame
+
+
+def sweep_progress(
+    members: Sequence[Member], cfg: SweepConfig, workdir: str | Path, device_count: int, log=print
+) -> tuple[int, int, pd.DataFrame]:
+    """(chunks complete to ``cfg.epochs``, chunks, the verified results table) of the sweep in ``workdir``, from its
+    commits as ``run_sweep`` would find them (and repair them: the lead process writes)."""
+    workdir = absolute(workdir)
+    chunks, _ = describe_plan(members, cfg, device_count)
+    ledger = SweepLedger(workdir, chunks, lead=is_lead(), log=log if is_lead() else (lambda _m: None))
+    if workdir.exists():
+        ledger.open(barrier)
+    return sum(ledger.committed_epochs(c.key) >= cfg.epochs for c in chunks), len(chunks), ledger.frame
+
+
+BYTES_PER_MEMBER = 2_000
+"""Host memory of one member (spec, seed, name) before training, measured (about 1.6 kB) and rounded up."""
+BYTES_PER_RESULT_ROW = 600
+"""Host memory of one results row (47 columns in pandas), rounded up."""
+BYTES_PER_CHUNK_ENTRY = 40
+"""Host memory per entry of a chunk's padded weight arrays: the initial weights per model and stacked, masks,
+Adam's moments and weights on the device (host memory on CPU), gradients, and the gathered checkpoint."""
+
+
+def estimate_host_bytes(population, cfg: SweepConfig, input_dim: int, output_dim: int, sample: int = 256) -> dict:
+    """An estimate of a sweep's host memory from its plan, before any member is built: ``members`` (their specs),
+    ``results`` (the table at the last epoch), ``chunk`` (the largest chunk's padded arrays, from the members of a
+    ``sample`` of the sampled models and every named configuration) and ``total``; the task's data is not counted."""
+    from sparse_rnn_jax.engine.members import build_members
+
+    small = dataclasses.replace(population, num_models=min(population.num_models, sample))
+    drawn = build_members(small, cfg.seed, input_dim, output_dim)
+
+    def entries(spec) -> float:
+        gates = {"lstm": 4, "gru": 3}.get(getattr(spec, "cell", ""), 1)
+        h = float(spec.hidden_dim)
+        return gates * (h + output_dim) * (input_dim + h + output_dim)
+
+    per_model = max((entries(m.spec) for m in drawn), default=0.0)
+    n = population.size
+    out = {
+        "members": float(n) * BYTES_PER_MEMBER,
+        "results": float(n) * cfg.epochs * BYTES_PER_RESULT_ROW,
+        "chunk": min(cfg.max_models_per_chunk, n) * per_model * BYTES_PER_CHUNK_ENTRY,
+    }
+    out["total"] = sum(out.values())
+    return out
+
+
+def available_host_bytes() -> float | None:
+    """Memory available to a new process (Linux: MemAvailable), None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _train_chunk(
@@ -184,30 +261,26 @@ def _train_chunk(
     eval_w,
     train_steps,
     evaluate,
-    results: ResultsTable,
-    ckpt: SweepCheckpointer,
-    resume_meta: dict | None,
+    ledger: SweepLedger,
     by_model: NamedSharding,
     n_train: int,
     steps_per_epoch: int,
     should_stop,
     bar,
     log,
+    on_epoch: EpochCallback | None,
 ) -> None:
     params_np, masks_np, lrs_np = stack_chunk(chunk, cfg.mask_mode)
     exact = family_trainable(chunk, masks_np)
     masks, lrs = put(masks_np, by_model), put(lrs_np, by_model)
     state = jax.jit(init_train_state, out_shardings=by_model)(put(params_np, by_model))
     model_ids = [m.model_id for m in chunk.members] + [chunk.members[-1].model_id] * chunk.ghosts
-    done = min(results.done_epochs(m.model_id) for m in chunk.members)
-    epoch, start_step, loss_sum = done + 1, 0, np.zeros(chunk.size)
-    if resume_meta is not None:
-        state = ckpt.restore(state)
-        epoch, start_step = resume_meta["epoch"], resume_meta["step"]
-        loss_sum = np.asarray(resume_meta["loss_sum"], dtype=np.float64)
+    start = ledger.start_point(chunk.key, state_leaves(state), len(chunk.members))
+    epoch, start_step = start.epoch, start.step
+    loss_sum = np.asarray(start.loss_sum, np.float64) if start.loss_sum is not None else np.zeros(chunk.size)
+    if start.arrays is not None:
+        state = put(state_from_arrays(start.arrays), by_model)
         log(f"resuming chunk {chunk.key} at epoch {epoch}, step {start_step}")
-    elif done > 0:
-        raise RuntimeError(f"chunk {chunk.key} has results up to epoch {done} but no checkpoint to resume from")
     static_rows = [
         {
             "model_id": m.model_id,
@@ -221,6 +294,7 @@ def _train_chunk(
         for i, m in enumerate(chunk.members)
     ]
     while epoch <= cfg.epochs:
+        t_epoch = time.perf_counter()
         idx = epoch_indices(cfg, epoch, n_train, model_ids)
         bar.set_description(
             f"bucket {chunk.bucket} (h<={chunk.padded_hidden_dim}, {chunk.size} models) epoch {epoch}/{cfg.epochs}"
@@ -249,7 +323,8 @@ def _train_chunk(
             fetch=fetch,
         )
         if step < steps_per_epoch:
-            ckpt.save(state, {"chunk": chunk.key, "epoch": epoch, "step": step, "loss_sum": loss_sum.tolist()})
+            ledger.commit_stop(chunk.key, epoch, step, loss_sum.tolist(), state_arrays(state, fetch))
+            barrier("stop_committed")
             raise SweepInterrupted(f"stopped in chunk {chunk.key}, epoch {epoch}, step {step}; checkpoint saved")
         val_loss, val_acc = (
             fetch(a) for a in evaluate(state.params, masks, val_dev, jnp.asarray(eval_idx), jnp.asarray(eval_w))
@@ -268,11 +343,15 @@ def _train_chunk(
                     "diverged": bool(diverged[i]),
                 }
             )
-        if epoch == cfg.epochs and cfg.save_final_params:  # before the rows that mark the chunk complete
-            _save_final_params(results.path.parent, chunk, state.params)
-        results.merge(rows)
-        barrier("results_written")
-        ckpt.save(state, {"chunk": chunk.key, "epoch": epoch + 1, "step": 0, "loss_sum": [0.0] * chunk.size})
+        fault_point("before_results")
+        final = epoch == cfg.epochs
+        if final and cfg.save_final_params:  # before the commit that marks the chunk complete
+            _save_final_params(ledger.workdir, chunk, state.params)
+            fault_point("final_params")
+        ledger.commit_epoch(chunk.key, epoch, rows, state_arrays(state, fetch), final)
+        barrier("epoch_committed")
+        if on_epoch is not None:
+            on_epoch(chunk.key, epoch, rows, time.perf_counter() - t_epoch)
         epoch, start_step, loss_sum = epoch + 1, 0, np.zeros(chunk.size)
         if should_stop() and epoch <= cfg.epochs:
             raise SweepInterrupted(f"stopped in chunk {chunk.key} after epoch {epoch - 1}; checkpoint saved")

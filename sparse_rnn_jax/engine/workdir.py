@@ -1,31 +1,79 @@
-"""A sweep's workdir: the names of what it holds, and whole-or-nothing writes (local paths or gs:// URLs).
+"""A sweep's workdir: the names of what it holds, whole-or-nothing writes (local paths or gs:// URLs), the lock that
+keeps one run per workdir, up-front checks of a path, and the fault-injection hook of the write protocol's tests.
 
 run.json          the run config, package versions, devices, data provenance, wall time, status
 results.parquet   one row per (model, epoch) (``engine.results``)
+manifest.json     the last commit: which epochs of which chunks are recorded, the results' and checkpoints'
+                  hashes (``engine.checkpoint``); anything the manifest does not name is not trusted
 scores.parquet    per-model environment scores (tasks that score in an environment)
-checkpoints/      orbax checkpoints of the chunk in training (``engine.checkpoint``)
+checkpoints/      the chunk in training (two kept) and each finished chunk's final state (``engine.checkpoint``)
 final_params/     each chunk's trained weights when the run keeps them
+run.lock          held (flock) by the run using the workdir; run.lock.json names it (host, pid, start time)
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from etils import epath
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.parquet"
+MANIFEST_FILE = "manifest.json"
 SCORES_FILE = "scores.parquet"
 CHECKPOINTS_DIR = "checkpoints"
 FINAL_PARAMS_DIR = "final_params"
-RUN_OUTPUTS: tuple[str, ...] = (RESULTS_FILE, SCORES_FILE, RUN_FILE, CHECKPOINTS_DIR, FINAL_PARAMS_DIR)
-"""Everything a run writes into its workdir (what starting afresh removes; anything else stays)."""
+LOCK_FILE = "run.lock"
+LOCK_OWNER_FILE = "run.lock.json"
+RUN_OUTPUTS: tuple[str, ...] = (
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    SCORES_FILE,
+    CHECKPOINTS_DIR,
+    FINAL_PARAMS_DIR,
+    RUN_FILE,
+)
+"""Everything a run writes into its workdir, in the order starting afresh removes it (the manifest first, so that
+a kill while clearing leaves nothing that looks committed; anything else in the folder stays)."""
+
+FAULT_ENV = "SPARSE_RNN_FAULT"
+FAULT_EXIT_STATUS = 86
+FAULT_POINTS: tuple[str, ...] = (
+    "run_json",  # run.json written with status "running"
+    "before_results",  # an epoch evaluated, nothing of it written
+    "final_params",  # the chunk's final weights saved (last epoch, save_final_params), its rows not yet
+    "results_written",  # results.parquet holds the epoch's rows; no checkpoint or manifest names them yet
+    "checkpoint_partial",  # half of a checkpoint file written (to its temporary name)
+    "checkpoint_written",  # the checkpoint file in place; the manifest does not name it yet
+    "manifest_written",  # the epoch committed (manifest written), old checkpoints not yet removed
+    "chunk_done",  # a chunk finished and committed, the next not started
+    "repair",  # results.parquet rewritten from its verified rows, the manifest not yet
+    "clear",  # --overwrite: the manifest removed, the other outputs not yet
+)
+"""The write boundaries where ``SPARSE_RNN_FAULT=<boundary>:<count>`` kills the process (tests of the protocol)."""
+_fault_counts: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """Test hook: exits the process at once (``os._exit``, no cleanup, like a kill) the ``count``-th time boundary
+    ``name`` is reached when the environment sets ``SPARSE_RNN_FAULT=name:count``; does nothing otherwise."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    target, _, count = spec.partition(":")
+    if target != name:
+        return
+    _fault_counts[name] = _fault_counts.get(name, 0) + 1
+    if _fault_counts[name] == int(count or 1):
+        os._exit(FAULT_EXIT_STATUS)
 
 
 def is_remote(path: str | os.PathLike) -> bool:
@@ -34,8 +82,10 @@ def is_remote(path: str | os.PathLike) -> bool:
 
 
 def absolute(path: str | os.PathLike) -> epath.Path:
-    """``path`` as an absolute ``epath.Path`` (cloud URLs unchanged; orbax needs absolute paths)."""
-    return epath.Path(path) if is_remote(path) else epath.Path(os.path.abspath(os.fspath(path)))
+    """``path`` as an absolute ``epath.Path`` (``~`` expanded; cloud URLs unchanged; orbax needs absolute paths)."""
+    if is_remote(path):
+        return epath.Path(path)
+    return epath.Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
 
 
 def final_params_dir(workdir: str | os.PathLike, chunk_key: str) -> epath.Path:
@@ -43,38 +93,196 @@ def final_params_dir(workdir: str | os.PathLike, chunk_key: str) -> epath.Path:
     return epath.Path(workdir) / FINAL_PARAMS_DIR / chunk_key
 
 
-def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> None:
-    """Writes ``data`` to ``path`` whole or not at all: locally via a temporary file in the same folder and an
-    atomic rename; on a cloud store (gs://) as one object upload, which is atomic there."""
+def path_problem(path: str | os.PathLike, kind: str = "dir") -> str | None:
+    """Why a local folder (``kind="dir"``) or file (``"file"``) could not be created or written at ``path``, in a
+    few words (None when it can; cloud URLs are not checked). Checks the path itself, or the nearest existing
+    folder above it: a file in the way, no write permission."""
+    if is_remote(path):
+        return None
+    p = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+    if p.exists():
+        if kind == "dir":
+            if not p.is_dir():
+                return f"{p} exists and is not a folder"
+            if not os.access(p, os.W_OK | os.X_OK):
+                return f"folder {p} is not writable"
+            return None
+        if p.is_dir():
+            return f"{p} is a folder"
+        if not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK | os.X_OK):
+            return f"{p} is not writable"
+        return None
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"cannot create {p}: {parent} is a file"
+            if not os.access(parent, os.W_OK | os.X_OK):
+                return f"cannot create {p}: folder {parent} is not writable"
+            return None
+    return f"cannot create {p}"
+
+
+def _umask() -> int:
+    """The process' umask (read without changing it where /proc tells it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes_atomic(data: bytes, path: str | os.PathLike, fault: str | None = None) -> None:
+    """Writes ``data`` to ``path`` whole or not at all: locally via a temporary file in the same folder (mode 0666
+    less the umask, like any new file), flushed to disk, and an atomic rename; on a cloud store (gs://) as one object
+    upload, which is atomic there. ``fault`` names the ``fault_point`` reached half-way through the write."""
     if is_remote(path):
         target = epath.Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if fault:
+            fault_point(fault)
         target.write_bytes(data)
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            half = len(data) // 2
+            f.write(data[:half])
+            if fault:
+                f.flush()
+                fault_point(fault)
+            f.write(data[half:])
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Writes ``df`` to ``path`` (local or gs://) atomically."""
+def remove_temporaries(folder: str | os.PathLike) -> list[str]:
+    """Removes the temporary files ``write_bytes_atomic`` leaves in ``folder`` when killed mid-write."""
+    if is_remote(folder) or not os.path.isdir(folder):
+        return []
+    removed = []
+    for name in os.listdir(folder):
+        if name.startswith(".") and name.endswith(".tmp"):
+            try:
+                os.unlink(os.path.join(folder, name))
+                removed.append(name)
+            except OSError:
+                pass
+    return removed
+
+
+def write_parquet_atomic(df, path: str | os.PathLike) -> None:
+    """Writes ``df`` (a pandas DataFrame) to ``path`` (local or gs://) atomically."""
+    write_bytes_atomic(parquet_bytes(df), path)
+
+
+def parquet_bytes(df) -> bytes:
+    """``df`` as parquet bytes (no index)."""
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
-    write_bytes_atomic(buf.getvalue(), path)
+    return buf.getvalue()
 
 
-def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
+def json_bytes(obj: Any) -> bytes:
+    """``obj`` as the JSON bytes ``write_json_atomic`` writes."""
+    return json.dumps(obj, indent=2, sort_keys=True, default=str).encode()
+
+
+def write_json_atomic(obj: Any, path: str | os.PathLike, fault: str | None = None) -> None:
     """Writes ``obj`` as JSON to a local path or gs:// URL, whole or not at all."""
-    write_bytes_atomic(json.dumps(obj, indent=2, sort_keys=True, default=str).encode(), path)
+    write_bytes_atomic(json_bytes(obj), path, fault)
 
 
-def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
-    """Reads a parquet file from a local path or a cloud URL."""
+def read_parquet(path: str | os.PathLike):
+    """Reads a parquet file from a local path or a cloud URL (a pandas DataFrame)."""
+    import pandas as pd
+
     return pd.read_parquet(io.BytesIO(epath.Path(path).read_bytes()))
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------ the lock
+
+
+class WorkdirBusy(RuntimeError):
+    """Another live process holds the workdir's lock (message: one line naming it)."""
+
+
+def lock_path(workdir: str | os.PathLike) -> Path:
+    """The lock file of ``workdir``: inside it for a local folder; for a cloud URL (gs://), a local file named after
+    the URL under ``~/.cache/sparse_rnn_jax/locks`` (so it only keeps runs on this host apart)."""
+    if is_remote(workdir):
+        key = sha256_hex(os.fspath(workdir).rstrip("/").encode())[:24]
+        return Path(os.path.expanduser("~")) / ".cache" / "sparse_rnn_jax" / "locks" / f"{key}.lock"
+    return Path(os.fspath(workdir)) / LOCK_FILE
+
+
+class WorkdirLock:
+    """The lock that keeps one run per workdir: an OS file lock (``filelock``; flock on Linux, released by the
+    kernel when its process dies, so a crashed run's lock is simply taken over) plus a JSON record of the holder
+    (host, pid, start time), removed on release. ``acquire`` raises WorkdirBusy naming the live holder; it returns
+    the record of a previous holder that died without releasing (None otherwise)."""
+
+    def __init__(self, workdir: str | os.PathLike):
+        self.path = lock_path(workdir)
+        self.owner_path = self.path.with_name(self.path.name + ".json")
+        self._lock = None
+
+    def holder(self) -> dict | None:
+        """The holder record as written (None when there is none or it is unreadable)."""
+        try:
+            return json.loads(self.owner_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def acquire(self) -> dict | None:
+        import filelock
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.path), timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            holder = self.holder()
+            for _ in range(20):  # a holder that has just started writes its record within moments
+                if holder is not None:
+                    break
+                time.sleep(0.05)
+                holder = self.holder()
+            raise WorkdirBusy(f"is in use by another run ({describe_holder(holder)})") from None
+        self._lock = lock
+        stale = self.holder()
+        record = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        write_json_atomic(record, self.owner_path)
+        return stale
+
+    def release(self) -> None:
+        if self._lock is None:
+            return
+        try:
+            self.owner_path.unlink()
+        except OSError:
+            pass
+        self._lock.release()
+        self._lock = None
+
+
+def describe_holder(record: dict | None) -> str:
+    """A lock holder record in words."""
+    if not record:
+        return "holder unknown: it has just started"
+    return f"host {record.get('host')}, pid {record.get('pid')}, started {record.get('started')}"

@@ -5,27 +5,47 @@ Data flows one way: RunConfig -> the task's data and members -> buckets and chun
 results.parquet (``engine.sweep``) -> the analysis. Entry points build a RunConfig from their flags and hand it
 here; anything that revisits a run (prune, diagnose, the analysis) reloads it with ``load_run``.
 
-run.json holds ``config`` (the RunConfig as a dict), package versions, devices, data provenance (``data``),
-``chance_loss`` (the task's, the one definition the summary and the analysis use), padding efficiency, wall time
-and ``status`` (running | interrupted | failed | complete).
+run.json holds ``config`` (the RunConfig as a dict), package versions, devices, data provenance (``data``: the
+task's record of its source plus ``arrays_sha256`` of the training and validation arrays; a resumed run must load
+the same data), ``chance_loss`` (the task's, the one definition the summary and the analysis use), padding
+efficiency, wall time and ``status`` (running | interrupted | failed | complete).
+
+One run per workdir: ``train_and_evaluate`` holds the workdir's lock (``engine.workdir.WorkdirLock``) from its
+first look at the workdir to its last write. A rerun of a complete run with nothing to do leaves every file as it
+was; a rerun with a larger ``epochs`` continues each chunk from its final state (a smaller one is refused).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.metadata
 import json
 import platform
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+import numpy as np
 from etils import epath
 
 from sparse_rnn_jax.engine.members import build_members, check_budget
 from sparse_rnn_jax.engine.population import Chunk, Member, make_chunks
 from sparse_rnn_jax.engine.sweep import SweepInterrupted
-from sparse_rnn_jax.engine.workdir import CHECKPOINTS_DIR, RESULTS_FILE, RUN_FILE, RUN_OUTPUTS, write_json_atomic
+from sparse_rnn_jax.engine.workdir import (
+    CHECKPOINTS_DIR,
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    RUN_FILE,
+    RUN_OUTPUTS,
+    SCORES_FILE,
+    WorkdirBusy,
+    WorkdirLock,
+    describe_holder,
+    fault_point,
+    path_problem,
+    write_json_atomic,
+)
 from sparse_rnn_jax.tasks.run_config import RunConfig
 
 PACKAGES: tuple[str, ...] = (
@@ -41,6 +61,7 @@ PACKAGES: tuple[str, ...] = (
     "pandas",
     "pyarrow",
     "absl-py",
+    "filelock",
     "mlxtend",
     "tensorflow-datasets",
     "minari",
@@ -114,6 +135,7 @@ def load_run(workdir: str | Path, *, require_complete: bool = True, data_overrid
     """The run of ``workdir``: its run.json, RunConfig (``data_overrides`` may change the task config's
     non-defining fields, e.g. a cache folder), members and chunks. RunError on a missing, unreadable or
     (``require_complete``) unfinished run."""
+    workdir = workdir if "://" in str(workdir) else Path(workdir).expanduser()
     record = read_record(workdir)
     if record is None:
         raise RunError(f"workdir {workdir}: no {RUN_FILE} (not a sweep workdir)")
@@ -146,35 +168,42 @@ def load_run(workdir: str | Path, *, require_complete: bool = True, data_overrid
     return RecordedRun(Path(workdir), record, config, members, chunks)
 
 
-def check_workdir(workdir: epath.Path, config: RunConfig, overwrite: bool) -> tuple[dict | None, bool]:
+def check_workdir(workdir: epath.Path, config: RunConfig, overwrite: bool) -> tuple[dict | None, bool, int | None]:
     """Refuses a workdir of a different run unless ``overwrite``. Returns (the previous run.json when resuming,
-    whether the workdir must be cleared first); nothing is changed here."""
+    whether the workdir must be cleared first, the recorded epochs when ``config`` asks for more of them); nothing
+    is changed here. ``overwrite`` clears whatever a run left, also a run of the same settings."""
     if workdir.exists() and not workdir.is_dir():
         raise RunError(f"workdir {workdir} exists and is not a folder")
+    if overwrite:
+        return None, workdir.exists() and any((workdir / name).exists() for name in RUN_OUTPUTS), None
     previous = read_record(workdir) if workdir.exists() else None
     if previous is None:
-        if workdir.exists() and ((workdir / RESULTS_FILE).exists() or (workdir / CHECKPOINTS_DIR).exists()):
-            if not overwrite:
-                raise RunError(f"workdir {workdir} holds results without {RUN_FILE}", overwritable=True)
-            return None, True
-        return None, False
+        if workdir.exists() and any((workdir / n).exists() for n in (RESULTS_FILE, CHECKPOINTS_DIR, MANIFEST_FILE)):
+            raise RunError(f"workdir {workdir} holds results without {RUN_FILE}", overwritable=True)
+        return None, False, None
     old = previous.get("config")
     if old is None:
-        if not overwrite:
-            raise RunError(f"workdir {workdir} holds a run of an older version", overwritable=True)
-        return None, True
+        raise RunError(f"workdir {workdir} holds a run of an older version", overwritable=True)
     try:
         old_defining = RunConfig.from_dict(old).defining_dict()
     except ValueError:
         old_defining = old
     new = config.defining_dict()
-    diff = _differences(old_defining, new)
+    old_epochs = (old_defining.get("train") or {}).get("epochs")
+    new_epochs = new["train"]["epochs"]
+    diff = [
+        d for d in _differences(old_defining, new) if d[0] != "epochs" or not isinstance(old_epochs, int)
+    ]  # epochs may grow (checked below)
     if diff:
-        if not overwrite:
-            shown = ", ".join(f"{k}={a!r} there vs {b!r} now" for k, a, b in diff[:3])
-            raise RunError(f"workdir {workdir} holds a run of different settings ({shown})", overwritable=True)
-        return None, True
-    return previous, False
+        shown = ", ".join(f"{k}={a!r} there vs {b!r} now" for k, a, b in diff[:3])
+        raise RunError(f"workdir {workdir} holds a run of different settings ({shown})", overwritable=True)
+    if isinstance(old_epochs, int) and new_epochs < old_epochs:
+        raise RunError(
+            f"--epochs={new_epochs} is less than the {old_epochs} epochs of the run in {workdir}; a run can be "
+            "continued to more epochs, not shortened",
+            overwritable=True,
+        )
+    return previous, False, old_epochs if isinstance(old_epochs, int) and new_epochs > old_epochs else None
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[tuple[str, Any, Any]]:
@@ -189,17 +218,50 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[tuple[str, Any,
 
 
 def clear_workdir(workdir: epath.Path) -> list[str]:
-    """Removes what a previous run wrote (only a run's own files; anything else stays); returns their names."""
+    """Removes what a previous run wrote (only a run's own files, the manifest first; anything else stays);
+    returns their names (folders with a trailing /)."""
     removed = []
     for name in RUN_OUTPUTS:
         path = workdir / name
         if path.is_dir():
             path.rmtree()
-            removed.append(name)
+            removed.append(name + "/")
         elif path.exists():
             path.unlink()
             removed.append(name)
+        if name == MANIFEST_FILE:
+            fault_point("clear")
     return removed
+
+
+DATA_IDENTITY_KEYS: tuple[str, ...] = ("mnist_source", "digits_sha256", "dataset_id", "arrays_sha256")
+"""The fields of run.json's ``data`` that identify the data (a resumed run must load the same), in the order a
+refusal names them: RAD's MNIST source and digits, Adroit's dataset, and every task's arrays."""
+
+
+def arrays_sha256(*splits: Mapping[str, np.ndarray]) -> str:
+    """sha256 of the arrays of ``splits`` (names, dtypes, shapes and bytes, in order)."""
+    h = hashlib.sha256()
+    for split in splits:
+        for name in sorted(split):
+            a = np.ascontiguousarray(split[name])
+            h.update(f"{name}\0{a.dtype.str}\0{a.shape}\0".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def check_same_data(workdir, recorded: dict | None, loaded: dict) -> None:
+    """RunError (one line) when the data loaded now is not the data the run in ``workdir`` was trained on."""
+    for key in DATA_IDENTITY_KEYS:
+        if recorded and key in recorded and key in loaded and recorded[key] != loaded[key]:
+            old, new = recorded[key], loaded[key]
+            if key.endswith("sha256"):
+                old, new = old[:12] + "...", new[:12] + "..."
+            raise RunError(
+                f"workdir {workdir} was trained on other data ({key} {old} there, {new} now); resume it with the "
+                "data it recorded in run.json",
+                overwritable=True,
+            )
 
 
 @dataclasses.dataclass
@@ -212,9 +274,16 @@ class RunResult:
     members: list[Member]
 
 
+def _gb(n: float) -> str:
+    return f"{n / 1e9:,.1f} GB" if n < 1e15 else f"{n / 1e9:.2g} GB"
+
+
 def prepare(config: RunConfig) -> tuple[int, int]:
-    """Everything that can be checked before any work: the task's own checks and the budget for its dims.
-    Returns (input_dim, output_dim); RunError with a one-line message otherwise."""
+    """Everything that can be checked before any work: the task's own checks, the budget for its dims and the
+    host memory the population needs (estimated from the plan). Returns (input_dim, output_dim); RunError with a
+    one-line message otherwise."""
+    from sparse_rnn_jax.engine.sweep import available_host_bytes, estimate_host_bytes
+
     task = config.task_def
     try:
         task.check(config.data)
@@ -225,6 +294,19 @@ def prepare(config: RunConfig) -> tuple[int, int]:
     train_size = getattr(config.data, "train_size", None)
     if train_size is not None and train_size < config.train.batch_size:
         raise RunError(f"train_size ({train_size}) is smaller than one batch_size ({config.train.batch_size})")
+    cache = getattr(config.data, "cache_dir", None)
+    problem = path_problem(cache) if isinstance(cache, str) and cache else None
+    if problem:
+        raise RunError(f"cache_dir: {problem}")
+    need = estimate_host_bytes(config.population, config.train, input_dim, output_dim)
+    have = available_host_bytes()
+    if have is not None and need["total"] > have:
+        raise RunError(
+            f"num_models: {config.population.size:,} models need about {_gb(need['total'])} of host memory "
+            f"(members {_gb(need['members'])}, results {_gb(need['results'])}, largest chunk {_gb(need['chunk'])}, "
+            f"data not counted), {_gb(have)} is available; train fewer or smaller models per run (--num_models, "
+            "--max_models_per_chunk, --budget)"
+        )
     return input_dim, output_dim
 
 
@@ -236,34 +318,85 @@ def train_and_evaluate(
     should_stop: Callable[[], bool] = lambda: False,
     log: Callable[[str], None] = print,
     progress: bool = True,
+    on_epoch: Callable[[str, int, list, float], None] | None = None,
 ) -> RunResult:
-    """Checks the workdir, loads the data, trains every member (resuming where a previous run stopped), runs the
-    task's after-training step and records run.json. Raises RunError before any work on bad input, and
-    SweepInterrupted (run.json status "interrupted") after a stop request."""
+    """Checks the workdir and takes its lock, loads the data, trains every member (resuming from the last commit,
+    or continuing a finished run to more epochs), runs the task's after-training step and records run.json. A
+    complete run with nothing to do is reported as such and left untouched (``data`` is then None). Raises
+    RunError before any work on bad input (a workdir in use, of another run or unwritable, not enough memory),
+    and SweepInterrupted (run.json status "interrupted") after a stop request. ``on_epoch``: see
+    ``engine.sweep.EpochCallback``."""
     import jax
 
-    from sparse_rnn_jax.engine.sweep import describe_plan, run_sweep
+    from sparse_rnn_jax.engine.devices import agree
     from sparse_rnn_jax.engine.workdir import absolute
 
     if config.matmul_precision:
         jax.config.update("jax_default_matmul_precision", config.matmul_precision)
     prepare(config)
     workdir = absolute(workdir)
-    previous, clear = check_workdir(workdir, config, overwrite)
+    problem = path_problem(workdir)
+    if problem:
+        raise RunError(f"workdir: {problem}")
+    lead = jax.process_index() == 0
+    lock = WorkdirLock(workdir) if lead else None
+    busy = None
+    if lock is not None:
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            stale = lock.acquire()
+            if stale:
+                log(f"note: the previous run in {workdir} ended without releasing it ({describe_holder(stale)})")
+        except WorkdirBusy as e:
+            busy = f"workdir {workdir} {e}"
+        except OSError as e:
+            busy = f"workdir {workdir}: cannot take its lock ({e.strerror or e})"
+    if not agree(busy is None):
+        raise RunError(busy or f"workdir {workdir}: process 0 could not take the workdir's lock")
+    try:
+        return _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epoch)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epoch) -> RunResult:
+    import jax
+
+    from sparse_rnn_jax.engine.sweep import describe_plan, run_sweep, sweep_progress
+
+    previous, clear, extend_from = check_workdir(workdir, config, overwrite)
     lead = jax.process_index() == 0
     task_def = config.task_def
+    input_dim, output_dim = task_def.dims(config.data)
+    members = build_members(config.population, config.train.seed, input_dim, output_dim)
+    train = config.train
+    if task_def.keeps_final_params(config.data) and not train.save_final_params:
+        train = dataclasses.replace(train, save_final_params=True)
+    if previous is not None and previous.get("status") == "complete" and extend_from is None:
+        done, total, frame = sweep_progress(members, train, workdir, jax.device_count(), log)
+        if done == total:
+            log(
+                f"{workdir}: the run is complete ({len(members)} models, {train.epochs} epochs); nothing to do "
+                "(--overwrite starts it again, a larger --epochs continues it)"
+            )
+            return RunResult(frame, previous, None, members)
     try:
         data = task_def.load(config.data, log)
     except ValueError as e:
         raise RunError(str(e)) from None
     task = data.task
-    members = build_members(config.population, config.train.seed, task.input_dim, task.output_dim)
-    train = config.train
-    if task_def.keeps_final_params(config.data) and not train.save_final_params:
-        train = dataclasses.replace(train, save_final_params=True)
+    info = {**data.info, "arrays_sha256": arrays_sha256(data.train, data.val)}
+    if previous is not None:
+        check_same_data(workdir, previous.get("data"), info)
     _, efficiency = describe_plan(members, train, jax.device_count())
     if clear and lead:
-        clear_workdir(workdir)
+        removed = clear_workdir(workdir)
+        log(f"--overwrite: removed {', '.join(removed)} from {workdir}")
+    if extend_from is not None:
+        log(f"continuing the run in {workdir} from {extend_from} to {train.epochs} epochs")
+        if lead and (workdir / SCORES_FILE).exists():
+            (workdir / SCORES_FILE).unlink()  # scored at the old last epoch; before run.json records the new one
     record = {
         "config": config.to_dict(),
         "versions": package_versions(),
@@ -272,7 +405,7 @@ def train_and_evaluate(
         "platform": jax.default_backend(),
         "task": task.name,
         "chance_loss": task.chance_loss,
-        "data": data.info,
+        "data": info,
         "num_models": len(members),
         "padding_efficiency": efficiency,
         "wall_time_s": (previous or {}).get("wall_time_s", 0.0),
@@ -280,12 +413,22 @@ def train_and_evaluate(
     }
     if lead:
         write_json_atomic(record, workdir / RUN_FILE)
+        fault_point("run_json")
     t0 = time.time()
     record["status"] = "failed"
     frame = None
     try:
         frame = run_sweep(
-            members, task, data.train, data.val, train, workdir, should_stop=should_stop, log=log, progress=progress
+            members,
+            task,
+            data.train,
+            data.val,
+            train,
+            workdir,
+            should_stop=should_stop,
+            log=log,
+            progress=progress,
+            on_epoch=on_epoch,
         )
         if task_def.after_training is not None:
             task_def.after_training(config.data, data, members, train, workdir, should_stop, log, progress)
