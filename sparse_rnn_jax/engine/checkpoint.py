@@ -334,6 +334,9 @@ class SweepLedger:
                 fault_point("repair")
                 m["results_sha256"], m["results_rows"] = sha256_hex(data), len(self.frame)
                 write_bytes_atomic(json_bytes(m), self.workdir / MANIFEST_FILE)
+            elif not (self.workdir / MANIFEST_FILE).exists():
+                # from the first moment on, results.parquet without manifest.json is never this code's doing
+                write_bytes_atomic(json_bytes(m), self.workdir / MANIFEST_FILE)
             self._collect_garbage()
         barrier("ledger_repaired")
 

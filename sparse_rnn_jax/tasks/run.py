@@ -184,6 +184,12 @@ def check_workdir(workdir: epath.Path, config: RunConfig, overwrite: bool) -> tu
     old = previous.get("config")
     if old is None:
         raise RunError(f"workdir {workdir} holds a run of an older version", overwritable=True)
+    if (workdir / RESULTS_FILE).exists() and not (workdir / MANIFEST_FILE).exists():
+        raise RunError(
+            f"workdir {workdir} holds {RESULTS_FILE} without {MANIFEST_FILE} (a run of an older version, or the "
+            "manifest was removed): its results cannot be verified",
+            overwritable=True,
+        )
     try:
         old_defining = RunConfig.from_dict(old).defining_dict()
     except ValueError:

@@ -123,6 +123,17 @@ def test_other_data_is_refused(tmp_path, complete):
         _train(CONFIG, work)
 
 
+def test_results_without_manifest_are_refused_not_wiped(tmp_path, complete):
+    work = _copy(complete, tmp_path)
+    (work / "manifest.json").unlink()  # as in a workdir of the previous version
+    before = (work / "results.parquet").read_bytes()
+    with pytest.raises(RunError, match="without manifest.json") as e:
+        _train(CONFIG, work)
+    assert e.value.overwritable and (work / "results.parquet").read_bytes() == before
+    result = _train(CONFIG, work, overwrite=True)
+    pd.testing.assert_frame_equal(result.frame, complete[0], check_exact=True)
+
+
 def test_garbled_run_json_is_one_line(tmp_path, complete):
     work = _copy(complete, tmp_path)
     (work / "run.json").write_text("{not json")
