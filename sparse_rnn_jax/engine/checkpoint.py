@@ -40,6 +40,8 @@ from sparse_rnn_jax.engine.workdir import (
     CHECKPOINTS_DIR,
     MANIFEST_FILE,
     RESULTS_FILE,
+    RUN_FILE,
+    SCORES_FILE,
     fault_point,
     is_remote,
     json_bytes,
@@ -357,7 +359,7 @@ class SweepLedger:
             else:
                 p.unlink()
         if not is_remote(self.workdir):
-            remove_temporaries(os.fspath(self.workdir))
+            remove_temporaries(os.fspath(self.workdir), (RESULTS_FILE, MANIFEST_FILE, RUN_FILE, SCORES_FILE))
 
     # ---------------------------------------------------------------- queries
 

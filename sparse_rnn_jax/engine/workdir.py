@@ -166,13 +166,14 @@ def write_bytes_atomic(data: bytes, path: str | os.PathLike, fault: str | None =
             os.unlink(tmp)
 
 
-def remove_temporaries(folder: str | os.PathLike) -> list[str]:
-    """Removes the temporary files ``write_bytes_atomic`` leaves in ``folder`` when killed mid-write."""
+def remove_temporaries(folder: str | os.PathLike, names: tuple[str, ...]) -> list[str]:
+    """Removes the temporary files ``write_bytes_atomic`` leaves in ``folder`` when killed mid-write of one of the
+    files ``names``."""
     if is_remote(folder) or not os.path.isdir(folder):
         return []
     removed = []
     for name in os.listdir(folder):
-        if name.startswith(".") and name.endswith(".tmp"):
+        if name.endswith(".tmp") and any(name.startswith(f".{n}.") for n in names):
             try:
                 os.unlink(os.path.join(folder, name))
                 removed.append(name)
