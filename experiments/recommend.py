@@ -7,6 +7,13 @@ parent network fitted by ``experiments.analyze`` (``--predictor=OUT/predictor``)
   python -m experiments.recommend --input_dim=2500 --output_dim=10 --budget=50000
   python -m experiments.recommend --input_dim=2500 --output_dim=10 --budget=50000 \
       --predictor=runs/rad_sweep/analysis/predictor --num_candidates=500 --json
+
+For any new task, the cross-task parent shipped with the package (trained on the task zoo, experiments.zoo) ranks
+the candidates by predicted loss / the task's chance loss, and flags a task outside the zoo's range; --data takes
+the task from a FILE.npz (tasks.npz) and --validate then trains the top candidates, balanced and dense:
+
+  python -m experiments.recommend --input_dim=40 --output_dim=5 --seq_len=30 --loss=ce --budget=5000 --json
+  python -m experiments.recommend --data=FILE.npz --budget=5000 --validate --top_k=3 --seeds=3
 """
 
 from __future__ import annotations
@@ -47,7 +54,23 @@ flags.DEFINE_list(
 )
 flags.DEFINE_enum("ranker", "forest", list(RANKERS), "Which prediction ranks: the forest, the MLP or their mean.")
 flags.DEFINE_integer("top", 20, "Candidates shown in the text output (--json lists all).")
+flags.DEFINE_integer(
+    "seq_len", None, "Steps per sequence of the new task (with --loss: the shipped cross-task parent)."
+)
+flags.DEFINE_enum("loss", None, ["ce", "mse", "bce"], "Loss of the new task (with --seq_len: the cross-task parent).")
+flags.DEFINE_string("data", None, "The new task as FILE.npz (tasks.npz): dims, length, loss and size from the file.")
+flags.DEFINE_bool(
+    "validate", False, "With --data: train the top-k, balanced and dense candidates; predicted vs actual."
+)
+flags.DEFINE_integer("top_k", 3, "Top candidates --validate trains (besides balanced and dense).")
+flags.DEFINE_integer("seeds", 3, "Seeds per candidate in --validate.")
+flags.DEFINE_string("workdir", None, "Folder of --validate's run (default: a new recommend_validate_* folder here).")
+flags.DEFINE_integer("epochs", None, "Epochs of --validate (default: the zoo's).")
 common.help_group("the new task", ["input_dim", "output_dim", "budget", "balance_target"])
+common.help_group(
+    "any task: the shipped cross-task parent",
+    ["seq_len", "loss", "data", "validate", "top_k", "seeds", "workdir", "epochs"],
+)
 common.help_group(
     "ranking candidates with a parent network",
     ["predictor", "num_candidates", "seed", "balance_targets", "learning_rates", "ranker"],
@@ -109,8 +132,56 @@ def _candidate_table(ranked: list[dict], top: int) -> str:
     return "\n".join(lines)
 
 
+def _any_task(targets: list[float], lrs: list[float]) -> None:
+    """Ranks candidates for a new task with the shipped cross-task parent (``analysis.meta.recommend``)."""
+    if FLAGS.budget is None or not FLAGS.budget > 0 or math.isinf(FLAGS.budget):
+        common.fail("--budget is required (a positive number)")
+    if FLAGS.validate and not FLAGS.data:
+        common.fail("--validate needs --data=FILE.npz")
+    for name in ("top_k", "seeds", "epochs"):
+        if FLAGS[name].value is not None and FLAGS[name].value < 1:
+            common.fail(f"--{name} must be >= 1, got {FLAGS[name].value}")
+    common.expand_user("data")
+    workdir = common.check_path("workdir", FLAGS.workdir, "dir") if FLAGS.validate else None
+    from sparse_rnn_jax.analysis.meta import recommend
+    from sparse_rnn_jax.tasks.run import RunError
+
+    try:
+        task = {n: FLAGS[n].value for n in ("data", "input_dim", "output_dim", "seq_len", "loss")}
+        rec = recommend.recommend_for_task(
+            recommend.new_task_descriptor(**task),
+            FLAGS.budget,
+            num_sampled=FLAGS.num_candidates,
+            seed=FLAGS.seed,
+            balance_target=FLAGS.balance_target,
+            balance_targets=targets,
+            learning_rates=lrs,
+            ranker=FLAGS.ranker,
+        )
+        if FLAGS.validate:
+            rec["validation"] = recommend.validate(
+                rec,
+                FLAGS.data,
+                workdir,
+                top_k=FLAGS.top_k,
+                seeds=FLAGS.seeds,
+                epochs=FLAGS.epochs,
+                loss=FLAGS.loss or "",
+                seed=FLAGS.seed,
+                log=(lambda s: None) if FLAGS.json else print,
+            )
+    except (ValueError, RunError) as e:
+        common.fail(common.flag_error(e))
+    print(json.dumps(rec, indent=2) if FLAGS.json else recommend.recommendation_text(rec, FLAGS.top))
+
+
 def main(argv):
     common.check_no_positional(argv)
+    if FLAGS.predictor and (FLAGS.data or FLAGS.validate):
+        common.fail("--data and --validate use the shipped cross-task parent; give them without --predictor")
+    if not FLAGS.predictor and (FLAGS.data or FLAGS.seq_len is not None or FLAGS.loss is not None):
+        targets = _floats("balance_targets", FLAGS.balance_targets, 0.0, 1.0)
+        return _any_task(targets, _floats("learning_rates", FLAGS.learning_rates, 0.0, math.inf))
     _check_flags()
     targets = _floats("balance_targets", FLAGS.balance_targets, 0.0, 1.0)
     lrs = _floats("learning_rates", FLAGS.learning_rates, 0.0, math.inf)
@@ -164,7 +235,8 @@ def main(argv):
     if predictor is None:
         print(
             "\nGive --predictor=OUT/predictor (from experiments.analyze) to rank candidate specs by predicted "
-            "minimum validation loss."
+            "minimum validation loss, or --seq_len and --loss (or --data=FILE.npz) to rank them with the shipped "
+            "cross-task parent."
         )
         return
     p = out["predictor"]

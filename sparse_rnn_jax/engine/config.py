@@ -14,6 +14,7 @@ from sparse_rnn_jax.core.configs import NAMED_CONFIGS
 from sparse_rnn_jax.core.leaky_spec import LEAK_MODES
 from sparse_rnn_jax.core.samplers import SAMPLERS, SIZED_SAMPLERS, parse_sampler
 from sparse_rnn_jax.core.spec import ACTIVATIONS, GRAPH_KINDS
+from sparse_rnn_jax.core.spec_text import check_spec_text
 from sparse_rnn_jax.models.masks import MASK_MODES
 
 
@@ -41,6 +42,11 @@ class PopulationConfig:
     )
     config_repeats: int = _field(1, "Seeds per named configuration.")
     config_lr: float = _field(1e-4, "Learning rate of the named configurations (the reference's 1e-4).")
+    specs: tuple[str, ...] = _field(
+        (),
+        "Explicit block RNNs to add, one model each (repeat a text for more seeds): NAME:h=H:lr=LR:hx=D/M/S:... "
+        "(core.spec_text).",
+    )
     uniform_density: float = _field(0.2, "Density of every block of the 'uniform' named config.")
     activation: str = _field("relu", f"Hidden activation: one of {ACTIVATIONS}.")
     hh_graph: str = _field("none", "Draw the sampled models' hh masks as random graphs: none, er, ws or ba.")
@@ -56,6 +62,9 @@ class PopulationConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "configs", tuple(self.configs))
+        object.__setattr__(self, "specs", tuple(self.specs))
+        for text in self.specs:
+            check_spec_text(text)
         for name in ("num_models", "config_repeats"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -87,7 +96,7 @@ class PopulationConfig:
             raise ValueError("configs need a budget (or hidden_dim)")
         if "balanced" in self.configs and self.budget is None:
             raise ValueError("configs: balanced needs a budget")
-        if self.num_models + len(self.configs) * self.config_repeats == 0:
+        if self.size == 0:
             raise ValueError("num_models: nothing to train (0 sampled models and no configs)")
         if self.hh_graph not in ("none",) + GRAPH_KINDS:
             raise ValueError(f"hh_graph must be one of {('none',) + GRAPH_KINDS}, got {self.hh_graph!r}")
@@ -101,7 +110,7 @@ class PopulationConfig:
     @property
     def size(self) -> int:
         """The number of members."""
-        return self.num_models + len(self.configs) * self.config_repeats
+        return self.num_models + len(self.configs) * self.config_repeats + len(self.specs)
 
 
 @dataclasses.dataclass(frozen=True)

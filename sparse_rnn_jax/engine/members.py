@@ -2,7 +2,8 @@
 
 Members, in id order: ``num_models`` networks drawn by ``sampler`` (ids 0..num_models-1), then every named
 configuration or baseline cell of ``configs`` repeated ``config_repeats`` times (each repeat its own id and so its
-own seed), at ``budget`` trainable weights (or ``hidden_dim``). ``hh_graph`` draws the sampled models' hh masks
+own seed), at ``budget`` trainable weights (or ``hidden_dim``), then one model per explicit spec text of ``specs``
+(``core.spec_text``; a text given k times is k seeds). ``hh_graph`` draws the sampled models' hh masks
 as random graphs; ``leak`` turns every block RNN (sampled and named) into a leaky or gated one with the same
 seed. A model's seed is derived from the sweep seed and its id (``population.model_seed``).
 """
@@ -16,6 +17,7 @@ from sparse_rnn_jax.core.leaky_spec import LeakySpec
 from sparse_rnn_jax.core.samplers import SIZED_SAMPLERS, SamplerConfig, parse_sampler, sample_specs
 from sparse_rnn_jax.core.solvers import BudgetError, hidden_dim_for_budget
 from sparse_rnn_jax.core.spec import BLOCKS, GraphSpec
+from sparse_rnn_jax.core.spec_text import spec_from_text
 from sparse_rnn_jax.engine.config import PopulationConfig
 from sparse_rnn_jax.engine.population import Member, model_seed
 
@@ -42,7 +44,11 @@ def build_members(population: PopulationConfig, seed: int, input_dim: int, outpu
     """The sweep's members (module docstring), deterministic from ``seed``."""
     p = population
     sampler_cfg = SamplerConfig(hidden_mean=p.hidden_mean, hidden_std=p.hidden_std, activation=p.activation)
-    specs = sample_specs(p.sampler, p.num_models, seed, input_dim, output_dim, p.budget, sampler_cfg).specs
+    specs = (
+        sample_specs(p.sampler, p.num_models, seed, input_dim, output_dim, p.budget, sampler_cfg).specs
+        if p.num_models > 0
+        else []
+    )
     if p.hh_graph != "none":
         specs = [s.replace(hh_graph=GraphSpec(p.hh_graph, p.hh_graph_beta)) for s in specs]
     members = [Member(i, s, model_seed(seed, i), s.name) for i, s in enumerate(specs)]
@@ -64,6 +70,10 @@ def build_members(population: PopulationConfig, seed: int, input_dim: int, outpu
         for s in named:
             i = len(members)
             members.append(Member(i, s, model_seed(seed, i), s.name))
+    for text in p.specs:
+        s = spec_from_text(text, input_dim, output_dim)
+        i = len(members)
+        members.append(Member(i, s, model_seed(seed, i), s.name))
     if p.leak != "none":  # the block RNNs become leaky (same seeds, so the same block weights); cells stay
         members = [
             dataclasses.replace(m, spec=LeakySpec(m.spec, p.leak, p.leak_alpha)) if m.spec.family == "block" else m
