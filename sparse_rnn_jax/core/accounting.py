@@ -13,7 +13,6 @@ import numpy as np
 
 from sparse_rnn_jax.core.spec import BLOCKS, TOP_ROW, NetworkSpec
 
-
 BUCKET_EDGES: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
 """Edges of the paper's Table III/IV cells of the hidden proportion and the model density."""
 BUCKET_LABELS: tuple[str, ...] = ("< .2", ".2–.4", ".4–.6", ".6–.8", "≥ .8")
