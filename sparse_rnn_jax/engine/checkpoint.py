@@ -228,6 +228,36 @@ def _empty_manifest() -> dict:
     }
 
 
+def _check_manifest(m) -> None:
+    """ValueError unless ``m`` has the manifest's structure (so that no later step trips over a damaged one)."""
+    if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
+        raise ValueError("unknown format")
+    chunks, entries, finals, nxt = (m.get(k) for k in ("chunks", "checkpoints", "finals", "next"))
+    if not (isinstance(chunks, dict) and isinstance(entries, list) and isinstance(finals, dict)):
+        raise ValueError("missing or malformed fields")
+    if not (isinstance(nxt, int) and nxt >= 1):
+        raise ValueError("bad checkpoint counter")
+    for c in chunks.values():
+        if not (
+            isinstance(c, dict)
+            and isinstance(c.get("models"), list)
+            and all(isinstance(i, int) for i in c["models"])
+            and isinstance(c.get("epochs"), int)
+            and c["epochs"] >= 0
+            and isinstance(c.get("rows_sha256"), str)
+        ):
+            raise ValueError("malformed chunk record")
+    for e in entries + list(finals.values()):
+        if not (
+            isinstance(e, dict)
+            and all(isinstance(e.get(k), str) for k in ("file", "chunk", "sha256"))
+            and all(isinstance(e.get(k), int) for k in ("epoch", "step"))
+            and "/" not in e["file"]
+            and (e.get("loss_sum") is None or isinstance(e["loss_sum"], list))
+        ):
+            raise ValueError("malformed checkpoint record")
+
+
 class SweepLedger:
     """The committed state of a sweep's workdir for a plan of chunks (the write protocol of the module docstring).
 
@@ -258,9 +288,7 @@ class SweepLedger:
             m = json.loads(path.read_bytes().decode())
             if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
                 raise ValueError("unknown format")
-            for key in ("chunks", "checkpoints", "finals", "next"):
-                if key not in m:
-                    raise ValueError(f"no {key!r}")
+            _check_manifest(m)
             return m
         except (OSError, ValueError, UnicodeDecodeError) as e:
             self.log(f"warning: {MANIFEST_FILE} is unreadable ({e}); nothing recorded in this workdir is trusted")
@@ -298,14 +326,12 @@ class SweepLedger:
             if frame is not None and not {"model_id", "epoch"} <= set(frame.columns):
                 frame, problem = None, "without model_id and epoch columns"
             for key, c in sorted(m["chunks"].items()):
-                rows = None
-                if frame is not None:
+                try:
                     rows = frame[frame["model_id"].isin(c["models"]) & (frame["epoch"] <= c["epochs"])]
-                if (
-                    rows is not None
-                    and len(rows) == len(c["models"]) * c["epochs"]
-                    and rows_digest(rows) == c.get("rows_sha256")
-                ):
+                    ok = len(rows) == len(c["models"]) * c["epochs"] and rows_digest(rows) == c["rows_sha256"]
+                except Exception:  # no table, or columns of the wrong kind
+                    ok = False
+                if ok:
                     kept.append(rows)
                 else:
                     lost.append(key)

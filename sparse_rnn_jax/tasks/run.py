@@ -366,6 +366,20 @@ def train_and_evaluate(
             lock.release()
 
 
+def _after_training_done(task_def, workdir, members) -> bool:
+    """Whether the task's after-training step (environment scoring) has nothing left: no such step, or
+    scores.parquet holds every member."""
+    if task_def.after_training is None:
+        return True
+    from sparse_rnn_jax.engine.workdir import read_parquet
+
+    try:
+        scored = set(read_parquet(workdir / SCORES_FILE)["model_id"])
+    except Exception:  # missing or unreadable: score again
+        return False
+    return all(m.model_id in scored for m in members)
+
+
 def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epoch) -> RunResult:
     import jax
 
@@ -381,7 +395,7 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
         train = dataclasses.replace(train, save_final_params=True)
     if previous is not None and previous.get("status") == "complete" and extend_from is None:
         done, total, frame = sweep_progress(members, train, workdir, jax.device_count(), log)
-        if done == total:
+        if done == total and _after_training_done(task_def, workdir, members):
             log(
                 f"{workdir}: the run is complete ({len(members)} models, {train.epochs} epochs); nothing to do "
                 "(--overwrite starts it again, a larger --epochs continues it)"

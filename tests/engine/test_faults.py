@@ -225,11 +225,15 @@ def test_damaged_results_of_a_complete_run_are_rebuilt(tmp_path, clean, damage):
     assert any(m.startswith("warning: results.parquet") for m in logs), logs
 
 
-@pytest.mark.parametrize("damage", ["garbled", "deleted"])
+@pytest.mark.parametrize("damage", ["garbled", "deleted", "malformed"])
 def test_damaged_manifest_trusts_nothing_and_retrains(tmp_path, clean, damage):
     work = _copy(clean, tmp_path)
     if damage == "deleted":
         (work / "manifest.json").unlink()
+    elif damage == "malformed":  # valid JSON, a chunk record without its epochs
+        manifest = json.loads((work / "manifest.json").read_text())
+        del next(iter(manifest["chunks"].values()))["epochs"]
+        (work / "manifest.json").write_text(json.dumps(manifest))
     else:
         (work / "manifest.json").write_text('{"format": 1, "chunks": ')
     logs = []
