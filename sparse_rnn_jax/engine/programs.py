@@ -47,13 +47,20 @@ def _mean_loss(task: Task, forward, params, masks, batch: Batch) -> jax.Array:
     return jnp.sum(batch.weight * loss_sum) / jnp.maximum(jnp.sum(batch.weight * loss_count), 1e-12)
 
 
+ADAM_STEP_BOUND = 32.0
+"""|Adam's step| <= (1 - b1) / sqrt(1 - b2) / (1 - b1 / sqrt(b2)) = 31.8 for optax's b1 = 0.9, b2 = 0.999 whenever the
+gradients are finite, so finite gradients and a finite lr x 32 give finite new weights (weights start finite)."""
+
+
 def _model_step(task, forward, params, opt_state, diverged, masks, lr, batch):
-    """One Adam step of one model; a model whose loss or new weights are non-finite keeps its old state
-    and is flagged diverged for good. Returns (params, opt_state, diverged, loss)."""
+    """One Adam step of one model; a model whose loss or gradients are non-finite (so would be its new weights,
+    ``ADAM_STEP_BOUND``) keeps its old state and is flagged diverged for good. Returns (params, opt_state,
+    diverged, loss). Deciding from the gradients, not the new weights, lets XLA fuse the Adam update and the keep
+    into one pass over each weight array (the new weights need not be materialised for a reduction first)."""
     loss, grads = jax.value_and_grad(functools.partial(_mean_loss, task, forward))(params, masks, batch)
     updates, new_opt = _ADAM.update(grads, opt_state, params)
     new_params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
-    ok = jnp.isfinite(loss) & _all_finite(new_params)
+    ok = jnp.isfinite(loss) & _all_finite(grads) & jnp.isfinite(lr * ADAM_STEP_BOUND)
     keep = ok & ~diverged
     params = jax.tree.map(lambda n, o: jnp.where(keep, n, o), new_params, params)
     opt_state = jax.tree.map(lambda n, o: jnp.where(keep, n, o), new_opt, opt_state)
