@@ -47,6 +47,49 @@ def expand_user(*names: str) -> None:
             flag.value = [os.path.expanduser(v) for v in flag.value]
 
 
+LOGGER = "sparse_rnn_jax"
+"""The logger of the entry points' progress messages (results themselves go to stdout)."""
+
+
+def logger(log_file: str | os.PathLike | None = None) -> Callable[[str], None]:
+    """A ``log(message)`` for the library's progress messages, through Python's logging (which absl.logging wraps):
+    INFO and up on stderr (``--verbosity=-1`` keeps warnings only, 1 adds debug), lines starting with "warning:" at
+    WARNING, and every message with a timestamp appended to ``log_file`` once its folder exists (the run creates it
+    after its checks)."""
+    import logging as std_logging
+
+    log = std_logging.getLogger(LOGGER)
+    log.propagate = False
+    verbosity = FLAGS["verbosity"].value if FLAGS["verbosity"].present else 0
+    log.setLevel(std_logging.DEBUG if verbosity >= 1 else std_logging.INFO if verbosity == 0 else std_logging.WARNING)
+    if not any(getattr(h, "_sparse_rnn_stderr", False) for h in log.handlers):
+        stderr = std_logging.StreamHandler(sys.stderr)
+        stderr.setFormatter(std_logging.Formatter("%(message)s"))
+        stderr._sparse_rnn_stderr = True
+        log.addHandler(stderr)
+    attached = [log_file is None]
+
+    def attach() -> None:  # once the run has created its folder: a bad input never leaves one behind
+        if attached[0] or not os.path.isdir(os.path.dirname(os.path.abspath(log_file))):
+            return
+        attached[0] = True
+        try:
+            handler = std_logging.FileHandler(log_file)
+        except OSError:
+            return  # an unwritable folder is reported by the run's own checks, in one line
+        handler.setFormatter(std_logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        handler.handle(
+            log.makeRecord(LOGGER, std_logging.INFO, __file__, 0, "command: %s", (" ".join(sys.argv),), None)
+        )  # into the file only
+
+    def emit(message: str) -> None:
+        attach()
+        (log.warning if message.startswith("warning") else log.info)(message)
+
+    return emit
+
+
 def check_no_positional(argv) -> None:
     if len(argv) > 1:
         fail(f"unexpected positional arguments: {' '.join(argv[1:])}")

@@ -78,20 +78,28 @@ def run_task(task: str, argv) -> None:
     common.check_no_positional(argv)
     config = sweep_flags.run_config(task)
     sweep_flags.init_distributed()
+    if FLAGS.plan:
+        return print_plan(config)
     import jax
 
     from sparse_rnn_jax.analysis.summary import sweep_summary
     from sparse_rnn_jax.engine.sweep import SweepInterrupted
-    from sparse_rnn_jax.engine.workdir import SCORES_FILE, read_parquet
+    from sparse_rnn_jax.engine.workdir import LOG_FILE, SCORES_FILE, read_parquet
     from sparse_rnn_jax.tasks.run import RunError, train_and_evaluate
 
+    workdir_path = sweep_flags.workdir_path()
+    local = "://" not in workdir_path and jax.process_index() == 0
+    log = common.logger(os.path.join(workdir_path, LOG_FILE) if local else None)
     try:
         result = train_and_evaluate(
             config,
-            sweep_flags.workdir_path(),
+            workdir_path,
             overwrite=FLAGS.overwrite,
             should_stop=StopFlag(),
+            log=log,
             progress=FLAGS.progress,
+            tensorboard=FLAGS.tensorboard,
+            wandb_project=FLAGS.wandb_project,
         )
     except RunError as e:
         common.fail(common.flag_error(e) + ("; use --overwrite or another --workdir" if e.overwritable else ""))
@@ -109,6 +117,21 @@ def run_task(task: str, argv) -> None:
         scores = read_parquet(workdir / SCORES_FILE) if (workdir / SCORES_FILE).is_file() else None
         print(sweep_summary(result.frame, result.record, scores))
         print(f"results: {workdir / 'results.parquet'}  (run record: {workdir / 'run.json'})")
+
+
+def print_plan(config) -> None:
+    """--plan: the run's plan (``tasks.plan``) as text, or one JSON object with --json; nothing is written."""
+    import json
+
+    from sparse_rnn_jax.tasks.plan import plan_run, plan_text
+    from sparse_rnn_jax.tasks.run import RunError
+
+    log = common.logger()
+    try:
+        plan = plan_run(config, log=log)
+    except RunError as e:
+        common.fail(common.flag_error(e))
+    print(json.dumps(plan, indent=2) if FLAGS.json else plan_text(plan))
 
 
 if __name__ == "__main__":

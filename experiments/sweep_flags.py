@@ -30,8 +30,28 @@ flags.DEFINE_enum(
     "matmul_precision",
     None,
     list(MATMUL_PRECISIONS),
-    "jax_default_matmul_precision on GPU/TPU (e.g. bfloat16 for speed on TPU; CPU computes in float32).",
+    "Matmul precision: float32 by default on every device (recorded in run.json); bfloat16 or tensorfloat32 trade "
+    "fidelity for speed on TPUs and GPUs (a CPU computes in float32 whatever is asked).",
 )
+flags.DEFINE_bool(
+    "tensorboard",
+    True,
+    "Write live metrics (population quantiles per epoch, named configurations, "
+    "throughput) as TensorBoard event files into WORKDIR/tensorboard.",
+)
+flags.DEFINE_string(
+    "wandb_project",
+    None,
+    "Also log the live metrics to this Weights & Biases project (needs wandb; "
+    "WANDB_MODE=offline works without a network).",
+)
+flags.DEFINE_bool(
+    "plan",
+    False,
+    "Print what the run would do (models per Table III/IV cell, buckets, chunks, "
+    "padding efficiency, FLOPs, peak memory, a calibrated wall-time estimate) and exit; writes nothing.",
+)
+flags.DEFINE_bool("json", False, "With --plan: print the plan as one JSON object.")
 flags.DEFINE_bool(
     "distributed",
     False,
@@ -45,6 +65,10 @@ RUN_FLAGS = [
     "workdir",
     "overwrite",
     "progress",
+    "tensorboard",
+    "wandb_project",
+    "plan",
+    "json",
     "matmul_precision",
     "distributed",
     "coordinator_address",
@@ -103,8 +127,10 @@ def init_distributed() -> None:
 def run_config(task: str) -> RunConfig:
     """The RunConfig of the parsed flags for ``task``; every bad value exits 2 with a one-line error naming its
     flag, before anything heavy is imported."""
-    if not FLAGS.workdir:
+    if not FLAGS.workdir and not FLAGS.plan:
         common.fail("--workdir is required")
+    if FLAGS.json and not FLAGS.plan:
+        common.fail("--json goes with --plan")
     others = sorted(
         n
         for t, names in TASK_FLAGS.items()
@@ -114,7 +140,8 @@ def run_config(task: str) -> RunConfig:
     )
     if others:
         common.fail(f"--{others[0]} does not apply to --task={task}")
-    common.check_path("workdir", workdir_path(), "dir")
+    if FLAGS.workdir:
+        common.check_path("workdir", workdir_path(), "dir")
     data = common.dataclass_from_flags(get_task(task).config_type, omit_none=True)
     home = {  # a path typed as ~/... (quoted, or in a flagfile) is the user's home, not a folder named ~
         f.name: os.path.expanduser(getattr(data, f.name))

@@ -31,6 +31,10 @@ MANIFEST_FILE = "manifest.json"
 SCORES_FILE = "scores.parquet"
 CHECKPOINTS_DIR = "checkpoints"
 FINAL_PARAMS_DIR = "final_params"
+TENSORBOARD_DIR = "tensorboard"
+"""Live metrics (TensorBoard event files) of a running sweep."""
+LOG_FILE = "sweep.log"
+"""The entry points' log of every invocation on the workdir (appended; not a run output)."""
 LOCK_FILE = "run.lock"
 LOCK_OWNER_FILE = "run.lock.json"
 RUN_OUTPUTS: tuple[str, ...] = (
@@ -39,6 +43,7 @@ RUN_OUTPUTS: tuple[str, ...] = (
     SCORES_FILE,
     CHECKPOINTS_DIR,
     FINAL_PARAMS_DIR,
+    TENSORBOARD_DIR,
     RUN_FILE,
 )
 """Everything a run writes into its workdir, in the order starting afresh removes it (the manifest first, so that

@@ -39,6 +39,7 @@ from sparse_rnn_jax.engine.workdir import (
     RUN_FILE,
     RUN_OUTPUTS,
     SCORES_FILE,
+    TENSORBOARD_DIR,
     WorkdirBusy,
     WorkdirLock,
     describe_holder,
@@ -316,6 +317,13 @@ def prepare(config: RunConfig) -> tuple[int, int]:
     return input_dim, output_dim
 
 
+def effective_precision(config: RunConfig) -> str:
+    """The matmul precision a run computes in: float32 ("highest") unless the config asks for another (bfloat16,
+    tensorfloat32, ...). On a CPU every setting computes in float32; on GPUs and TPUs JAX's own default would be
+    TF32 or bfloat16 passes, which change the results."""
+    return config.matmul_precision or "highest"
+
+
 def train_and_evaluate(
     config: RunConfig,
     workdir: str | Path,
@@ -325,20 +333,23 @@ def train_and_evaluate(
     log: Callable[[str], None] = print,
     progress: bool = True,
     on_epoch: Callable[[str, int, list, float], None] | None = None,
+    tensorboard: bool = True,
+    wandb_project: str | None = None,
 ) -> RunResult:
     """Checks the workdir and takes its lock, loads the data, trains every member (resuming from the last commit,
     or continuing a finished run to more epochs), runs the task's after-training step and records run.json. A
     complete run with nothing to do is reported as such and left untouched (``data`` is then None). Raises
     RunError before any work on bad input (a workdir in use, of another run or unwritable, not enough memory),
     and SweepInterrupted (run.json status "interrupted") after a stop request. ``on_epoch``: see
-    ``engine.sweep.EpochCallback``."""
+    ``engine.sweep.EpochCallback``. ``tensorboard`` writes live metrics (population quantiles per epoch, one curve
+    per named configuration, throughput; ``engine.metrics.MetricsWriter``) into WORKDIR/tensorboard;
+    ``wandb_project`` logs them to Weights & Biases too (a one-line note when wandb is not installed)."""
     import jax
 
     from sparse_rnn_jax.engine.devices import agree
     from sparse_rnn_jax.engine.workdir import absolute
 
-    if config.matmul_precision:
-        jax.config.update("jax_default_matmul_precision", config.matmul_precision)
+    jax.config.update("jax_default_matmul_precision", effective_precision(config))
     prepare(config)
     workdir = absolute(workdir)
     problem = path_problem(workdir)
@@ -360,7 +371,17 @@ def train_and_evaluate(
     if not agree(busy is None):
         raise RunError(busy or f"workdir {workdir}: process 0 could not take the workdir's lock")
     try:
-        return _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epoch)
+        metrics = (tensorboard or wandb_project is not None) and lead
+        return _train_locked(
+            config,
+            workdir,
+            overwrite,
+            should_stop,
+            log,
+            progress,
+            on_epoch,
+            (tensorboard, wandb_project) if metrics else None,
+        )
     finally:
         if lock is not None:
             lock.release()
@@ -380,7 +401,27 @@ def _after_training_done(task_def, workdir, members) -> bool:
     return all(m.model_id in scored for m in members)
 
 
-def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epoch) -> RunResult:
+def _metrics_callback(config: RunConfig, workdir, data, options, on_epoch):
+    """(on_epoch that also writes live metrics, the writer) for a run with metrics options (tensorboard on?, wandb
+    project)."""
+    from sparse_rnn_jax.engine.metrics import MetricsWriter
+    from sparse_rnn_jax.engine.sweep import data_size
+
+    tensorboard, project = options
+    writer = MetricsWriter(
+        workdir / TENSORBOARD_DIR, wandb_project=project, run_name=Path(str(workdir)).name, config=config.to_dict()
+    )
+    sequences = data_size(data.train) // config.train.batch_size * config.train.batch_size
+
+    def callback(chunk_key, epoch, rows, seconds):
+        writer.epoch(chunk_key, epoch, rows, seconds, sequences * len(rows))
+        if on_epoch is not None:
+            on_epoch(chunk_key, epoch, rows, seconds)
+
+    return callback, writer
+
+
+def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epoch, metrics=None) -> RunResult:
     import jax
 
     from sparse_rnn_jax.engine.sweep import describe_plan, run_sweep, sweep_progress
@@ -427,6 +468,7 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
         "chance_loss": task.chance_loss,
         "data": info,
         "num_models": len(members),
+        "matmul_precision": effective_precision(config),
         "padding_efficiency": efficiency,
         "wall_time_s": (previous or {}).get("wall_time_s", 0.0),
         "status": "running",
@@ -437,6 +479,9 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
     t0 = time.time()
     record["status"] = "failed"
     frame = None
+    writer = None
+    if metrics is not None:
+        on_epoch, writer = _metrics_callback(config, workdir, data, metrics, on_epoch)
     try:
         frame = run_sweep(
             members,
@@ -458,6 +503,8 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
         raise
     finally:
         record["wall_time_s"] += time.time() - t0
+        if writer is not None:
+            writer.close()
         if lead:
             write_json_atomic(record, workdir / RUN_FILE)
     return RunResult(frame, record, data, members)

@@ -81,10 +81,11 @@ def test_smoke_end_to_end_and_workdir_protection(tmp_path):
     assert run["status"] == "complete" and run["devices"] and "jax" in run["versions"]
     assert run["data"]["mnist_source"].startswith("embedded")
     # Same flags again: the run is complete, nothing changes.
-    before = {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()}
+    before = {p.name: p.read_bytes() for p in work.iterdir() if p.is_file() and p.name != "sweep.log"}
     res = _run([f"--workdir={work}", *SMALL], tmp_path / "cache")
-    assert res.returncode == 0 and "the run is complete" in res.stdout
-    assert {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()} == before
+    assert res.returncode == 0 and "the run is complete" in res.stderr
+    assert {p.name: p.read_bytes() for p in work.iterdir() if p.is_file() and p.name != "sweep.log"} == before
+    assert "the run is complete" in (work / "sweep.log").read_text()  # the log is appended, results untouched
     # Different flags, or fewer epochs: refused, nothing touched; --overwrite replaces.
     for other in ("--seed=1", "--epochs=1"):
         res = _run([f"--workdir={work}", *SMALL, other], tmp_path / "cache")
