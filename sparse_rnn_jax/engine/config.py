@@ -132,7 +132,11 @@ class SweepConfig:
     seed: int = _field(0, "Sweep seed: sampled hyperparameters, model seeds and minibatch order.")
     per_model_order: bool = _field(False, "Give each model its own minibatch order (default: one shared stream).")
     max_buckets: int = _field(12, "Hidden-size buckets per model family (each compiles once).")
-    max_models_per_chunk: int = _field(256, "Models per compiled program (bounds memory).")
+    max_models_per_chunk: int = _field(
+        0,
+        "Models per compiled program; 0 sizes chunks from the device's memory (the largest model's arrays, "
+        "half the memory): hundreds on a CPU, more on an accelerator.",
+    )
     steps_per_call: int = _field(50, "Minibatches per jitted call (progress and stop granularity).")
     mask_mode: str = _field("exact", f"Masks with exact trainable counts, or Bernoulli masks: {MASK_MODES}.")
     unroll: int = _field(1, "lax.scan unroll of the time loop.")
@@ -147,12 +151,15 @@ class SweepConfig:
             "batch_size",
             "eval_batch_size",
             "max_buckets",
-            "max_models_per_chunk",
             "steps_per_call",
             "unroll",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_models_per_chunk < 0:
+            raise ValueError(
+                f"max_models_per_chunk must be >= 0 (0: sized from memory), got {self.max_models_per_chunk}"
+            )
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.mask_mode not in MASK_MODES:

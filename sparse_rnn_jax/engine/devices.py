@@ -7,6 +7,7 @@ only its own shards and no data moves between hosts.
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import jax
@@ -41,6 +42,20 @@ def fetch(x) -> np.ndarray:
     if getattr(x, "is_fully_addressable", True):
         return np.asarray(x)
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def device_memory_bytes() -> float | None:
+    """Total memory of one device: an accelerator's usable memory (``memory_stats()["bytes_limit"]``) or, on a CPU,
+    the host's total RAM; None where unknown. Total, not free, so that sizes derived from it are the same on every
+    run on the same machine (a resumed run chunks its models as the first run did)."""
+    device = jax.devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and stats.get("bytes_limit"):
+        return float(stats["bytes_limit"])
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def barrier(name: str) -> None:

@@ -66,6 +66,32 @@ class Chunk:
         return f"b{self.bucket:03d}c{self.index:04d}"
 
 
+AUTO_MEMORY_SHARE = 0.5
+"""Share of a device's memory the chunks of an automatically sized sweep may fill."""
+BYTES_PER_WEIGHT_ENTRY = 40
+"""Device bytes per weight-space entry of a model in training: the weights, Adam's two moments, the gradients,
+the updated copies (4 bytes each) and the mask, plus XLA's temporaries (measured on RAD shapes)."""
+MAX_AUTO_MODELS = 4096
+
+
+def weight_entries(spec) -> float:
+    """All weight-space entries of a model (its family's matrix FLOPs per step / 2: one MAC per entry)."""
+    return family_of(spec).matmul_flops(spec.input_dim, spec.hidden_dim, spec.output_dim) / 2.0
+
+
+def resolve_chunk_models(members: Sequence[Member], max_models: int, memory_bytes: float | None) -> int:
+    """The most models per chunk: ``max_models`` when > 0; else (automatic) as many of the largest model as fit in
+    ``AUTO_MEMORY_SHARE`` of ``memory_bytes`` (at most ``MAX_AUTO_MODELS``; 256 when the memory is unknown)."""
+    if max_models > 0:
+        return int(max_models)
+    if not members:
+        return 1
+    if memory_bytes is None:
+        return 256
+    largest = max(weight_entries(m.spec) for m in members)
+    return int(max(1, min(MAX_AUTO_MODELS, AUTO_MEMORY_SHARE * memory_bytes // (largest * BYTES_PER_WEIGHT_ENTRY))))
+
+
 def even_pieces(total: int, most: int, multiple: int = 1) -> list[tuple[int, int, int]]:
     """Splits range(total) into the fewest equal contiguous pieces of at most ``most`` items, each padded to
     the same size, a multiple of ``multiple``: (start, stop, padded size) per piece (one compiled shape)."""

@@ -32,8 +32,25 @@ from tqdm.auto import tqdm
 from sparse_rnn_jax.core.rng import rng as core_rng
 from sparse_rnn_jax.engine.checkpoint import SweepLedger, state_arrays, state_from_arrays, state_leaves
 from sparse_rnn_jax.engine.config import SweepConfig
-from sparse_rnn_jax.engine.devices import barrier, fetch, is_lead, population_mesh, put, shardings
-from sparse_rnn_jax.engine.population import Chunk, Member, make_chunks, padding_efficiency, stack_chunk
+from sparse_rnn_jax.engine.devices import (
+    barrier,
+    device_memory_bytes,
+    fetch,
+    is_lead,
+    population_mesh,
+    put,
+    shardings,
+)
+from sparse_rnn_jax.engine.population import (
+    BYTES_PER_WEIGHT_ENTRY,
+    Chunk,
+    Member,
+    make_chunks,
+    padding_efficiency,
+    resolve_chunk_models,
+    stack_chunk,
+    weight_entries,
+)
 from sparse_rnn_jax.engine.programs import eval_indices, init_train_state, jitted_programs, run_steps
 from sparse_rnn_jax.engine.results import spec_columns
 from sparse_rnn_jax.engine.task import Task
@@ -100,9 +117,14 @@ def load_final_params(workdir: str | Path, chunk: Chunk, mask_mode: str = "exact
     return {k: np.asarray(v)[:n] for k, v in params.items()}, {k: v[:n] for k, v in masks.items()}
 
 
+def chunk_models(members: Sequence[Member], cfg: SweepConfig) -> int:
+    """The sweep's most models per chunk: ``cfg.max_models_per_chunk``, or sized from this device's memory."""
+    return resolve_chunk_models(members, cfg.max_models_per_chunk, device_memory_bytes())
+
+
 def describe_plan(members: Sequence[Member], cfg: SweepConfig, device_count: int) -> tuple[list[Chunk], float]:
     """The chunks a sweep will train and their padding efficiency (useful / executed matrix FLOPs)."""
-    chunks = make_chunks(members, cfg.max_buckets, cfg.max_models_per_chunk, device_count)
+    chunks = make_chunks(members, cfg.max_buckets, chunk_models(members, cfg), device_count)
     return chunks, padding_efficiency(chunks)
 
 
@@ -206,9 +228,6 @@ BYTES_PER_MEMBER = 2_000
 """Host memory of one member (spec, seed, name) before training, measured (about 1.6 kB) and rounded up."""
 BYTES_PER_RESULT_ROW = 600
 """Host memory of one results row (47 columns in pandas), rounded up."""
-BYTES_PER_CHUNK_ENTRY = 40
-"""Host memory per entry of a chunk's padded weight arrays: the initial weights per model and stacked, masks,
-Adam's moments and weights on the device (host memory on CPU), gradients, and the gathered checkpoint."""
 
 
 def estimate_host_bytes(population, cfg: SweepConfig, input_dim: int, output_dim: int, sample: int = 256) -> dict:
@@ -220,17 +239,12 @@ def estimate_host_bytes(population, cfg: SweepConfig, input_dim: int, output_dim
     small = dataclasses.replace(population, num_models=min(population.num_models, sample))
     drawn = build_members(small, cfg.seed, input_dim, output_dim)
 
-    def entries(spec) -> float:
-        gates = {"lstm": 4, "gru": 3}.get(getattr(spec, "cell", ""), 1)
-        h = float(spec.hidden_dim)
-        return gates * (h + output_dim) * (input_dim + h + output_dim)
-
-    per_model = max((entries(m.spec) for m in drawn), default=0.0)
+    per_model = max((weight_entries(m.spec) for m in drawn), default=0.0)
     n = population.size
     out = {
         "members": float(n) * BYTES_PER_MEMBER,
         "results": float(n) * cfg.epochs * BYTES_PER_RESULT_ROW,
-        "chunk": min(cfg.max_models_per_chunk, n) * per_model * BYTES_PER_CHUNK_ENTRY,
+        "chunk": min(chunk_models(drawn, cfg), n) * per_model * BYTES_PER_WEIGHT_ENTRY,
     }
     out["total"] = sum(out.values())
     return out

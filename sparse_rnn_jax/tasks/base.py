@@ -69,12 +69,6 @@ def train_arrays(data: Any) -> Mapping[str, np.ndarray]:
     return getattr(data, "train", data)
 
 
-def masked_variance(targets: np.ndarray, step_mask: np.ndarray) -> float:
-    """The variance of the valid targets f[N, T, Y] (mean over outputs): the MSE of predicting their mean."""
-    valid = np.asarray(targets, dtype=np.float64)[np.asarray(step_mask, dtype=bool)]  # [M, Y]
-    return float(valid.var(axis=0).mean())
-
-
 def descriptor_dict(
     name: str, input_dim: int, output_dim: int, seq_len: int, loss: str, chance_loss: float, train_size: int
 ) -> dict:

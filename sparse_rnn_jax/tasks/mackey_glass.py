@@ -27,12 +27,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from sparse_rnn_jax.core.chance import constant_predictor_loss
 from sparse_rnn_jax.tasks.base import (
     SPLITS,
     TaskDef,
     check_int,
     descriptor_dict,
-    masked_variance,
     split_rng,
     task_field,
     train_arrays,
@@ -197,7 +197,7 @@ def descriptor(config: MackeyGlassConfig, data: Any = None) -> dict:
     """Task summary (``tasks.base.descriptor_dict``). chance_loss is empirical: the variance of the valid training
     targets of ``data`` (the loaded ``TaskData`` or the train arrays), generated from ``data_seed`` when None."""
     arrays = make_mackey_glass(config, "train", config.data_seed) if data is None else train_arrays(data)
-    chance = masked_variance(arrays["targets"], arrays["step_mask"])
+    chance = constant_predictor_loss(arrays["targets"], arrays["step_mask"], "mse")
     return descriptor_dict("mackey_glass", 1, 1, config.seq_len, "mse", chance, config.train_size)
 
 

@@ -24,7 +24,7 @@ Returned arrays follow the library conventions:
 The sequences are split disjointly into train/val/test by ``fractions`` and ``data_seed`` (``split_npz``); the
 engine task follows the loss and the labels' shape (ce [N]: ``classification_task``, ce [N, T]:
 ``step_classification_task``, mse: ``regression_task``, bce: ``multilabel_task``), its chance loss is the best
-constant predictor's on the training split (``engine.task.constant_predictor_loss``), and the file's sha256 is
+constant predictor's on the training split (``core.chance.constant_predictor_loss``), and the file's sha256 is
 recorded in ``TaskData.info``. Every malformed file raises ``ValueError`` with a one-line message naming the
 problem.
 """
@@ -403,6 +403,7 @@ def descriptor(config: NpzConfig, data: Any = None) -> dict:
 
 def load(config: NpzConfig, log: Callable[[str], None] = print):
     """The file's train and validation splits and the engine task of its loss (module docstring)."""
+    from sparse_rnn_jax.core.chance import constant_predictor_loss
     from sparse_rnn_jax.engine import task as engine_task
 
     arrays, desc, sha256 = read_file(config)
@@ -412,7 +413,7 @@ def load(config: NpzConfig, log: Callable[[str], None] = print):
         raise ValueError(f"data: {e}") from None
     train, kind = splits["train"], desc["loss"]
     target = train["labels"] if kind == "ce" else train["targets"]
-    chance = engine_task.constant_predictor_loss(target, train.get("step_mask"), kind)
+    chance = constant_predictor_loss(target, train.get("step_mask"), kind)
     if kind == "ce":
         make = engine_task.classification_task if target.ndim == 1 else engine_task.step_classification_task
     else:

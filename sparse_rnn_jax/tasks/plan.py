@@ -3,11 +3,10 @@ buckets and chunks, and estimates executed FLOPs, peak device memory and wall ti
 every compiled shape on the current device. It writes nothing and trains nothing.
 
 Wall-time model (per chunk): compile + steps x step time + epochs x evaluation time, with the step and
-evaluation times of each (family, activation, padded hidden size) measured on up to ``calibration_models`` of its
-members on a small slice of the task's data and scaled linearly to the chunk's size (on a CPU one model already
-fills the cores; on an accelerator a larger population costs less than linearly, so the estimate is an upper
-bound there), plus the data loading time scaled from the slice. Environment scoring after training is not
-included.
+evaluation times of each (family, activation, padded hidden size) measured on a small slice of the task's data on
+up to ``calibration_models`` of its members (default: 16 on a CPU, where one model already fills the cores and
+time grows linearly with the models; the whole chunk on an accelerator, where it does not) and scaled linearly to
+the chunk's size, plus the data loading time scaled from the slice. Environment scoring is not included.
 """
 
 from __future__ import annotations
@@ -68,7 +67,7 @@ def plan_run(
     config: RunConfig,
     *,
     calibrate: bool = True,
-    calibration_models: int = 16,
+    calibration_models: int | None = None,
     calibration_steps: int = 3,
     device_count: int | None = None,
     log: Callable[[str], None] = lambda _s: None,
@@ -81,13 +80,15 @@ def plan_run(
 
     from sparse_rnn_jax.engine.devices import population_mesh, put, shardings
     from sparse_rnn_jax.engine.programs import eval_indices, init_train_state, jitted_programs, run_steps
-    from sparse_rnn_jax.engine.sweep import data_size
+    from sparse_rnn_jax.engine.sweep import chunk_models, data_size
 
     input_dim, output_dim = prepare(config)
+    if calibration_models is None:  # a CPU's step time grows linearly with the models; an accelerator's does not
+        calibration_models = 16 if jax.default_backend() == "cpu" else 1 << 30
     train = config.train
     n_dev = device_count or jax.device_count()
     members = build_members(config.population, train.seed, input_dim, output_dim)
-    chunks = make_chunks(members, train.max_buckets, train.max_models_per_chunk, n_dev)
+    chunks = make_chunks(members, train.max_buckets, chunk_models(members, train), n_dev)
     n_train = getattr(config.data, "train_size", None)
     n_val = getattr(config.data, "val_size", None)
 

@@ -31,7 +31,16 @@ from etils import epath
 
 from sparse_rnn_jax.engine.members import build_members, check_budget
 from sparse_rnn_jax.engine.population import Chunk, Member, make_chunks
-from sparse_rnn_jax.engine.sweep import SweepInterrupted
+from sparse_rnn_jax.engine.sweep import (
+    SweepInterrupted,
+    available_host_bytes,
+    chunk_models,
+    data_size,
+    describe_plan,
+    estimate_host_bytes,
+    run_sweep,
+    sweep_progress,
+)
 from sparse_rnn_jax.engine.workdir import (
     CHECKPOINTS_DIR,
     MANIFEST_FILE,
@@ -165,7 +174,8 @@ def load_run(workdir: str | Path, *, require_complete: bool = True, data_overrid
             f"workdir {workdir}: the recorded config rebuilds {len(members)} models, "
             f"{RUN_FILE} says {record['num_models']}"
         )
-    chunks = make_chunks(members, config.train.max_buckets, config.train.max_models_per_chunk, 1)
+    cap = record.get("chunk_models") or chunk_models(members, config.train)  # as the run chunked them
+    chunks = make_chunks(members, config.train.max_buckets, int(cap), 1)
     return RecordedRun(Path(workdir), record, config, members, chunks)
 
 
@@ -289,8 +299,6 @@ def prepare(config: RunConfig) -> tuple[int, int]:
     """Everything that can be checked before any work: the task's own checks, the budget for its dims and the
     host memory the population needs (estimated from the plan). Returns (input_dim, output_dim); RunError with a
     one-line message otherwise."""
-    from sparse_rnn_jax.engine.sweep import available_host_bytes, estimate_host_bytes
-
     task = config.task_def
     try:
         task.check(config.data)
@@ -405,7 +413,6 @@ def _metrics_callback(config: RunConfig, workdir, data, options, on_epoch):
     """(on_epoch that also writes live metrics, the writer) for a run with metrics options (tensorboard on?, wandb
     project)."""
     from sparse_rnn_jax.engine.metrics import MetricsWriter
-    from sparse_rnn_jax.engine.sweep import data_size
 
     tensorboard, project = options
     writer = MetricsWriter(
@@ -424,8 +431,6 @@ def _metrics_callback(config: RunConfig, workdir, data, options, on_epoch):
 def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epoch, metrics=None) -> RunResult:
     import jax
 
-    from sparse_rnn_jax.engine.sweep import describe_plan, run_sweep, sweep_progress
-
     previous, clear, extend_from = check_workdir(workdir, config, overwrite)
     lead = jax.process_index() == 0
     task_def = config.task_def
@@ -434,6 +439,9 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
     train = config.train
     if task_def.keeps_final_params(config.data) and not train.save_final_params:
         train = dataclasses.replace(train, save_final_params=True)
+    if train.max_models_per_chunk == 0:  # sized from memory once; a resumed run keeps the first run's chunks
+        recorded = (previous or {}).get("chunk_models") if not clear else None
+        train = dataclasses.replace(train, max_models_per_chunk=int(recorded or chunk_models(members, train)))
     if previous is not None and previous.get("status") == "complete" and extend_from is None:
         done, total, frame = sweep_progress(members, train, workdir, jax.device_count(), log)
         if done == total and _after_training_done(task_def, workdir, members):
@@ -469,6 +477,7 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
         "data": info,
         "num_models": len(members),
         "matmul_precision": effective_precision(config),
+        "chunk_models": train.max_models_per_chunk,
         "padding_efficiency": efficiency,
         "wall_time_s": (previous or {}).get("wall_time_s", 0.0),
         "status": "running",

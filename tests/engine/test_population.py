@@ -58,3 +58,25 @@ def test_stack_chunk_shapes_and_lrs():
     assert lrs.shape == (4,)
     for i, m in enumerate(chunk.members):
         assert masks["b_h"][i].sum() == m.spec.hidden_dim
+
+
+def test_automatic_chunk_size_follows_memory_and_the_largest_model():
+    from sparse_rnn_jax.engine.population import (
+        AUTO_MEMORY_SHARE,
+        BYTES_PER_WEIGHT_ENTRY,
+        MAX_AUTO_MODELS,
+        resolve_chunk_models,
+        weight_entries,
+    )
+
+    members = toy_members(8)
+    largest = max(weight_entries(m.spec) for m in members)
+    assert resolve_chunk_models(members, 7, 1e12) == 7  # an explicit cap wins
+    assert resolve_chunk_models(members, 0, None) == 256  # unknown memory
+    memory = 100 * largest * BYTES_PER_WEIGHT_ENTRY / AUTO_MEMORY_SHARE
+    assert resolve_chunk_models(members, 0, memory) == 100
+    assert resolve_chunk_models(members, 0, 2 * memory) == 200  # twice the memory, twice the models
+    assert resolve_chunk_models(members, 0, 1.0) == 1  # never below one model
+    assert resolve_chunk_models(members, 0, 1e30) == MAX_AUTO_MODELS
+    smaller = [m for m in members if weight_entries(m.spec) < largest]
+    assert resolve_chunk_models(smaller, 0, memory) > 100  # sized by the largest model present

@@ -85,7 +85,7 @@ def test_killed_while_overwrite_clears_then_overwrite_again(clean, tmp_path):
     assert killed.returncode == FAULT_EXIT_STATUS, killed.stderr[-2000:]
     again = _run(tmp_path / "w", root / "cache", "--overwrite")
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "--overwrite: removed" in again.stdout
+    assert "--overwrite: removed" in again.stderr  # progress is logged to stderr
     _same(tmp_path / "w", clean_df)
 
 
@@ -96,7 +96,7 @@ def test_second_ctrl_c_exits_130_cleanly_and_the_run_resumes(clean, tmp_path):
     proc = subprocess.Popen(
         _cmd(work, root / "cache"), cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    for line in proc.stdout:  # the plan is printed, then the programs compile (seconds) before the first step
+    for line in proc.stderr:  # the plan is logged, then the programs compile (seconds) before the first step
         if "hidden-size buckets" in line:
             break
     proc.send_signal(signal.SIGINT)  # the stop is only seen after the first call: a second Ctrl-C comes before

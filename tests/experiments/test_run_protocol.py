@@ -207,3 +207,31 @@ def test_analyze_warns_about_an_unfinished_run(tmp_path, complete):
     assert any(m.startswith("warning: ") and warning in m for m in logs), logs
     head = result.report.read_text().split("## ")[0]
     assert "**Warning:**" in head and warning in head
+
+
+def test_automatic_chunks_are_recorded_and_kept_on_resume(tmp_path, monkeypatch):
+    """An automatically sized run records its chunk size; a rerun on a machine with other memory keeps it."""
+    import sparse_rnn_jax.engine.sweep as sweep
+
+    config = dataclasses.replace(
+        CONFIG,
+        population=PopulationConfig(num_models=4, budget=2000),
+        train=dataclasses.replace(CONFIG.train, max_models_per_chunk=0, epochs=1),
+    )
+    from sparse_rnn_jax.engine.members import build_members
+    from sparse_rnn_jax.engine.population import BYTES_PER_WEIGHT_ENTRY, weight_entries
+
+    members = build_members(config.population, 0, 64, 10)
+    largest = max(weight_entries(m.spec) for m in members)
+    monkeypatch.setattr(sweep, "device_memory_bytes", lambda: 2 * 2 * largest * BYTES_PER_WEIGHT_ENTRY)
+    work = tmp_path / "w"
+    first = _train(config, work)
+    assert first.record["chunk_models"] == 2 and first.record["config"]["train"]["max_models_per_chunk"] == 0
+    assert len(list((work / "checkpoints").iterdir())) >= 1
+    monkeypatch.setattr(sweep, "device_memory_bytes", lambda: 1e15)  # another machine: would chunk all 4 at once
+    logs = []
+    again = _train(_epochs(config, 2), work, logs)
+    assert again.record["chunk_models"] == 2 and again.record["status"] == "complete", logs
+    fresh = _train(_epochs(config, 2), tmp_path / "fresh")
+    assert fresh.record["chunk_models"] >= 4
+    pd.testing.assert_frame_equal(again.frame, fresh.frame, check_exact=True)  # the chunking changes no result

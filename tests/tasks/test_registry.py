@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sparse_rnn_jax.engine.task import constant_predictor_loss
+from sparse_rnn_jax.core.chance import constant_predictor_loss
 from sparse_rnn_jax.tasks import base
 from sparse_rnn_jax.tasks import npz as npz_task
 from sparse_rnn_jax.tasks.registry import TASKS, get_task
@@ -174,12 +174,13 @@ def test_names_identify_the_variant(tmp_path):
 
 
 def test_generated_chance_is_the_engine_definition():
-    """The regression generators' chance (variance of the valid targets) and npz's equal
-    ``engine.task.constant_predictor_loss``."""
+    """npz's chance equals ``core.chance.constant_predictor_loss`` (the one definition, which the regression
+    generators' descriptors and the engine use), and that is the variance of the valid targets for mse."""
     rng = np.random.default_rng(1)
     targets = rng.normal(size=(20, 7, 3))
     mask = rng.random((20, 7)) < 0.6
-    assert base.masked_variance(targets, mask) == pytest.approx(constant_predictor_loss(targets, mask, "mse"))
+    valid = targets[mask]
+    assert constant_predictor_loss(targets, mask, "mse") == pytest.approx(valid.var(axis=0).mean())
     labels = rng.integers(0, 5, (20, 7))
     bits = (rng.random((20, 7, 3)) < 0.2).astype(np.float32)
     for arrays, kind, target in (

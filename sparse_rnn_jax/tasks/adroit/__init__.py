@@ -17,7 +17,8 @@ import dataclasses
 import importlib.util
 from typing import Any
 
-from sparse_rnn_jax.tasks.base import TaskDef, descriptor_dict, lazy, masked_variance, task_field
+from sparse_rnn_jax.core.chance import constant_predictor_loss
+from sparse_rnn_jax.tasks.base import TaskDef, descriptor_dict, lazy, task_field
 
 ADROIT_PACKAGES: dict[str, str] = {
     "minari": "minari",
@@ -86,7 +87,7 @@ def descriptor(config: AdroitTaskConfig, data: Any = None) -> dict:
         data = TASK.load(config, lambda message: None)
     train = data.train
     n, t, _ = train["x"].shape
-    chance = masked_variance(train["targets"], train["step_mask"])
+    chance = constant_predictor_loss(train["targets"], train["step_mask"], "mse")
     return descriptor_dict(data.task.name, data.task.input_dim, data.task.output_dim, t, "mse", chance, n)
 
 

@@ -9,8 +9,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from sparse_rnn_jax.engine.population import Member, make_chunks
-from sparse_rnn_jax.engine.sweep import SweepConfig, SweepInterrupted, load_final_params
+from sparse_rnn_jax.engine.population import Member
+from sparse_rnn_jax.engine.sweep import SweepConfig, SweepInterrupted, describe_plan, load_final_params
 from sparse_rnn_jax.engine.task import TaskData, regression_task
 from sparse_rnn_jax.engine.workdir import SCORES_FILE, read_parquet, write_parquet_atomic
 from sparse_rnn_jax.models.registry import family_of
@@ -92,7 +92,7 @@ def score_models(
     path = workdir / SCORES_FILE
     scores = read_parquet(path) if path.is_file() else pd.DataFrame()
     done = set(scores["model_id"]) if len(scores) else set()
-    chunks = make_chunks(members, cfg.max_buckets, cfg.max_models_per_chunk, jax.device_count())
+    chunks, _ = describe_plan(members, cfg, jax.device_count())
     todo = [c for c in chunks if any(m.model_id not in done for m in c.members)]
     for i, chunk in enumerate(todo):
         if should_stop():

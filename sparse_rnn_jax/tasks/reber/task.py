@@ -10,11 +10,11 @@ from typing import Callable
 import jax.numpy as jnp
 import numpy as np
 
+from sparse_rnn_jax.core.chance import constant_predictor_loss
 from sparse_rnn_jax.engine.task import (
     Batch,
     Task,
     TaskData,
-    constant_predictor_loss,
     last_valid_step_classification_score,
     multilabel_task,
 )
@@ -26,7 +26,7 @@ def reber_next_symbol_task(chance_loss: float | None = None) -> Task:
     """Embedded Reber grammar, next-symbol prediction (``grammar``): data {"x": f32[N, T, 7], "targets":
     f32[N, T, 7] (multi-hot legal next symbols), "step_mask": bool[N, T], ...}. Loss: mean binary cross-entropy
     per output and valid step; accuracy: the fraction of fully correct strings. ``chance_loss``: that of the
-    best constant predictor of the sets (``engine.task.constant_predictor_loss`` on the training split)."""
+    best constant predictor of the sets (``core.chance.constant_predictor_loss`` on the training split)."""
     return multilabel_task("reber_next_symbol", NUM_SYMBOLS, NUM_SYMBOLS, chance_loss)
 
 
