@@ -155,6 +155,21 @@ def _nanstd(values: np.ndarray) -> np.ndarray:
     return np.sqrt(_nanmean((values - mean) ** 2))
 
 
+def _scatter_converged_failed(ax, x: np.ndarray, y: np.ndarray, ok: np.ndarray, bad: np.ndarray, size: float) -> None:
+    """Converged models (``ok``) as faint dots, failed ones (``bad``) as crosses, each labelled with its n."""
+    ax.scatter(x[ok], y[ok], s=size, alpha=0.5, color=OK_COLOUR, lw=0, label=f"converged (n={ok.sum()})")
+    ax.scatter(
+        x[bad],
+        y[bad],
+        s=size,
+        alpha=0.6,
+        color=FAILED_COLOUR,
+        marker="x",
+        lw=0.8,
+        label=f"failed to converge (n={bad.sum()})",
+    )
+
+
 def _marker_size(n: int) -> float:
     return float(np.clip(3000.0 / max(n, 1), 4, 30))
 
@@ -410,18 +425,7 @@ def loss_vs_metrics(models: pd.DataFrame, rule: FailureRule, dominant: str, path
     size = _marker_size(len(models))
     for ax, (col, label) in zip(axes, panels):
         v = models[col].to_numpy(dtype=float)
-        ok_label = f"converged (n={(~failed).sum()})"
-        ax.scatter(v[~failed], loss[~failed], s=size, alpha=0.5, color=OK_COLOUR, lw=0, label=ok_label)
-        ax.scatter(
-            v[failed],
-            loss[failed],
-            s=size,
-            alpha=0.6,
-            color=FAILED_COLOUR,
-            marker="x",
-            lw=0.8,
-            label=f"failed to converge (n={failed.sum()})",
-        )
+        _scatter_converged_failed(ax, v, loss, ~failed, failed, size)
         s = bucket_summary(models, col)
         edges = (0.0,) + BUCKET_EDGES + (1.0,)
         for k, (_, cell) in enumerate(s.iterrows()):
@@ -469,25 +473,7 @@ def predicted_vs_actual(
     pad = 0.03 * (hi - lo or 1.0)
     size = _marker_size(len(actual))
     for ax, (name, (pred, r2, mae)) in zip(axes, predictions.items()):
-        ax.scatter(
-            actual[~failed],
-            pred[~failed],
-            s=size,
-            alpha=0.5,
-            color=OK_COLOUR,
-            lw=0,
-            label=f"converged (n={(~failed).sum()})",
-        )
-        ax.scatter(
-            actual[failed],
-            pred[failed],
-            s=size,
-            alpha=0.6,
-            color=FAILED_COLOUR,
-            marker="x",
-            lw=0.8,
-            label=f"failed to converge (n={failed.sum()})",
-        )
+        _scatter_converged_failed(ax, actual, pred, ~failed, failed, size)
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="black", ls="--", lw=1, label="predicted = actual")
         ax.set_xlim(lo - pad, hi + pad)
         ax.set_ylim(lo - pad, hi + pad)
@@ -547,17 +533,7 @@ def scores_vs_hidden_proportion(models: pd.DataFrame, columns: Sequence[str], pa
         v = models[col].to_numpy(dtype=float)
         ok = ~failed & np.isfinite(v)
         bad = failed & np.isfinite(v)
-        ax.scatter(hp[ok], v[ok], s=size, alpha=0.5, color=OK_COLOUR, lw=0, label=f"converged (n={ok.sum()})")
-        ax.scatter(
-            hp[bad],
-            v[bad],
-            s=size,
-            alpha=0.6,
-            color=FAILED_COLOUR,
-            marker="x",
-            lw=0.8,
-            label=f"failed to converge (n={bad.sum()})",
-        )
+        _scatter_converged_failed(ax, hp, v, ok, bad, size)
         label = "bucket mean"
         for k in range(len(BUCKET_LABELS)):
             sel = (idx == k) & np.isfinite(v)
