@@ -9,7 +9,7 @@
 # 3. one line: the extrapolated Table IV wall time, and the population's speed-up over a loop.
 # Runs without installing anything when JAX, Flax, Optax, Orbax, pandas and scikit-learn are importable (as on the
 # accelerator images this project is measured on); digits: MNIST_SOURCE (idx:DIR or embedded), else
-# ../shared/data/mnist or .device/mnist when present, else the embedded set.
+# ../shared/data/mnist or .device/mnist when present, else the embedded set. SIZES=1,8 tries it out on a CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-runs/device_check}"
@@ -23,7 +23,7 @@ if [ -z "${MNIST_SOURCE:-}" ]; then
 fi
 MNIST_SOURCE="${MNIST_SOURCE:-embedded}"
 "$PY" -c "import jax; print('devices:', jax.devices())"
-timeout 330 "$PY" -m experiments.bench --sizes=1,8,64,512 --loop_sample=8 --json="$OUT/bench.json"
+timeout 330 "$PY" -m experiments.bench --sizes="${SIZES:-1,8,64,512}" --loop_sample=8 --json="$OUT/bench.json"
 timeout 300 "$PY" -m experiments.rad_sweep --flagfile=experiments/flags/table_iv.flags --mnist_source="$MNIST_SOURCE" \
   --cache_dir="$OUT/cache" --tensorboard=false --plan --json > "$OUT/table_iv_plan.json"
 "$PY" - "$OUT" <<'PY'
