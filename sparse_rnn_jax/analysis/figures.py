@@ -583,3 +583,33 @@ def gradient_scales_figure(scales: pd.DataFrame, path, title: str = ""):
     if title:
         fig.suptitle(title, fontsize=11)
     return save_figure(fig, path)
+
+
+def table_beside_paper(beside: pd.DataFrame, chance: float | None, path: Path, title: str = "") -> Path:
+    """One panel per Table III/IV row (``beside``: metric, cell, n, mean, ci95_low, ci95_high, paper, as
+    ``analysis.replication.table_iv_beside_paper`` gives): our cell means with their 95 % t-intervals and n, the
+    paper's published means, and the task's chance loss."""
+    metrics = list(dict.fromkeys(beside["metric"]))
+    fig = Figure(figsize=(5.2 * len(metrics), 4.0))
+    axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True))
+    for ax, metric in zip(axes, metrics):
+        part = beside[beside["metric"] == metric]
+        x = np.arange(len(part))
+        mean = part["mean"].to_numpy(float)
+        low, high = part["ci95_low"].to_numpy(float), part["ci95_high"].to_numpy(float)
+        err = np.vstack([mean - np.where(np.isfinite(low), low, mean), np.where(np.isfinite(high), high, mean) - mean])
+        ax.errorbar(x - 0.06, mean, yerr=err, fmt="o", color="black", capsize=3, label="ours (mean, 95 % CI)")
+        for xi, yi, n in zip(x, mean, part["n"].to_numpy()):
+            if np.isfinite(yi):
+                ax.annotate(f"n={int(n):,}", (xi - 0.06, yi), textcoords="offset points", xytext=(6, -12), fontsize=7)
+        ax.plot(x + 0.06, part["paper"].to_numpy(float), "D", color=FAILED_COLOUR, label="paper")
+        if chance is not None:
+            ax.axhline(chance, color=CHANCE_COLOUR, ls=":", lw=1, label=f"chance ({chance:.3f})")
+        ax.set_xticks(x, list(part["cell"]))
+        ax.set_xlabel(metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean minimum validation loss")
+    axes[-1].legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)

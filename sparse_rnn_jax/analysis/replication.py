@@ -216,7 +216,7 @@ def write_report(
     the paper's, the rows' Spearman, the parent network's R2), a Fig. 1 run (named configs on RAD, several seeds:
     curves, summary and the paper's ordering) and an Adroit Hammer named-config run (returns per config and eqn7's
     comparisons). Returns the markdown's path."""
-    from sparse_rnn_jax.analysis.figures import curves_by_config
+    from sparse_rnn_jax.analysis.figures import curves_by_config, table_beside_paper
 
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
@@ -226,8 +226,13 @@ def write_report(
         beside = table_iv_beside_paper(models)
         beside.to_csv(out / "table_iv_lite.csv", index=False)
         rho = row_spearman(beside)
+        fig = table_beside_paper(
+            beside, rule.chance, out / "figures" / "table_iv_lite.png", f"Table IV: {len(models):,} models"
+        )
         md += [
             f"## Table IV (lite): {len(models):,} models, `{table_iv}`",
+            "",
+            f"![Table IV beside the paper's](figures/{fig.name})",
             "",
             "Minimum validation loss per cell: our mean [95 % t-interval] (n), the share of models at chance, and "
             "the paper's published mean. `uc` marks a cell whose loss is not meaningful (more than 25 % of its "

@@ -59,3 +59,17 @@ def test_table_iv_beside_paper_and_row_spearman():
     rho = rep.row_spearman(beside)
     assert set(rho["metric"]) == {"hidden_proportion", "model_density"} and rho["cells"].min() >= 3
     assert rho["spearman"].between(-1, 1).all()
+
+
+def test_table_beside_paper_figure_draws_every_row_and_empty_cells(tmp_path):
+    from sparse_rnn_jax.analysis.figures import table_beside_paper
+
+    models, _ = classify(final_per_model(synthetic_results("rad", 400, 3, seed=2, sampler="normal_size")))
+    beside = rep.table_iv_beside_paper(models)
+    beside.loc[beside.index[4], ["n", "mean", "ci95_low", "ci95_high"]] = [0, np.nan, np.nan, np.nan]  # an empty cell
+    path = table_beside_paper(beside, 2.303, tmp_path / "t.png", "Table IV")
+    assert path.exists() and path.stat().st_size > 10_000
+    from PIL import Image
+
+    width, height = Image.open(path).size
+    assert width > 1.8 * height  # two panels side by side
