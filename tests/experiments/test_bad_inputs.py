@@ -84,7 +84,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("experiments.rad_sweep", _sweep("--uniform_density=nan", "--configs=uniform"), "--uniform_density"),
     ("experiments.rad_sweep", _sweep("--leak=fixed", "--leak_alpha=nan"), "--leak_alpha"),
     ("experiments.rad_sweep", _sweep("--epochs=0"), "--epochs"),
-    ("experiments.rad_sweep", _sweep("--max_models_per_chunk=0"), "--max_models_per_chunk"),
+    ("experiments.rad_sweep", _sweep("--max_models_per_chunk=-1"), "--max_models_per_chunk"),
     ("experiments.rad_sweep", _sweep("--data_seed=-1"), "--data_seed"),
     ("experiments.rad_sweep", _sweep("--mnist_source=bogus"), "--mnist_source"),
     ("experiments.rad_sweep", _sweep("--batch_size=128"), "batch"),
