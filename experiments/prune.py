@@ -46,7 +46,7 @@ flags.DEFINE_integer("finetune_seed", 0, "Seed of the fine-tune's minibatch orde
 flags.DEFINE_integer(
     "max_models_per_program",
     None,
-    "Most (model, variant) rows per compiled program (default: the sweep's max_models_per_chunk).",
+    "Most (model, variant) rows per compiled program (default: the sweep's models per chunk).",
 )
 flags.DEFINE_string("cache_dir", None, "Data cache of the task, when it differs from the sweep's (RAD).")
 common.help_group("the run to prune", ["workdir", "out", "cache_dir"])
@@ -103,7 +103,7 @@ def main(argv):
         batch_size=FLAGS.finetune_batch_size or train.batch_size,
         eval_batch_size=train.eval_batch_size,
         seed=FLAGS.finetune_seed,
-        max_models=FLAGS.max_models_per_program or train.max_models_per_chunk,
+        max_models=FLAGS.max_models_per_program or run.chunk_models,
         steps_per_call=train.steps_per_call,
         unroll=train.unroll,
     )

@@ -123,6 +123,8 @@ class RecordedRun:
     config: RunConfig
     members: list[Member]
     chunks: list[Chunk]
+    chunk_models: int
+    """The most models per chunk the run trained with (its config's cap, or the size chosen from memory)."""
 
     def describe(self) -> str:
         """One line naming the workdir, task, model and chunk counts."""
@@ -174,9 +176,9 @@ def load_run(workdir: str | Path, *, require_complete: bool = True, data_overrid
             f"workdir {workdir}: the recorded config rebuilds {len(members)} models, "
             f"{RUN_FILE} says {record['num_models']}"
         )
-    cap = record.get("chunk_models") or chunk_models(members, config.train)  # as the run chunked them
-    chunks = make_chunks(members, config.train.max_buckets, int(cap), 1)
-    return RecordedRun(Path(workdir), record, config, members, chunks)
+    cap = int(record.get("chunk_models") or chunk_models(members, config.train))  # as the run chunked them
+    chunks = make_chunks(members, config.train.max_buckets, cap, 1)
+    return RecordedRun(Path(workdir), record, config, members, chunks, cap)
 
 
 def check_workdir(workdir: epath.Path, config: RunConfig, overwrite: bool) -> tuple[dict | None, bool, int | None]:
