@@ -8,8 +8,8 @@ import pytest
 from sparse_rnn_jax.core.cell_spec import CellSpec
 from sparse_rnn_jax.core.leaky_spec import LeakySpec
 from sparse_rnn_jax.core.spec import make_spec
-from sparse_rnn_jax.engine.population import Chunk, Member, make_chunks, model_seed, stack_chunk
-from sparse_rnn_jax.engine.sweep import SweepConfig, load_final_params, run_sweep
+from sparse_rnn_jax.engine.population import Chunk, Member, model_seed, stack_chunk
+from sparse_rnn_jax.engine.sweep import SweepConfig, describe_plan, load_final_params, run_sweep
 from sparse_rnn_jax.studies.pruning.finetune import FinetuneConfig, finetune_order, prune_and_finetune
 from sparse_rnn_jax.studies.pruning.masks import (
     DEFAULT_FRACTIONS,
@@ -155,7 +155,7 @@ def test_prune_finetune_keeps_pruned_zero_and_reproduces_the_sweep(trained):
     train, val = toy_data(), toy_data(48, seed=1)
     ft = FinetuneConfig(steps=12, batch_size=16, eval_batch_size=48, steps_per_call=6, max_models=4)
     frames = []
-    for chunk in make_chunks(members, cfg.max_buckets, cfg.max_models_per_chunk):
+    for chunk in describe_plan(members, cfg, 1)[0]:  # the chunks the sweep trained
         params, masks = load_final_params(work, chunk)
         family, act = chunk.family, chunk.activation
         v = make_variants(params, masks, family, ("global", "hidden"), (0.5, 1.0))
