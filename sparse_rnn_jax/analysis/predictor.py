@@ -193,6 +193,17 @@ def fit_forest(
     return forest.fit(features, target)
 
 
+def features_out_of_range(
+    features: np.ndarray, lo: Sequence[float], hi: Sequence[float], names: Sequence[str], tol
+) -> list[list[str]]:
+    """For each row of ``features`` [n, len(names)], the names of the features outside [lo - tol, hi + tol]
+    (``tol`` a scalar or one value per feature)."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    features = np.asarray(features, dtype=float).reshape(-1, len(names))
+    bad = (features < lo - tol) | (features > hi + tol)
+    return [[names[j] for j in np.flatnonzero(row)] for row in bad]
+
+
 @dataclasses.dataclass(frozen=True)
 class ForestArrays:
     """A fitted regression forest as flat arrays over all trees' nodes (leaves point to themselves).
@@ -632,11 +643,9 @@ class ParentPredictor:
 
     def out_of_range(self, features: np.ndarray) -> list[list[str]]:
         """For each row, the features outside the range the predictor was trained on."""
-        lo = np.asarray(self.meta["feature_min"])
-        hi = np.asarray(self.meta["feature_max"])
-        features = np.asarray(features, dtype=float).reshape(-1, len(self.feature_names))
-        bad = (features < lo - 1e-12) | (features > hi + 1e-12)
-        return [[self.feature_names[j] for j in np.flatnonzero(row)] for row in bad]
+        return features_out_of_range(
+            features, self.meta["feature_min"], self.meta["feature_max"], self.feature_names, 1e-12
+        )
 
     def save(self, directory: str | Path) -> Path:
         """Writes predictor.json, forest.npz and the MLP files into ``path``."""

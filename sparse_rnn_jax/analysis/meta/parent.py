@@ -41,6 +41,7 @@ from sparse_rnn_jax.analysis.predictor import (
     MLPModel,
     RegressionData,
     cv_mlp,
+    features_out_of_range,
     json_safe,
 )
 from sparse_rnn_jax.core.spec import HYPERPARAMETER_FEATURES
@@ -202,10 +203,7 @@ class CrossTaskParent:
     def out_of_range(self, features: np.ndarray) -> list[list[str]]:
         """For each row, the features outside the range of the zoo's models."""
         lo, hi = np.asarray(self.meta["feature_min"]), np.asarray(self.meta["feature_max"])
-        features = np.asarray(features, dtype=float).reshape(-1, len(FEATURES))
-        tol = 1e-9 * np.maximum(1.0, np.abs(hi - lo))
-        bad = (features < lo - tol) | (features > hi + tol)
-        return [[FEATURES[j] for j in np.flatnonzero(row)] for row in bad]
+        return features_out_of_range(features, lo, hi, FEATURES, 1e-9 * np.maximum(1.0, np.abs(hi - lo)))
 
     def save(self, directory: str | Path) -> Path:
         """Writes parent.json, forest.npz and (with an MLP) mlp.msgpack and mlp.json into ``directory``."""
