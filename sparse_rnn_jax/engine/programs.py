@@ -52,19 +52,32 @@ ADAM_STEP_BOUND = 32.0
 gradients are finite, so finite gradients and a finite lr x 32 give finite new weights (weights start finite)."""
 
 
-def _model_step(task, forward, params, opt_state, diverged, masks, lr, batch):
+def _adam_direction(opt_state) -> Any:
+    """Adam's step direction from an already-updated state: mu_hat / (sqrt(nu_hat) + eps), bias-corrected at its
+    count; the same expressions as optax's ``scale_by_adam`` (b1 0.9, b2 0.999, eps 1e-8, eps_root 0)."""
+    mu_hat = optax.tree.bias_correction(opt_state.mu, 0.9, opt_state.count)
+    nu_hat = optax.tree.bias_correction(opt_state.nu, 0.999, opt_state.count)
+    return jax.tree.map(lambda m, v: m / (jnp.sqrt(v) + 1e-8), mu_hat, nu_hat)
+
+
+def _model_step(task, forward, params, opt_state, diverged, masks, lr, batch, valid):
     """One Adam step of one model; a model whose loss or gradients are non-finite (so would be its new weights,
-    ``ADAM_STEP_BOUND``) keeps its old state and is flagged diverged for good. Returns (params, opt_state,
-    diverged, loss). Deciding from the gradients, not the new weights, lets XLA fuse the Adam update and the keep
-    into one pass over each weight array (the new weights need not be materialised for a reduction first)."""
+    ``ADAM_STEP_BOUND``) keeps its old state and is flagged diverged for good, and a step with ``valid`` False
+    changes nothing. Returns (params, opt_state, diverged, loss).
+
+    Memory traffic, not FLOPs, bounds this update on a CPU (BUILD_NOTES, "Performance"): deciding from the
+    gradients, not the new weights, lets XLA fuse the update and the keep into one pass over each array; and the
+    new moments are materialised once (``optimization_barrier``) and the weights updated from them, where XLA
+    would otherwise recompute both moments inside the weights' update and, as the moments are updated in place,
+    first copy the old ones (two extra reads and writes of every weight-sized array per step)."""
     loss, grads = jax.value_and_grad(functools.partial(_mean_loss, task, forward))(params, masks, batch)
-    updates, new_opt = _ADAM.update(grads, opt_state, params)
-    new_params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
     ok = jnp.isfinite(loss) & _all_finite(grads) & jnp.isfinite(lr * ADAM_STEP_BOUND)
-    keep = ok & ~diverged
-    params = jax.tree.map(lambda n, o: jnp.where(keep, n, o), new_params, params)
-    opt_state = jax.tree.map(lambda n, o: jnp.where(keep, n, o), new_opt, opt_state)
-    diverged = diverged | ~ok
+    keep = ok & ~diverged & valid
+    _, new_opt = _ADAM.update(grads, opt_state, params)
+    opt_state = jax.lax.optimization_barrier(jax.tree.map(lambda n, o: jnp.where(keep, n, o), new_opt, opt_state))
+    direction = _adam_direction(opt_state)
+    params = jax.tree.map(lambda p, u: jnp.where(keep, p - lr * u, p), params, direction)
+    diverged = diverged | (~ok & valid)
     return params, opt_state, diverged, jnp.where(diverged, jnp.nan, loss)
 
 
@@ -83,17 +96,16 @@ def make_train_steps(task: Task, family: str, activation: str, unroll: int = 1, 
     """
     step = functools.partial(_model_step, task, forward_fn(family, activation, unroll))
     batch_axis = 0 if per_model_order else None
-    vstep = jax.vmap(step, in_axes=(0, 0, 0, 0, 0, batch_axis))
+    vstep = jax.vmap(step, in_axes=(0, 0, 0, 0, 0, batch_axis, None))
     make_batch = jax.vmap(task.make_batch, in_axes=(None, 0)) if per_model_order else task.make_batch
 
     def train_steps(state: TrainState, masks, lrs, data, idx, valid):
         def body(st: TrainState, inputs):
             idx_s, valid_s = inputs
             batch = make_batch(data, idx_s)
-            params, opt, div, loss = vstep(st.params, st.opt_state, st.diverged, masks, lrs, batch)
-            new = TrainState(params, opt, div)
-            # XLA fuses this select into the update (measured: no faster with lax.cond).
-            return jax.tree.map(lambda n, o: jnp.where(valid_s, n, o), new, st), loss
+            # valid_s is applied with the divergence keep, in the same pass (no faster with lax.cond: measured).
+            params, opt, div, loss = vstep(st.params, st.opt_state, st.diverged, masks, lrs, batch, valid_s)
+            return TrainState(params, opt, div), loss
 
         return jax.lax.scan(body, state, (idx, valid))
 

@@ -48,7 +48,8 @@ class Family(NamedTuple):
     dims(params) -> (X, H, Y): input, (padded) hidden and output sizes of one model's params (no model axis).
     state_size(hidden_dim, output_dim) -> S.
     real_units(masks) -> bool[H]: the real (not padded) hidden units.
-    matmul_flops(input_dim, hidden_dim, output_dim) -> forward matrix FLOPs (2 x MACs) of one sequence step.
+    matmul_flops(input_dim, hidden_dim, output_dim) -> forward matrix FLOPs (2 x MACs) of one sequence step;
+        with input_dim 0, the FLOPs of the products that read the state, not the input (``train_matmul_flops``).
     weight_keys: param key -> mask key of every weight array (biases excluded): what a budget counts.
     hidden_keys: the param keys of the hidden-to-hidden weights (the hidden proportion's numerator).
     top_row_keys: the param keys of every weight computing h (the hidden proportion's denominator).
@@ -68,6 +69,15 @@ class Family(NamedTuple):
     hidden_keys: tuple[str, ...]
     top_row_keys: tuple[str, ...]
     result_columns: Callable[..., dict]
+
+
+def train_matmul_flops(family: Family, input_dim: int, hidden_dim, output_dim: int) -> float:
+    """Matrix FLOPs (2 x MACs) of training on one sequence step: the forward, one weight-gradient product per
+    forward product (as many FLOPs again) and the state cotangents, which only the products reading the state
+    need (``matmul_flops`` at input_dim 0): the input is data and gets no gradient. For RAD's 2,500 inputs this
+    is ~2x the forward, not the 3x of a layer whose input is itself trained."""
+    fwd = family.matmul_flops(input_dim, hidden_dim, output_dim)
+    return 2.0 * fwd + family.matmul_flops(0, hidden_dim, output_dim)
 
 
 def empty_spec_columns() -> dict:

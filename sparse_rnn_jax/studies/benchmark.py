@@ -3,8 +3,8 @@ padding efficiency and input wait. Every timing blocks on the device result and 
 (one warm-up call per compiled shape).
 
 Throughput unit: *model-sequences per second* = models x sequences trained per second.
-Executed matrix FLOPs of one training step of one model = 3 x the forward's (one forward product and two
-backward products per weight matrix), at the padded hidden size (``Family.matmul_flops``).
+Executed matrix FLOPs of one training step of one model: ``models.family.train_matmul_flops`` (the forward, the
+weight gradients and the state cotangents; the input gets none) at the padded hidden size.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from sparse_rnn_jax.engine.devices import population_mesh, shardings
 from sparse_rnn_jax.engine.population import Chunk, Member, make_chunks, padding_efficiency, stack_chunk
 from sparse_rnn_jax.engine.programs import init_train_state, jitted_programs, run_steps
 from sparse_rnn_jax.engine.task import Task
+from sparse_rnn_jax.models.family import train_matmul_flops
 from sparse_rnn_jax.models.registry import family_of
-
-TRAIN_FLOPS_PER_FORWARD = 3.0
 
 
 def synthetic_rad_data(
@@ -62,11 +61,12 @@ class PopulationTiming:
 
 def _chunk_flops(chunk: Chunk, batch: int, steps_per_seq: int) -> tuple[float, float]:
     s = chunk.members[0].spec
-    flops = family_of(s).matmul_flops
-    executed = chunk.size * flops(s.input_dim, chunk.padded_hidden_dim, s.output_dim)
-    useful = sum(flops(m.spec.input_dim, m.spec.hidden_dim, m.spec.output_dim) for m in chunk.members)
-    scale = TRAIN_FLOPS_PER_FORWARD * batch * steps_per_seq
-    return scale * executed, scale * useful
+    family = family_of(s)
+    executed = chunk.size * train_matmul_flops(family, s.input_dim, chunk.padded_hidden_dim, s.output_dim)
+    useful = sum(
+        train_matmul_flops(family, m.spec.input_dim, m.spec.hidden_dim, m.spec.output_dim) for m in chunk.members
+    )
+    return batch * steps_per_seq * executed, batch * steps_per_seq * useful
 
 
 def time_population(

@@ -21,12 +21,11 @@ from sparse_rnn_jax.core.accounting import BUCKET_LABELS, bucket_index
 from sparse_rnn_jax.engine.members import build_members
 from sparse_rnn_jax.engine.population import Chunk, make_chunks, padding_efficiency, stack_chunk
 from sparse_rnn_jax.engine.results import spec_columns
+from sparse_rnn_jax.models.family import train_matmul_flops
 from sparse_rnn_jax.models.registry import family_of
 from sparse_rnn_jax.tasks.run import prepare
 from sparse_rnn_jax.tasks.run_config import RunConfig
 
-TRAIN_FLOPS_PER_FORWARD = 3.0
-"""A training step's matrix FLOPs per forward's: one forward and two backward products per weight matrix."""
 CALIBRATION_SEQUENCES = 64
 """Training sequences of the calibration slice (validation: a quarter of it)."""
 
@@ -40,10 +39,14 @@ def _cells(members) -> dict[str, dict[str, int]]:
     return out
 
 
-def _chunk_flops(chunk: Chunk, seq_len: int) -> float:
-    """Forward matrix FLOPs of one sequence through every model of the chunk at its padded size (ghosts too)."""
+def _chunk_flops(chunk: Chunk, seq_len: int) -> tuple[float, float]:
+    """Matrix FLOPs of (training on, evaluating) one sequence in every model of the chunk at its padded size
+    (ghosts too): ``train_matmul_flops`` and the forward's."""
     s = chunk.members[0].spec
-    return chunk.size * family_of(s).matmul_flops(s.input_dim, chunk.padded_hidden_dim, s.output_dim) * seq_len
+    family = family_of(s)
+    dims = (s.input_dim, chunk.padded_hidden_dim, s.output_dim)
+    scale = chunk.size * seq_len
+    return scale * train_matmul_flops(family, *dims), scale * family.matmul_flops(*dims)
 
 
 def _model_bytes(chunk: Chunk) -> int:
@@ -110,8 +113,8 @@ def plan_run(
     buckets: dict[int, dict] = {}
     executed = 0.0
     for ch in chunks:
-        fwd = _chunk_flops(ch, seq_len)
-        flops = train.epochs * (TRAIN_FLOPS_PER_FORWARD * fwd * steps_per_epoch * train.batch_size + fwd * n_val)
+        train_seq, fwd = _chunk_flops(ch, seq_len)
+        flops = train.epochs * (train_seq * steps_per_epoch * train.batch_size + fwd * n_val)
         executed += flops
         b = buckets.setdefault(
             ch.bucket,
