@@ -19,7 +19,9 @@ import optax
 from sparse_rnn_jax.engine.task import Batch, Task
 from sparse_rnn_jax.models.registry import get_family
 
-_ADAM = optax.scale_by_adam()
+ADAM_B1, ADAM_B2, ADAM_EPS = 0.9, 0.999, 1e-8
+"""Adam's hyperparameters (optax's defaults); the per-model learning rate scales its step."""
+_ADAM = optax.scale_by_adam(b1=ADAM_B1, b2=ADAM_B2, eps=ADAM_EPS)
 
 
 class TrainState(NamedTuple):
@@ -48,16 +50,16 @@ def _mean_loss(task: Task, forward, params, masks, batch: Batch) -> jax.Array:
 
 
 ADAM_STEP_BOUND = 32.0
-"""|Adam's step| <= (1 - b1) / sqrt(1 - b2) / (1 - b1 / sqrt(b2)) = 31.8 for optax's b1 = 0.9, b2 = 0.999 whenever the
+"""|Adam's step| <= (1 - b1) / sqrt(1 - b2) / (1 - b1 / sqrt(b2)) = 31.8 for b1 = 0.9, b2 = 0.999 whenever the
 gradients are finite, so finite gradients and a finite lr x 32 give finite new weights (weights start finite)."""
 
 
 def _adam_direction(opt_state) -> Any:
     """Adam's step direction from an already-updated state: mu_hat / (sqrt(nu_hat) + eps), bias-corrected at its
-    count; the same expressions as optax's ``scale_by_adam`` (b1 0.9, b2 0.999, eps 1e-8, eps_root 0)."""
-    mu_hat = optax.tree.bias_correction(opt_state.mu, 0.9, opt_state.count)
-    nu_hat = optax.tree.bias_correction(opt_state.nu, 0.999, opt_state.count)
-    return jax.tree.map(lambda m, v: m / (jnp.sqrt(v) + 1e-8), mu_hat, nu_hat)
+    count; the same expressions as the last lines of optax's ``scale_by_adam`` (eps_root 0)."""
+    mu_hat = optax.tree.bias_correction(opt_state.mu, ADAM_B1, opt_state.count)
+    nu_hat = optax.tree.bias_correction(opt_state.nu, ADAM_B2, opt_state.count)
+    return jax.tree.map(lambda m, v: m / (jnp.sqrt(v) + ADAM_EPS), mu_hat, nu_hat)
 
 
 def _model_step(task, forward, params, opt_state, diverged, masks, lr, batch, valid):
