@@ -7,7 +7,8 @@ Measures (RAD shapes: 11 steps of 2,500 inputs, 10 outputs, batch 16; models fro
 50,000 trainable weights): population throughput (model-sequences/s) per population size; the speed-up of
 one population over looping the same models one at a time through the same jitted code; the paper's
 reference style in PyTorch (one model, full-state masked matrix, Python loop over batch items; skipped when
-torch is absent); executed matrix FLOP/s against a large dense matmul measured in the same run; padding
+torch is absent); executed matrix FLOP/s (``models.family.train_matmul_flops``) against a large dense matmul
+timed just before (the median of --utilization_repeats adjacent ratios, as the peak drifts on shared machines); padding
 efficiency of the sweep's buckets for 3,254 Table IV models; the fraction of step time spent preparing inputs;
 and the Table IV wall time these numbers imply.
 """
@@ -15,6 +16,7 @@ and the Table IV wall time these numbers imply.
 from __future__ import annotations
 
 import platform
+import statistics
 import time
 
 from absl import flags
@@ -46,9 +48,16 @@ flags.DEFINE_enum(
     "jax_default_matmul_precision for GPU/TPU (e.g. bfloat16, tensorfloat32).",
 )
 flags.DEFINE_integer("unroll", 1, "lax.scan unroll of the time loop.")
+flags.DEFINE_integer(
+    "utilization_repeats",
+    3,
+    "FLOP utilisation: the largest population is timed this many more times, each right after a matmul peak; "
+    "the JSON's flop_utilization is the median ratio.",
+    lower_bound=1,
+)
 flags.DEFINE_integer("table_iv_models", 3254, "Models for the padding-efficiency and wall-time estimate.")
 common.help_group("what to measure", ["quick", "tiny", "sizes", "loop_sample", "table_iv_models"])
-common.help_group("timing", ["steps_per_call", "calls"])
+common.help_group("timing", ["steps_per_call", "calls", "utilization_repeats"])
 common.help_group("programs and precision", ["max_models_per_chunk", "max_buckets", "matmul_precision", "unroll"])
 common.help_group("output", ["json"])
 
@@ -198,10 +207,15 @@ def main(argv):
             flush=True,
         )
 
-    peak_after = bm.matmul_peak_flops(512 if FLAGS.tiny else 2048)  # the peak drifts on shared machines: the higher
-    peak = max(peak, peak_after)
-    out["matmul_peak_flops"] = peak
-    out["flop_utilization"] = largest.flops_per_s / peak
+    ratios, peaks = bm.adjacent_utilization(
+        lambda: time_pop(members[: max(sizes)]),
+        lambda: bm.matmul_peak_flops(512 if FLAGS.tiny else 2048),
+        FLAGS.utilization_repeats,
+    )
+    out["matmul_peak_flops"] = statistics.median(peaks)
+    out["matmul_peak_flops_samples"] = peaks
+    out["flop_utilization"] = statistics.median(ratios)
+    out["flop_utilization_samples"] = ratios
     out["padding_efficiency"] = bm.table_iv_padding_efficiency(
         members[: FLAGS.table_iv_models], FLAGS.max_buckets, 256, jax.device_count()
     )
@@ -211,7 +225,8 @@ def main(argv):
         out["table_iv_estimate_s"] = seqs / largest.model_sequences_per_s
     print(
         f"padding efficiency (Table IV sampler, {FLAGS.max_buckets} buckets): {out['padding_efficiency']:.1%}; "
-        f"input wait {out['input_wait_fraction']:.2%}; FLOP utilization {out['flop_utilization']:.0%}",
+        f"input wait {out['input_wait_fraction']:.2%}; FLOP utilization {out['flop_utilization']:.0%} (median of "
+        f"{len(ratios)}, each against a peak timed just before: {', '.join(f'{r:.0%}' for r in ratios)})",
         flush=True,
     )
     if "table_iv_estimate_s" in out:

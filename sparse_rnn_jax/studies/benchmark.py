@@ -148,6 +148,20 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 5, dtype=jnp.float32) -> flo
     return 2.0 * n**3 / best
 
 
+def adjacent_utilization(
+    time_largest: Callable[[], PopulationTiming], peak: Callable[[], float], repeats: int = 3
+) -> tuple[list[float], list[float]]:
+    """FLOP utilisation measured ``repeats`` times, each against a matmul peak timed just before it: (the
+    executed FLOP/s / peak ratios, the peaks). On a shared machine the peak drifts by tens of per cent within
+    minutes (measured: 174-280 GFLOP/s on 2 CPU cores), so a ratio is only meaningful between adjacent timings."""
+    ratios, peaks = [], []
+    for _ in range(repeats):
+        p = peak()
+        ratios.append(time_largest().flops_per_s / p)
+        peaks.append(p)
+    return ratios, peaks
+
+
 def table_iv_padding_efficiency(
     members: Sequence[Member], max_buckets: int, max_models_per_chunk: int, device_count: int = 1
 ) -> float:
