@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from sparse_rnn_jax.core.cell_spec import CellSpec
+from sparse_rnn_jax.core.leaky_spec import LeakySpec
 from sparse_rnn_jax.core.samplers import sample_specs
+from sparse_rnn_jax.core.spec import make_spec
 from sparse_rnn_jax.engine.population import Member, model_seed
 from sparse_rnn_jax.engine.task import regression_task
 
@@ -34,3 +37,12 @@ def toy_members(n: int = 6, seed: int = 0, lr: float = 3e-3, max_hidden: int = 4
         s = s.replace(hidden_dim=1 + s.hidden_dim % max_hidden, learning_rate=lr)
         out.append(Member(i, s, model_seed(seed, i), "uniform"))
     return out
+
+
+def family_spec(family: str, input_dim: int, hidden_dim: int, output_dim: int, **block_kwargs):
+    """A spec of any registered family: the block RNN from ``make_spec(..., **block_kwargs)``, a leaky one
+    (alpha 0.3) on that block RNN, or a baseline cell of the same dims."""
+    if family.startswith("leaky_") or family == "block":
+        base = make_spec(input_dim, hidden_dim, output_dim, **block_kwargs)
+        return base if family == "block" else LeakySpec(base, family.removeprefix("leaky_"), 0.3)
+    return CellSpec(family, input_dim, hidden_dim, output_dim)

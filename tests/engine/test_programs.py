@@ -7,30 +7,19 @@ import numpy as np
 import optax
 import pytest
 
-from sparse_rnn_jax.core.cell_spec import CellSpec
-from sparse_rnn_jax.core.leaky_spec import LeakySpec
-from sparse_rnn_jax.core.spec import make_spec
 from sparse_rnn_jax.engine.programs import _all_finite, init_train_state, make_train_steps
 from sparse_rnn_jax.models.registry import get_family
-from tests.toy import X, Y, toy_data, toy_task
+from tests.toy import X, Y, family_spec, toy_data, toy_task
 
 H, PADDED_H, P, STEPS, BATCH = 5, 8, 3, 6, 8
 DENSITIES = {"hx": 0.6, "hh": 0.5, "hy": 0.8, "yx": 0.7, "yh": 1.0, "yy": 0.4}
 
 
-def _spec(family: str):
-    base = make_spec(X, H, Y, densities=DENSITIES, init_std=0.4, activation="tanh")
-    if family == "block":
-        return base
-    if family.startswith("leaky_"):
-        return LeakySpec(base, family.removeprefix("leaky_"), 0.3)
-    return CellSpec(family, X, H, Y)
-
-
 def _stacked(family: str, dirty: bool):
     """P models' params and masks [P, ...]; ``dirty``: nonzero values at masked entries (as pruning leaves them)."""
     fam = get_family(family)
-    arrays = [fam.init(_spec(family), seed, PADDED_H) for seed in range(P)]
+    spec = family_spec(family, X, H, Y, densities=DENSITIES, init_std=0.4, activation="tanh")
+    arrays = [fam.init(spec, seed, PADDED_H) for seed in range(P)]
     params = {k: np.stack([a.params[k] for a in arrays]) for k in arrays[0].params}
     masks = {k: np.stack([a.masks[k] for a in arrays]) for k in arrays[0].masks}
     if dirty:

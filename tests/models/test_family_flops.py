@@ -6,22 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sparse_rnn_jax.core.cell_spec import CellSpec
-from sparse_rnn_jax.core.leaky_spec import LeakySpec
-from sparse_rnn_jax.core.spec import make_spec
 from sparse_rnn_jax.models.family import train_matmul_flops
 from sparse_rnn_jax.models.registry import FAMILIES
+from tests.toy import family_spec
 
 X, H, PADDED_H, Y, B, T = 30, 7, 9, 4, 3, 5
-
-
-def _spec(family: str):
-    base = make_spec(X, H, Y, densities=dict.fromkeys(("hx", "hh", "hy", "yx", "yh", "yy"), 0.5))
-    if family == "block":
-        return base
-    if family.startswith("leaky_"):
-        return LeakySpec(base, family.removeprefix("leaky_"), 0.3)
-    return CellSpec(family, X, H, Y)
+DENSITIES = dict.fromkeys(("hx", "hh", "hy", "yx", "yh", "yy"), 0.5)
 
 
 def _dot_flops(jaxpr, times: int = 1) -> int:
@@ -44,7 +34,7 @@ def _dot_flops(jaxpr, times: int = 1) -> int:
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_train_flops_match_the_traced_gradient(name):
     family = FAMILIES[name]
-    arrays = family.init(_spec(name), 0, PADDED_H)
+    arrays = family.init(family_spec(name, X, H, Y, densities=DENSITIES), 0, PADDED_H)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(B, T, X)), jnp.float32)
 
     def loss(params):
