@@ -1,11 +1,12 @@
-"""The paper's findings beside ours (docs/replication.md): a Table IV run's cells beside the published ones, the
-CPU-scale Fig. 1 ordering of the named configurations on RAD, the Adroit Hammer named configurations, each with
-seeds and 95 % intervals.
+"""The paper's findings beside ours (docs/replication.md): Table IV runs' cells beside the published ones (a
+stratified run's weighted to its drawn population), a Table III run, the CPU-scale Fig. 1 questions asked of one
+or more seed sets of the named configurations on RAD, the Adroit Hammer named configurations, each with seeds,
+95 % intervals and Holm-corrected tests.
 
-  python -m experiments.replicate --table_iv=runs/table_iv_lite --fig1=runs/fig1_cpu --ah=runs/ah_named \\
-      --out=runs/replication
+  python -m experiments.replicate --table_iv=runs/table_iv_strat --fig1=runs/fig1_cpu,runs/fig1_cpu_seed1 \\
+      --fig1_sensitivity=runs/fig1_cpu_lr1e-3 --ah=runs/ah_named --out=runs/replication
 
-Writes OUT/replication.md, CSVs of every table and OUT/figures/*.png. Any of the three runs may be left out.
+Writes OUT/replication.md, CSVs of every table and OUT/figures/*.png. Any of the runs may be left out.
 """
 
 from __future__ import annotations
@@ -18,14 +19,23 @@ from absl import flags
 from experiments import common
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("table_iv", None, "A finished Table IV sweep (e.g. experiments/flags/table_iv_lite.flags).")
-flags.DEFINE_string("fig1", None, "A finished Fig. 1 sweep (named configurations, several seeds; fig1_cpu.flags).")
+flags.DEFINE_list(
+    "table_iv", [], "Finished Table IV sweeps, comma-separated (table_iv_strat.flags, table_iv_lite.flags)."
+)
+flags.DEFINE_string("table_iii", None, "A finished Table III sweep (Adroit Hammer; table_iii_strat.flags).")
+flags.DEFINE_list(
+    "fig1",
+    [],
+    "Finished Fig. 1 sweeps, one per seed set, comma-separated (fig1_cpu.flags, then with --seed=1 ...): a finding "
+    "reproduces only when it holds on every set.",
+)
+flags.DEFINE_string("fig1_sensitivity", None, "A Fig. 1 sweep reported as a sensitivity result (fig1_cpu_lr1e-3).")
 flags.DEFINE_string("ah", None, "A finished Adroit Hammer named-configuration sweep (ah_named.flags).")
 flags.DEFINE_string("out", None, "Output folder (required).")
 flags.DEFINE_integer("folds", 5, "Cross-validation folds of the parent network.")
 flags.DEFINE_integer("trees", 1000, "Trees of the parent network's random forest (the paper's 1,000).")
 flags.DEFINE_integer("seed", 0, "Seed of the folds and the forest.")
-common.help_group("runs", ["table_iv", "fig1", "ah", "out"])
+common.help_group("runs", ["table_iv", "table_iii", "fig1", "fig1_sensitivity", "ah", "out"])
 common.help_group("parent network", ["folds", "trees", "seed"])
 
 
@@ -33,12 +43,14 @@ def main(argv):
     common.check_no_positional(argv)
     if not FLAGS.out:
         common.fail("--out is required")
-    runs = {name: FLAGS[name].value for name in ("table_iv", "fig1", "ah") if FLAGS[name].value}
+    names = ("table_iv", "table_iii", "fig1", "fig1_sensitivity", "ah")
+    runs = {name: FLAGS[name].value for name in names if FLAGS[name].value}
     if not runs:
-        common.fail("give at least one of --table_iv, --fig1, --ah")
-    for name, path in runs.items():
-        if not (Path(path) / "results.parquet").is_file():
-            common.fail(f"--{name}: no results.parquet in {path}")
+        common.fail("give at least one of --table_iv, --table_iii, --fig1, --fig1_sensitivity, --ah")
+    for name, value in runs.items():
+        for path in value if isinstance(value, list) else [value]:
+            if not (Path(path) / "results.parquet").is_file():
+                common.fail(f"--{name}: no results.parquet in {path}")
     if FLAGS.folds < 2 or FLAGS.trees < 1:
         common.fail("--folds must be >= 2 and --trees >= 1")
     from sparse_rnn_jax.analysis.replication import write_report

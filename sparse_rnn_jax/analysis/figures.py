@@ -155,13 +155,17 @@ def _nanstd(values: np.ndarray) -> np.ndarray:
     return np.sqrt(_nanmean((values - mean) ** 2))
 
 
-def _scatter_converged_failed(ax, x: np.ndarray, y: np.ndarray, ok: np.ndarray, bad: np.ndarray, size: float) -> None:
-    """Converged models (``ok``) as faint dots, failed ones (``bad``) as crosses, each labelled with its n."""
-    ax.scatter(x[ok], y[ok], s=size, alpha=0.5, color=OK_COLOUR, lw=0, label=f"converged (n={ok.sum()})")
+def _scatter_converged_failed(
+    ax, x: np.ndarray, y: np.ndarray, ok: np.ndarray, bad: np.ndarray, size: float | np.ndarray
+) -> None:
+    """Converged models (``ok``) as faint dots, failed ones (``bad``) as crosses, each labelled with its n;
+    ``size``: one marker area, or one per model."""
+    sized = (lambda sel: size[sel]) if np.ndim(size) else (lambda sel: size)
+    ax.scatter(x[ok], y[ok], s=sized(ok), alpha=0.5, color=OK_COLOUR, lw=0, label=f"converged (n={ok.sum()})")
     ax.scatter(
         x[bad],
         y[bad],
-        s=size,
+        s=sized(bad),
         alpha=0.6,
         color=FAILED_COLOUR,
         marker="x",
@@ -587,7 +591,7 @@ def gradient_scales_figure(scales: pd.DataFrame, path, title: str = ""):
 
 def table_beside_paper(beside: pd.DataFrame, chance: float | None, path: Path, title: str = "") -> Path:
     """One panel per Table III/IV row (``beside``: metric, cell, n, mean, ci95_low, ci95_high, paper, as
-    ``analysis.replication.table_iv_beside_paper`` gives): our cell means with their 95 % t-intervals and n, the
+    ``analysis.replication.table_beside_paper_frame`` gives): our cell estimates with their 95 % intervals and n, the
     paper's published means, and the task's chance loss."""
     metrics = list(dict.fromkeys(beside["metric"]))
     fig = Figure(figsize=(5.2 * len(metrics), 4.0))
@@ -612,4 +616,50 @@ def table_beside_paper(beside: pd.DataFrame, chance: float | None, path: Path, t
     axes[-1].legend(fontsize=8, loc="lower right")
     if title:
         fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def dominant_block_failures(
+    models: pd.DataFrame,
+    weights: np.ndarray,
+    rates: pd.DataFrame,
+    dominant: str,
+    rule: FailureRule,
+    path: Path,
+    title: str = "",
+) -> Path:
+    """Fig. 7b/9b: left, each network's minimum validation loss (capped) against the density of the dominant
+    block (failed networks as vermillion crosses; marker area ~ its post-stratification ``weights``); right, the
+    share of networks that fail per density bin (``rates``: cell, n, mean, ci95_low, ci95_high as
+    ``stratified.binned_estimates`` gives) with its 95 % interval and n."""
+    fig = Figure(figsize=(11, 4.2))
+    ax, ax2 = fig.subplots(1, 2)
+    x = models[f"density_{dominant}"].to_numpy(float)
+    loss = models["capped_min_val_loss"].to_numpy(float)
+    failed = models["failed"].to_numpy(bool)
+    w = np.asarray(weights, float)
+    size = _marker_size(len(models)) * np.clip(w / max(np.median(w[w > 0]) if (w > 0).any() else 1.0, 1e-9), 0.3, 4)
+    _scatter_converged_failed(ax, x, loss, ~failed, failed, size)
+    if rule.chance is not None:
+        ax.axhline(rule.chance, color=CHANCE_COLOUR, ls=":", lw=1.4, label=f"chance loss ({rule.chance:.3g})")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel(f"density of {dominant} (dominant block; paper: sparsity)")
+    ax.set_ylabel("minimum validation loss (capped)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, loc="best", title="marker area ~ networks it stands for", title_fontsize=7)
+    ok = rates["n"].to_numpy() > 0
+    centres = np.arange(len(rates)) / len(rates) + 0.5 / len(rates)
+    mean = rates["mean"].to_numpy(float)
+    low, high = rates["ci95_low"].to_numpy(float), rates["ci95_high"].to_numpy(float)
+    err = np.vstack([mean - np.where(np.isfinite(low), low, mean), np.where(np.isfinite(high), high, mean) - mean])
+    ax2.errorbar(centres[ok], mean[ok], yerr=err[:, ok], fmt="o-", color="black", capsize=3)
+    for xi, yi, n in zip(centres[ok], mean[ok], rates["n"].to_numpy()[ok]):
+        ax2.annotate(f"n={int(n)}", (xi, yi), textcoords="offset points", xytext=(4, 6), fontsize=7)
+    ax2.set_xlim(0, 1)
+    ax2.set_ylim(-0.05, 1.05)
+    ax2.set_xlabel(f"density of {dominant} (bins of 0.1)")
+    ax2.set_ylabel("share of networks that fail (95 % CI)")
+    ax2.grid(alpha=0.3)
+    fig.suptitle(title or f"density of the dominant block {dominant} against failure", fontsize=10)
+    fig.tight_layout()
     return save_figure(fig, path)

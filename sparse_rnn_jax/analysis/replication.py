@@ -1,23 +1,34 @@
-"""The paper's findings beside ours, with seeds and 95 % intervals: Table IV cells and their order, the Fig. 1
-ordering of the named configurations on RAD, the Adroit Hammer named configurations, and the parent network's
-cross-validated R2.
+"""The paper's findings beside ours, with seeds and 95 % intervals: Table III/IV cells and their order (Table IV
+from an unstratified or a stratified run, ``analysis.stratified``), the dominant block's density against the
+failure rate (Fig. 7b/9b), the Fig. 1 questions on the named configurations on RAD asked of one or more seed sets,
+the Adroit Hammer named configurations, and the parent network's cross-validated R2.
 
-Every comparison is of per-model (or per-seed) numbers: a mean with its 95 % t-interval (``tables.t_interval``),
-and, for a pair of configurations, the difference of means with a Welch 95 % interval; a difference whose
-interval contains 0 is reported as "within noise".
+Table cells: a post-stratification estimate with a stratified-bootstrap 95 % interval and the share at chance
+beside it; neighbouring cells compared by the bootstrap difference. Configurations: a mean over seeds with its
+95 % t-interval, a pair's difference with a Welch interval. Every section's p-values are Holm-corrected
+(``stratified.holm``) and a verdict is read from the corrected p-value: a Fig. 1 finding "reproduces" only when it
+holds on every seed set given.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sparse_rnn_jax.analysis.tables import PAPER_TABLES, UC, bucket_summary, t_interval
+from sparse_rnn_jax.analysis.stratified import (
+    cell_estimates,
+    holm,
+    neighbour_tests,
+    run_population_counts,
+    spearman_interval,
+    stratum_weights,
+)
+from sparse_rnn_jax.analysis.tables import PAPER_TABLES, UC, t_interval
 from sparse_rnn_jax.core.accounting import BUCKET_LABELS
 
 PAPER_FIG1_ORDER: tuple[str, ...] = ("balanced", "eqn8", "dense", "uniform", "lstm", "eqn7")
@@ -60,40 +71,72 @@ def verdict(d: dict, higher_is_better: bool = True) -> str:
     return "reproduces" if low > 0 else "reversed" if high < 0 else "within noise"
 
 
-def table_iv_beside_paper(models: pd.DataFrame, table: str = "IV") -> pd.DataFrame:
-    """Per metric (hidden proportion, model density) and cell: our n, mean, 95 % interval, uc marker and share at
-    chance beside the paper's published mean. ``models``: ``convergence.classify``'s per-model rows."""
-    rows = []
+ALPHA = 0.05
+"""Family-wise error rate of each section's Holm-corrected tests."""
+FLAT = 0.01
+"""A published step between neighbouring cells smaller than this (in loss) counts as flat."""
+
+
+def table_beside_paper_frame(
+    models: pd.DataFrame,
+    table: str = "IV",
+    population_counts: Mapping | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Per metric (hidden proportion, model density) and cell: n trained, the population it stands for, our
+    estimate of the capped minimum validation loss [95 % CI], the share at chance [95 % CI], the mean of the
+    learners alone (networks not at chance) [95 % CI] and the paper's published mean. Also the neighbouring-cell
+    tests of each row (Holm-corrected over both rows, with the paper's step and a verdict) and each row's
+    Spearman rho with the paper's cells [bootstrap 95 % CI]. ``models``: ``convergence.classify``'s rows."""
+    rows, tests, rhos = [], [], []
+    weights = stratum_weights(models, population_counts)
+    learners = ~models["at_chance"].to_numpy(bool) if "at_chance" in models else np.ones(len(models), bool)
     for metric in ("hidden_proportion", "model_density"):
-        summary = bucket_summary(models, metric)
-        for k, (_, r) in enumerate(summary.iterrows()):
-            paper = PAPER_TABLES[table][metric][k]
+        cells, boot = cell_estimates(models, population_counts, metric, n_boot=n_boot, seed=seed)
+        learn, _ = cell_estimates(
+            models[learners], population_counts, metric, n_boot=n_boot, seed=seed, weights=weights[learners]
+        )
+        paper = PAPER_TABLES[table][metric]
+        for k, r in cells.iterrows():
             rows.append(
                 {
                     "metric": metric,
-                    "cell": BUCKET_LABELS[k],
-                    "n": int(r["n"]),
-                    "mean": r["mean"],
-                    "ci95_low": r.get("ci95_low", math.nan),
-                    "ci95_high": r.get("ci95_high", math.nan),
-                    "uc": bool(r["uc"]),
-                    "share_at_chance": r["at_chance_fraction"],
-                    "paper": math.nan if paper == UC else float(paper),
-                    "paper_uc": paper == UC,
+                    **r.to_dict(),
+                    "learners_n": int(learn["n"].iloc[k]),
+                    "learners_mean": learn["mean"].iloc[k],
+                    "learners_low": learn["ci95_low"].iloc[k],
+                    "learners_high": learn["ci95_high"].iloc[k],
+                    "paper": math.nan if paper[k] == UC else float(paper[k]),
+                    "paper_uc": paper[k] == UC,
                 }
             )
-    return pd.DataFrame(rows)
+        t = neighbour_tests(cells, boot)
+        label = {lab: k for k, lab in enumerate(BUCKET_LABELS)}
+        steps = []
+        for pair in t["pair"]:
+            a, b = (label[x] for x in pair.split(" -> "))
+            pa, pb = paper[a], paper[b]
+            steps.append(math.nan if UC in (pa, pb) else float(pb) - float(pa))
+        tests.append(t.assign(metric=metric, paper_step=steps))
+        rhos.append({"metric": metric, **spearman_interval(cells, boot, paper)})
+    tests = pd.concat(tests, ignore_index=True)
+    tests["p_holm"] = holm(tests["p"])
+    tests["verdict"] = [_step_verdict(r) for _, r in tests.iterrows()]
+    return pd.DataFrame(rows), tests, pd.DataFrame(rhos)
 
 
-def row_spearman(beside: pd.DataFrame) -> pd.DataFrame:
-    """Per metric: Spearman's rank correlation of our cell means with the paper's, over the cells where both have
-    a number, and how many cells that is."""
-    out = []
-    for metric, g in beside.groupby("metric", sort=False):
-        ok = g["mean"].notna() & g["paper"].notna() & (g["n"] > 0)
-        rho = stats.spearmanr(g.loc[ok, "mean"], g.loc[ok, "paper"]).statistic if ok.sum() >= 3 else math.nan
-        out.append({"metric": metric, "spearman": float(rho), "cells": int(ok.sum())})
-    return pd.DataFrame(out)
+def _step_verdict(r) -> str:
+    """A neighbouring-cell step against the paper's: ours is a rise or fall only at Holm p < ALPHA."""
+    ours = 0 if not r["p_holm"] < ALPHA else int(np.sign(r["diff"]))
+    if not math.isfinite(r["paper_step"]):
+        return "paper: uc" if ours == 0 else ("rises" if ours > 0 else "falls") + " (paper: uc)"
+    paper = 0 if abs(r["paper_step"]) < FLAT else int(np.sign(r["paper_step"]))
+    if ours == 0:
+        return "flat in both" if paper == 0 else "within noise (paper: " + ("rises)" if paper > 0 else "falls)")
+    if paper == 0:
+        return ("rises" if ours > 0 else "falls") + " (paper: flat)"
+    return "agrees" if ours == paper else "opposite"
 
 
 def config_summary(models: pd.DataFrame, value: str, configs: Sequence[str] | None = None) -> pd.DataFrame:
@@ -116,39 +159,107 @@ def config_summary(models: pd.DataFrame, value: str, configs: Sequence[str] | No
     return pd.DataFrame(rows)
 
 
-def ordering_checks(
-    models: pd.DataFrame,
-    value: str,
-    order: Sequence[str],
-    ties: Sequence[tuple[str, str]] = (),
-    higher_is_better: bool = True,
-) -> pd.DataFrame:
-    """Each adjacent pair of the paper's ``order`` (best first), and each pair in ``ties`` (claimed equal): the
-    difference of means with its Welch interval and the verdict; a claimed tie "reproduces" when its interval
-    contains 0."""
-    present = [c for c in order if (models["config"] == c).any()]
-    tied = {frozenset(t) for t in ties}
-    rows = []
-    for a, b in zip(present[:-1], present[1:]):
-        d = difference(*(models.loc[models["config"] == c, value].to_numpy(dtype=float) for c in (a, b)))
-        claim = "≈" if frozenset((a, b)) in tied else ">"
-        v = verdict(d, higher_is_better)
-        if claim == "≈":
-            v = "reproduces (within noise)" if v == "within noise" else f"not a tie ({v})"
-        rows.append({"pair": f"{a} {claim} {b}", **d, "verdict": v})
-    return pd.DataFrame(rows)
+def one_sample(values: np.ndarray, level: float = 0.95) -> dict:
+    """mean(values) with its t-interval and the one-sample t-test p-value against 0 (NaN with < 2 values)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    out = {"n_a": v.size, "n_b": 0, "diff": float(v.mean()) if v.size else math.nan}
+    if v.size < 2:
+        return {**out, "low": math.nan, "high": math.nan, "p": math.nan}
+    low, high = t_interval(v, level)
+    sd = v.std(ddof=1)
+    p = float(stats.ttest_1samp(v, 0.0).pvalue) if sd > 0 else (0.0 if out["diff"] else 1.0)
+    return {**out, "low": low, "high": high, "p": p}
 
 
-def epoch_checks(
-    rows: pd.DataFrame, a: str, b: str, metric: str = "val_accuracy", higher_is_better: bool = True
-) -> pd.DataFrame:
-    """Configuration ``a`` against ``b`` at every epoch (per-epoch rows of the results table): the difference of
-    their models' mean ``metric`` with its Welch interval and the verdict; how fast each converges."""
+def per_model_curve_stats(rows: pd.DataFrame, early_fraction: float = 0.2) -> pd.DataFrame:
+    """Per model (``config``, ``model_id``): ``early_accuracy`` (mean validation accuracy over the first
+    ``early_fraction`` of the epochs, at least one: how fast it learns), ``final_accuracy`` (last epoch),
+    ``best_accuracy`` and ``late_rise`` (last epoch's validation loss minus its minimum: > 0 when it overfits late)."""
+    last = int(rows["epoch"].max())
+    early_end = max(1, int(round(early_fraction * last)))
     out = []
-    for epoch, g in rows.groupby("epoch", sort=True):
-        d = difference(*(g.loc[g["config"] == c, metric].to_numpy(dtype=float) for c in (a, b)))
-        out.append({"epoch": int(epoch), "pair": f"{a} vs {b}", **d, "verdict": verdict(d, higher_is_better)})
+    for (config, mid), g in rows.groupby(["config", "model_id"], sort=True):
+        g = g.sort_values("epoch")
+        acc = g["val_accuracy"].to_numpy(float) if "val_accuracy" in g else np.full(len(g), np.nan)
+        loss = g["val_loss"].to_numpy(float)
+        out.append(
+            {
+                "config": config,
+                "model_id": int(mid),
+                "early_accuracy": float(np.nanmean(acc[g["epoch"].to_numpy() <= early_end])),
+                "final_accuracy": float(acc[-1]),
+                "best_accuracy": float(np.nanmax(acc)) if np.isfinite(acc).any() else math.nan,
+                "late_rise": float(loss[-1] - np.nanmin(loss)) if np.isfinite(loss).any() else math.nan,
+            }
+        )
     return pd.DataFrame(out)
+
+
+FIG1_QUESTIONS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("balanced converges faster than eqn8", "early_accuracy", "balanced", "eqn8"),
+    ("balanced ends ahead of eqn8", "final_accuracy", "balanced", "eqn8"),
+    ("balanced > eqn8 (best accuracy)", "best_accuracy", "balanced", "eqn8"),
+    ("eqn8 > dense (best accuracy)", "best_accuracy", "eqn8", "dense"),
+    ("uniform > lstm (best accuracy)", "best_accuracy", "uniform", "lstm"),
+    ("lstm > eqn7 (best accuracy)", "best_accuracy", "lstm", "eqn7"),
+    ("balanced overfits late (last val loss above its minimum)", "late_rise", "balanced", None),
+)
+"""The paper's Fig. 1/2 claims as directional tests (question, per-model statistic, a, b): a > b, or a > 0 when
+b is None. Its tie (dense catches up with uniform) is ``FIG1_TIE``."""
+FIG1_TIE = ("dense catches up with uniform (final accuracy)", "final_accuracy", "dense", "uniform")
+
+
+def fig1_tests(stats_frame: pd.DataFrame) -> pd.DataFrame:
+    """The Fig. 1 questions on one seed set's per-model statistics (``per_model_curve_stats``): difference [95 %
+    CI], p, Holm-corrected p over the directional questions, and a verdict (holds / reversed / within noise; the
+    tie: "tie within noise" or "not a tie")."""
+
+    def values(config: str, col: str) -> np.ndarray:
+        return stats_frame.loc[stats_frame["config"] == config, col].to_numpy(float)
+
+    rows = []
+    for question, col, a, b in FIG1_QUESTIONS:
+        if not (stats_frame["config"] == a).any() or (b is not None and not (stats_frame["config"] == b).any()):
+            continue
+        d = one_sample(values(a, col)) if b is None else difference(values(a, col), values(b, col))
+        rows.append({"question": question, "statistic": col, **d})
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["p_holm"] = holm(out["p"])
+        out["verdict"] = [
+            "too few values"
+            if not math.isfinite(r["p_holm"])
+            else ("holds" if r["diff"] > 0 else "reversed")
+            if r["p_holm"] < ALPHA
+            else "within noise"
+            for _, r in out.iterrows()
+        ]
+    question, col, a, b = FIG1_TIE
+    if {a, b} <= set(stats_frame["config"]):
+        d = difference(values(a, col), values(b, col))
+        tie = "tie within noise" if d["p"] >= ALPHA else "not a tie"
+        out = pd.concat(
+            [out, pd.DataFrame([{"question": question, "statistic": col, **d, "p_holm": math.nan, "verdict": tie}])],
+            ignore_index=True,
+        )
+    return out
+
+
+def combined_verdict(verdicts: Sequence[str]) -> str:
+    """One finding over several seed sets: "reproduces" when it holds on every set (a tie: within noise on every
+    set), "reversed" when reversed on every set, "within noise" when within noise on every set, else "not
+    confirmed" with each set's verdict."""
+    v = list(verdicts)
+    if all(x == "holds" for x in v):
+        return "reproduces"
+    if all(x == "tie within noise" for x in v):
+        return "reproduces (within noise)"
+    if all(x == "reversed" for x in v):
+        return "reversed"
+    if all(x == "within noise" for x in v):
+        return "within noise"
+    return "not confirmed (" + " / ".join(v) + ")"
 
 
 def fmt_interval(mean: float, low: float, high: float, digits: int = 3) -> str:
@@ -209,103 +320,217 @@ def _parent_r2(models: pd.DataFrame, rule, folds: int, trees: int, seed: int) ->
     }
 
 
+def _table_section(run, table: str, out: Path, folds: int, trees: int, seed: int, log) -> list[str]:
+    """The markdown of one Table III/IV run (``table``), its CSVs and figures under ``out``."""
+    from sparse_rnn_jax.analysis.figures import dominant_block, dominant_block_failures, table_beside_paper
+    from sparse_rnn_jax.analysis.stratified import binned_estimates
+
+    rows, models, rule = _models(run)
+    models = models[~models["config"].isin(PAPER_FIG1_ORDER + ("uniform",))]
+    name = Path(str(run)).name
+    counts = run_population_counts(run)
+    log(f"table {table} ({name}): cell estimates, {len(models):,} networks")
+    beside, tests, rho = table_beside_paper_frame(models, table, counts, seed=seed)
+    beside.to_csv(out / f"table_{table}_{name}.csv", index=False)
+    tests.to_csv(out / f"table_{table}_{name}_steps.csv", index=False)
+    epochs = int(rows["epoch"].max())
+    population = int(sum(counts.values())) if counts else len(models)
+    fig = table_beside_paper(
+        beside,
+        rule.chance,
+        out / "figures" / f"table_{table}_{name}.png",
+        f"Table {table}: {len(models):,} trained networks standing for a population of {population:,}",
+    )
+    how = (
+        f"a stratified subsample of a drawn population of {population:,} networks (hidden-proportion cell x "
+        "model-density cell); every estimate is weighted by population count / trained count of its stratum"
+        if counts
+        else "the whole drawn population, unweighted"
+    )
+    md = [
+        f"## Table {table}: `{run}`",
+        "",
+        f"{len(models):,} networks trained for {epochs} epochs: {how}.",
+        "",
+        f"![Table {table} beside the paper's](figures/{fig.name})",
+        "",
+        "Per cell: networks trained (n) and the population they stand for, the estimated mean of the capped minimum "
+        "validation loss [stratified-bootstrap 95 % CI], the estimated share at chance [95 % CI], the mean of the "
+        "learners alone (networks not at chance) and the paper's published mean (the paper trained 46,875 steps).",
+        "",
+    ]
+    f = beside.copy()
+    f["ours"] = [fmt_interval(r["mean"], r["ci95_low"], r["ci95_high"]) for _, r in f.iterrows()]
+    f["chance"] = [fmt_interval(r["at_chance"], r["at_chance_low"], r["at_chance_high"], 2) for _, r in f.iterrows()]
+    f["learn"] = [
+        fmt_interval(r["learners_mean"], r["learners_low"], r["learners_high"]) + f" ({r['learners_n']})"
+        for _, r in f.iterrows()
+    ]
+    f["pop"] = [f"{p:,.0f}" for p in f["population"]]
+    f["paper_text"] = ["uc" if r["paper_uc"] else f"{r['paper']:.3f}" for _, r in f.iterrows()]
+    md += [
+        markdown(
+            f,
+            ["metric", "cell", "n", "pop", "ours", "chance", "learn", "paper_text"],
+            ["metric", "cell", "n", "population", "mean [95 % CI]", "at chance [95 % CI]", "learners (n)", "paper"],
+        ),
+        "",
+        f"Neighbouring cells (right minus left; bootstrap 95 % CI and p, Holm-corrected over the {len(tests)} "
+        "steps), against the paper's step (flat: under 0.01):",
+        "",
+    ]
+    t = tests.copy()
+    t["difference"] = [fmt_interval(*r) for r in t[["diff", "low", "high"]].to_numpy()]
+    t["paper"] = [f"{x:+.3f}" if math.isfinite(x) else "uc" for x in t["paper_step"]]
+    md += [
+        markdown(
+            t,
+            ["metric", "pair", "difference", "p_holm", "paper", "verdict"],
+            ["row", "step", "ours [95 % CI]", "Holm p", "paper", "verdict"],
+        ),
+        "",
+        "Each row's order against the paper's: Spearman's rho over the cells both fill [bootstrap 95 % CI]:",
+        "",
+    ]
+    rho["rho"] = [fmt_interval(r["spearman"], r["low"], r["high"]) for _, r in rho.iterrows()]
+    md += [markdown(rho, ["metric", "rho", "cells"], ["row", "rho [95 % CI]", "cells"]), ""]
+    # Fig. 7b / 9b: the dominant block's density against the share of networks that fail
+    s0 = models.iloc[0]
+    dom = dominant_block(int(s0["input_dim"]), int(np.median(models["hidden_dim"])), int(s0["output_dim"]))
+    col = f"density_{dom}"
+    edges = np.linspace(0, 1, 11)
+    bins = np.clip(np.digitize(models[col].to_numpy(float), edges[1:-1]), 0, 9)
+    labels = [f"{a:.1f}–{b:.1f}" for a, b in zip(edges[:-1], edges[1:])]
+    failed = models.assign(failed_share=models["failed"].astype(float))
+    est, _ = binned_estimates(failed, bins, labels, counts, value="failed_share", seed=seed)
+    est.to_csv(out / f"fig_dominant_{name}.csv", index=False)
+    fig = dominant_block_failures(
+        models,
+        stratum_weights(models, counts),
+        est,
+        dom,
+        rule,
+        out / "figures" / f"dominant_block_{name}.png",
+        f"Fig. {'9b' if table == 'IV' else '7b'} at CPU scale: density of {dom} (the dominant block)",
+    )
+    md += [
+        f"Fig. {'9b' if table == 'IV' else '7b'}: the density of the dominant block ({dom}) against the minimum "
+        "validation loss, and the share of networks that fail (at chance, exploded or diverged) per density decile "
+        "[95 % CI]; the paper: a sparser dominant block fails less often.",
+        "",
+        f"![dominant block](figures/{fig.name})",
+        "",
+    ]
+    est["failed"] = [fmt_interval(r["mean"], r["ci95_low"], r["ci95_high"], 2) for _, r in est.iterrows()]
+    md += [markdown(est[est["n"] > 0], ["cell", "n", "failed"], [f"density of {dom}", "n", "failed [95 % CI]"]), ""]
+    log(f"table {table} ({name}): fitting the parent network's cross-validation")
+    r2 = _parent_r2(models, rule, folds, trees, seed)
+    md += [
+        f"Parent network (random forest, {r2['trees']} trees of depth 10, {r2['folds']}-fold cross-validation "
+        f"on the {r2['models']:,} trained networks, unweighted): pooled R2 {r2['r2']:.3f}; per-fold mean "
+        f"{fmt_interval(r2['r2_fold_mean'], r2['ci95_low'], r2['ci95_high'])}; Spearman {r2['spearman']:.3f}.",
+        "",
+    ]
+    return md
+
+
+def _fig1_section(runs: Sequence, out: Path, sensitivity=None) -> list[str]:
+    """The Fig. 1 questions asked of every seed set in ``runs`` (each a finished named-configuration sweep), their
+    combined verdicts, curves per set, and the ``sensitivity`` run's answers labelled as such."""
+    from sparse_rnn_jax.analysis.figures import curves_by_config
+
+    md = ["## Fig. 1 at CPU scale", ""]
+    per_set, names = [], []
+    for k, run in enumerate(list(runs) + ([sensitivity] if sensitivity else [])):
+        rows, models, rule = _models(run)
+        name = Path(str(run)).name
+        is_sens = sensitivity is not None and k == len(runs)
+        epochs = int(rows["epoch"].max())
+        lr = sorted(models["learning_rate"].unique()) if "learning_rate" in models else []
+        seeds = models.groupby("config")["model_id"].nunique()
+        fig = curves_by_config(rows, rule, out / "figures" / f"fig1_{name}.png", f"Fig. 1 at CPU scale: {name}")
+        cs = per_model_curve_stats(rows)
+        cs.to_csv(out / f"fig1_{name}_per_model.csv", index=False)
+        tests = fig1_tests(cs)
+        tests.to_csv(out / f"fig1_{name}_tests.csv", index=False)
+        summary = config_summary(cs, "best_accuracy", [c for c in PAPER_FIG1_ORDER if (cs["config"] == c).any()])
+        final = config_summary(cs, "final_accuracy", list(summary["config"]))
+        early = config_summary(cs, "early_accuracy", list(summary["config"]))
+        summary["best"] = [fmt_interval(*r) for r in summary[["mean", "ci95_low", "ci95_high"]].to_numpy()]
+        summary["last"] = [fmt_interval(*r) for r in final[["mean", "ci95_low", "ci95_high"]].to_numpy()]
+        summary["early"] = [fmt_interval(*r) for r in early[["mean", "ci95_low", "ci95_high"]].to_numpy()]
+        at_chance = models.groupby("config")["at_chance"].mean() if "at_chance" in models else None
+        summary["at chance"] = [
+            f"{at_chance.get(c, math.nan):.0%}" if at_chance is not None else "-" for c in summary["config"]
+        ]
+        title = f"### {'Sensitivity (not the replication): ' if is_sens else ''}`{run}`"
+        md += [
+            title,
+            "",
+            f"{epochs} epochs, learning rate {', '.join(f'{x:g}' for x in lr)}, seeds per configuration "
+            f"{int(seeds.min())}–{int(seeds.max())}.",
+            "",
+            f"![Fig. 1 {name}](figures/{fig.name})",
+            "",
+            "Validation accuracy per configuration (mean [95 % CI] over seeds): over the first fifth of the epochs, "
+            "best, and at the last epoch; the share of seeds that ended at chance:",
+            "",
+            markdown(summary, ["config", "n", "early", "best", "last", "at chance"]),
+            "",
+            "The paper's claims as tests (Welch difference [95 % CI]; Holm-corrected over the directional ones):",
+            "",
+        ]
+        t = tests.copy()
+        t["difference"] = [fmt_interval(*r) for r in t[["diff", "low", "high"]].to_numpy()]
+        md += [markdown(t, ["question", "difference", "p", "p_holm", "verdict"]), ""]
+        if not is_sens:
+            per_set.append(tests.set_index("question")["verdict"])
+            names.append(name)
+    if len(per_set) >= 1:
+        both = pd.concat(per_set, axis=1, keys=names)
+        both["verdict over every seed set"] = [combined_verdict(r.dropna().tolist()) for _, r in both.iterrows()]
+        both = both.reset_index()
+        both.to_csv(out / "fig1_verdicts.csv", index=False)
+        md += [
+            f"### The Fig. 1 findings over {len(names)} seed set(s)",
+            "",
+            "A finding reproduces only when it holds on every seed set:",
+            "",
+            markdown(both, ["question"] + names + ["verdict over every seed set"]),
+            "",
+        ]
+    return md
+
+
 def write_report(
-    out, table_iv=None, fig1=None, ah=None, folds: int = 5, trees: int = 1000, seed: int = 0, log=print
+    out,
+    table_iv: Sequence | str | None = None,
+    fig1: Sequence | str | None = None,
+    ah=None,
+    table_iii=None,
+    fig1_sensitivity=None,
+    folds: int = 5,
+    trees: int = 1000,
+    seed: int = 0,
+    log=print,
 ) -> Path:
-    """``out/replication.md`` (and CSVs and figures beside it) from the runs given: a Table IV run (its cells beside
-    the paper's, the rows' Spearman, the parent network's R2), a Fig. 1 run (named configs on RAD, several seeds:
-    curves, summary and the paper's ordering) and an Adroit Hammer named-config run (returns per config and eqn7's
-    comparisons). Returns the markdown's path."""
-    from sparse_rnn_jax.analysis.figures import curves_by_config, table_beside_paper
+    """``out/replication.md`` (and CSVs and figures beside it) from the runs given: Table IV runs (each: cells
+    beside the paper's, neighbouring steps, the rows' Spearman, Fig. 9b, the parent network's R2), a Table III
+    run (the same, Fig. 7b), Fig. 1 seed sets (named configurations on RAD: curves, the paper's claims as
+    Holm-corrected tests per set, verdicts over the sets) with an optional sensitivity run, and an Adroit Hammer
+    named-config run (returns per config and eqn7's comparisons). Returns the markdown's path."""
+    from sparse_rnn_jax.analysis.figures import curves_by_config
 
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     md = ["# Replication at CPU scale", ""]
-    if table_iv is not None:
-        rows, models, rule = _models(table_iv)
-        beside = table_iv_beside_paper(models)
-        beside.to_csv(out / "table_iv_lite.csv", index=False)
-        rho = row_spearman(beside)
-        fig = table_beside_paper(
-            beside, rule.chance, out / "figures" / "table_iv_lite.png", f"Table IV: {len(models):,} models"
-        )
-        md += [
-            f"## Table IV (lite): {len(models):,} models, `{table_iv}`",
-            "",
-            f"![Table IV beside the paper's](figures/{fig.name})",
-            "",
-            "Minimum validation loss per cell: our mean [95 % t-interval] (n), the share of models at chance, and "
-            "the paper's published mean. `uc` marks a cell whose loss is not meaningful (more than 25 % of its "
-            "models exploded).",
-            "",
-        ]
-        beside["ours"] = [
-            fmt_interval(r["mean"], r["ci95_low"], r["ci95_high"]) + (" uc" if r["uc"] else "")
-            for _, r in beside.iterrows()
-        ]
-        beside["paper_text"] = ["uc" if r["paper_uc"] else f"{r['paper']:.3f}" for _, r in beside.iterrows()]
-        md += [
-            markdown(
-                beside,
-                ["metric", "cell", "n", "ours", "share_at_chance", "paper_text"],
-                ["metric", "cell", "n", "ours [95 % CI]", "at chance", "paper"],
-            ),
-            "",
-        ]
-        md += [
-            "Spearman rank correlation of each row's cell means with the paper's (over cells both fill):",
-            "",
-            markdown(rho, ["metric", "spearman", "cells"]),
-            "",
-        ]
-        log("table IV: fitting the parent network's cross-validation")
-        r2 = _parent_r2(models, rule, folds, trees, seed)
-        md += [
-            f"Parent network (random forest, {r2['trees']} trees of depth 10, {r2['folds']}-fold cross-validation "
-            f"on the {r2['models']:,} sampled models): pooled R2 {r2['r2']:.3f}; per-fold mean "
-            f"{fmt_interval(r2['r2_fold_mean'], r2['ci95_low'], r2['ci95_high'])}; Spearman {r2['spearman']:.3f}.",
-            "",
-        ]
-    if fig1 is not None:
-        rows, models, rule = _models(fig1)
-        metric = "best_val_accuracy" if np.isfinite(models["best_val_accuracy"]).any() else "min_val_loss"
-        higher = metric == "best_val_accuracy"
-        fig = curves_by_config(rows, rule, out / "figures" / "fig1_cpu.png", "Fig. 1 at CPU scale (RAD, ~100k)")
-        summary = config_summary(models, metric, [c for c in PAPER_FIG1_ORDER if (models["config"] == c).any()])
-        final = config_summary(
-            models.assign(final=models.get("val_accuracy", models["final_val_loss"])), "final", list(summary["config"])
-        )
-        summary["best"] = [fmt_interval(*r) for r in summary[["mean", "ci95_low", "ci95_high"]].to_numpy()]
-        summary["last"] = [fmt_interval(*r) for r in final[["mean", "ci95_low", "ci95_high"]].to_numpy()]
-        checks = ordering_checks(models, metric, PAPER_FIG1_ORDER, PAPER_FIG1_TIES, higher_is_better=higher)
-        checks["difference"] = [fmt_interval(*r) for r in checks[["diff", "low", "high"]].to_numpy()]
-        md += [
-            f"## Fig. 1 at CPU scale: `{fig1}`",
-            "",
-            f"![Fig. 1 at CPU scale](figures/{fig.name})",
-            "",
-            f"{metric.replace('_', ' ')} per configuration (mean [95 % CI] over seeds) and at the last epoch:",
-            "",
-            markdown(summary, ["config", "n", "best", "last"]),
-            "",
-            "The paper's ordering, pair by pair (difference of means, Welch 95 % interval):",
-            "",
-            markdown(checks, ["pair", "difference", "p", "verdict"]),
-            "",
-        ]
-        if metric == "best_val_accuracy" and {"balanced", "eqn8"} <= set(models["config"]):
-            speed = epoch_checks(rows, "balanced", "eqn8")
-            speed["difference"] = [fmt_interval(*r) for r in speed[["diff", "low", "high"]].to_numpy()]
-            md += [
-                "The paper also finds the balanced network converging faster than the tuned eqn8 one; validation "
-                "accuracy of balanced minus eqn8 at every epoch:",
-                "",
-                markdown(speed, ["epoch", "difference", "p", "verdict"]),
-                "",
-            ]
-            speed.to_csv(out / "fig1_balanced_vs_eqn8.csv", index=False)
-        summary.to_csv(out / "fig1_configs.csv", index=False)
-        checks.to_csv(out / "fig1_ordering.csv", index=False)
+    as_list = lambda v: [] if v is None else [v] if isinstance(v, (str, Path)) else list(v)  # noqa: E731
+    for run in as_list(table_iv):
+        md += _table_section(run, "IV", out, folds, trees, seed, log)
+    if table_iii is not None:
+        md += _table_section(table_iii, "III", out, folds, trees, seed, log)
+    if as_list(fig1) or fig1_sensitivity:
+        md += _fig1_section(as_list(fig1), out, fig1_sensitivity)
     if ah is not None:
         rows, models, rule = _models(ah)
         configs = [c for c in ("eqn7", "eqn8", "dense", "uniform", "balanced") if (models["config"] == c).any()]
@@ -319,34 +544,47 @@ def write_report(
             ]
             parts.append((label, s, higher, value))
         md += [f"## Adroit Hammer named configurations: `{ah}`", ""]
+        all_checks = []
         for label, s, higher, value in parts:
+            others = [c for c in configs if c != PAPER_AH_BEST]
+            checks = pd.DataFrame(
+                [
+                    {
+                        "measure": label,
+                        "pair": f"{PAPER_AH_BEST} vs {c}",
+                        **difference(
+                            models.loc[models["config"] == PAPER_AH_BEST, value].to_numpy(float),
+                            models.loc[models["config"] == c, value].to_numpy(float),
+                        ),
+                        "higher": higher,
+                    }
+                    for c in others
+                ]
+            )
+            all_checks.append(checks)
             md += [
                 f"{label} per configuration (mean [95 % CI] over seeds):",
                 "",
                 markdown(s, ["config", "n", "text"], ["config", "n", label]),
                 "",
             ]
-            others = [c for c in configs if c != PAPER_AH_BEST]
-            checks = pd.DataFrame(
-                [
-                    {
-                        "pair": f"{PAPER_AH_BEST} vs {c}",
-                        **difference(
-                            models.loc[models["config"] == PAPER_AH_BEST, value].to_numpy(float),
-                            models.loc[models["config"] == c, value].to_numpy(float),
-                        ),
-                    }
-                    for c in others
-                ]
-            )
-            checks["verdict"] = [verdict(r, higher) for _, r in checks.iterrows()]
+        if all_checks:
+            checks = pd.concat(all_checks, ignore_index=True)
+            checks["p_holm"] = holm(checks["p"])
+            checks["verdict"] = [
+                "within noise"
+                if not r["p_holm"] < ALPHA
+                else ("eqn7 better" if (r["diff"] > 0) == bool(r["higher"]) else "eqn7 worse")
+                for _, r in checks.iterrows()
+            ]
             checks["difference"] = [
-                fmt_interval(*r, digits=1 if higher else 4) for r in checks[["diff", "low", "high"]].to_numpy()
+                fmt_interval(r["diff"], r["low"], r["high"], digits=1 if r["higher"] else 4)
+                for _, r in checks.iterrows()
             ]
             md += [
-                f"eqn7 against each other configuration ({label}):",
+                f"eqn7 against each other configuration (Welch; Holm-corrected over the {len(checks)} tests):",
                 "",
-                markdown(checks, ["pair", "difference", "p", "verdict"]),
+                markdown(checks, ["measure", "pair", "difference", "p", "p_holm", "verdict"]),
                 "",
             ]
         fig = curves_by_config(rows, rule, out / "figures" / "ah_named.png", "Adroit Hammer named configurations")

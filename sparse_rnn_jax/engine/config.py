@@ -15,6 +15,7 @@ from sparse_rnn_jax.core.leaky_spec import LEAK_MODES
 from sparse_rnn_jax.core.samplers import SAMPLERS, SIZED_SAMPLERS, parse_sampler
 from sparse_rnn_jax.core.spec import ACTIVATIONS, GRAPH_KINDS
 from sparse_rnn_jax.core.spec_text import check_spec_text
+from sparse_rnn_jax.core.strata import STRATIFICATIONS
 from sparse_rnn_jax.models.masks import MASK_MODES
 
 
@@ -33,6 +34,13 @@ class PopulationConfig:
         f"Hyperparameter sampler, one of {SAMPLERS}, or a mixture such as "
         "normal_size:0.5,uniform_size:0.5 (each component's share of num_models).",
     )
+    stratify: str = _field(
+        "none",
+        "Train a stratified subsample of the sampled population: none, or table_iv (strata = hidden-proportion "
+        "cell x model-density cell, up to --per_stratum networks each, sparse strata filled by further draws of "
+        "the same sampler; the analysis weights each network by population count / sampled count).",
+    )
+    per_stratum: int = _field(30, "With --stratify: networks trained per stratum, at most.")
     budget: float | None = _field(None, "Trainable weights (biases excluded) for normal_size and the named configs.")
     hidden_dim: int | None = _field(None, "Hidden size of the named configs when no budget is given.")
     hidden_mean: float = _field(900.0, "Mean of the hidden size for the normal sampler.")
@@ -65,6 +73,12 @@ class PopulationConfig:
         object.__setattr__(self, "specs", tuple(self.specs))
         for text in self.specs:
             check_spec_text(text)
+        if self.stratify not in STRATIFICATIONS:
+            raise ValueError(f"stratify must be one of {STRATIFICATIONS}, got {self.stratify!r}")
+        if self.per_stratum < 1:
+            raise ValueError(f"per_stratum must be >= 1, got {self.per_stratum}")
+        if self.stratify != "none" and self.num_models < 1:
+            raise ValueError("stratify: needs a sampled population (num_models >= 1)")
         for name in ("num_models", "config_repeats"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -109,8 +123,9 @@ class PopulationConfig:
 
     @property
     def size(self) -> int:
-        """The number of members."""
-        return self.num_models + len(self.configs) * self.config_repeats + len(self.specs)
+        """The number of members (with ``stratify``, an upper bound: every one of the 25 strata full)."""
+        sampled = self.num_models if self.stratify == "none" else 25 * self.per_stratum
+        return sampled + len(self.configs) * self.config_repeats + len(self.specs)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Which models a sweep trains: ``PopulationConfig`` and the members it builds.
 
-Members, in id order: ``num_models`` networks drawn by ``sampler`` (ids 0..num_models-1), then every named
+Members, in id order: ``num_models`` networks drawn by ``sampler`` (ids 0..num_models-1; with ``stratify``, the
+stratified subsample of that draw, ``core.strata``), then every named
 configuration or baseline cell of ``configs`` repeated ``config_repeats`` times (each repeat its own id and so its
 own seed), at ``budget`` trainable weights (or ``hidden_dim``), then one model per explicit spec text of ``specs``
 (``core.spec_text``; a text given k times is k seeds). ``hh_graph`` draws the sampled models' hh masks
@@ -14,10 +15,12 @@ import dataclasses
 
 from sparse_rnn_jax.core.configs import named_specs
 from sparse_rnn_jax.core.leaky_spec import LeakySpec
+from sparse_rnn_jax.core.rng import derived_seed
 from sparse_rnn_jax.core.samplers import SIZED_SAMPLERS, SamplerConfig, parse_sampler, sample_specs
 from sparse_rnn_jax.core.solvers import BudgetError, hidden_dim_for_budget
 from sparse_rnn_jax.core.spec import BLOCKS, GraphSpec
 from sparse_rnn_jax.core.spec_text import spec_from_text
+from sparse_rnn_jax.core.strata import EXTRA_BATCH, StratifiedSample, stratified_sample
 from sparse_rnn_jax.engine.config import PopulationConfig
 from sparse_rnn_jax.engine.population import Member, model_seed
 
@@ -40,15 +43,40 @@ def check_budget(population: PopulationConfig, input_dim: int, output_dim: int) 
         raise ValueError(f"budget: {e}") from None
 
 
-def build_members(population: PopulationConfig, seed: int, input_dim: int, output_dim: int) -> list[Member]:
-    """The sweep's members (module docstring), deterministic from ``seed``."""
+STRATA_STREAM = 0x57A7A
+"""Key of the further draws that fill sparse strata (``derived_seed(seed, STRATA_STREAM, batch)``)."""
+
+
+def sampled_population(population: PopulationConfig, seed: int, input_dim: int, output_dim: int):
+    """The sampler's ``num_models`` draws (the population a stratified run subsamples)."""
     p = population
-    sampler_cfg = SamplerConfig(hidden_mean=p.hidden_mean, hidden_std=p.hidden_std, activation=p.activation)
-    specs = (
-        sample_specs(p.sampler, p.num_models, seed, input_dim, output_dim, p.budget, sampler_cfg).specs
-        if p.num_models > 0
-        else []
-    )
+    if p.num_models == 0:
+        return []
+    cfg = SamplerConfig(hidden_mean=p.hidden_mean, hidden_std=p.hidden_std, activation=p.activation)
+    return sample_specs(p.sampler, p.num_models, seed, input_dim, output_dim, p.budget, cfg).specs
+
+
+def stratified_members(population: PopulationConfig, seed: int, input_dim: int, output_dim: int) -> StratifiedSample:
+    """The stratified subsample (``core.strata``) of the sampled population, its further draws from the same
+    sampler in batches seeded by ``derived_seed(seed, STRATA_STREAM, k)``."""
+    p = population
+    cfg = SamplerConfig(hidden_mean=p.hidden_mean, hidden_std=p.hidden_std, activation=p.activation)
+
+    def more(k: int):
+        s = derived_seed(seed, STRATA_STREAM, k)
+        return sample_specs(p.sampler, EXTRA_BATCH, s, input_dim, output_dim, p.budget, cfg).specs
+
+    return stratified_sample(sampled_population(p, seed, input_dim, output_dim), p.per_stratum, more)
+
+
+def build_members(population: PopulationConfig, seed: int, input_dim: int, output_dim: int) -> list[Member]:
+    """The sweep's members (module docstring), deterministic from ``seed``; with ``stratify`` the sampled
+    models are the stratified subsample (``stratified_members``)."""
+    p = population
+    if p.stratify != "none":
+        specs = stratified_members(p, seed, input_dim, output_dim).specs
+    else:
+        specs = sampled_population(p, seed, input_dim, output_dim)
     if p.hh_graph != "none":
         specs = [s.replace(hh_graph=GraphSpec(p.hh_graph, p.hh_graph_beta)) for s in specs]
     members = [Member(i, s, model_seed(seed, i), s.name) for i, s in enumerate(specs)]

@@ -236,7 +236,7 @@ def estimate_host_bytes(population, cfg: SweepConfig, input_dim: int, output_dim
     ``sample`` of the sampled models and every named configuration) and ``total``; the task's data is not counted."""
     from sparse_rnn_jax.engine.members import build_members
 
-    small = dataclasses.replace(population, num_models=min(population.num_models, sample))
+    small = dataclasses.replace(population, num_models=min(population.num_models, sample), stratify="none")
     drawn = build_members(small, cfg.seed, input_dim, output_dim)
 
     per_model = max((weight_entries(m.spec) for m in drawn), default=0.0)
