@@ -18,7 +18,8 @@ from typing import Callable
 import numpy as np
 
 from sparse_rnn_jax.core.accounting import BUCKET_LABELS, bucket_index
-from sparse_rnn_jax.engine.members import build_members
+from sparse_rnn_jax.core.strata import parse_stratum_key, stratum_label
+from sparse_rnn_jax.engine.members import build_members, stratified_members
 from sparse_rnn_jax.engine.population import Chunk, make_chunks, padding_efficiency, stack_chunk
 from sparse_rnn_jax.engine.results import spec_columns
 from sparse_rnn_jax.models.family import train_matmul_flops
@@ -147,6 +148,11 @@ def plan_run(
         "peak_memory_bytes": data_bytes + max(_model_bytes(c) for c in chunks),
         "estimated_seconds": None,
         "calibration": None,
+        "strata": (
+            stratified_members(config.population, train.seed, input_dim, output_dim).as_dict()
+            if config.population.stratify != "none"
+            else None
+        ),
     }
     if not calibrate:
         return plan
@@ -243,6 +249,14 @@ def plan_text(plan: dict) -> str:
     lines.append(f"{'cell':<20}" + "".join(f"{lab:>{width}}" for lab in labels))
     for metric, counts in plan["cells"].items():
         lines.append(f"{metric:<20}" + "".join(f"{counts[lab]:>{width}}" for lab in labels))
+    if plan.get("strata"):
+        st = plan["strata"]
+        lines.append(
+            f"stratified: {st['sampled']} of a drawn population of {st['population']:,} "
+            f"({st['extra_draws']:,} further draws filled the sparse strata); per stratum, population -> trained:"
+        )
+        for key, c in st["strata"].items():
+            lines.append(f"  {stratum_label(parse_stratum_key(key)):<28}{c['population']:>7,} -> {c['sampled']}")
     lines.append(f"{'bucket':>6} {'family':<12}{'h<=':>6}{'models':>8}{'chunks':>8}{'PFLOP':>9}")
     for b in plan["buckets"]:
         lines.append(
