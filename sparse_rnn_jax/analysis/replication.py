@@ -211,30 +211,43 @@ FIG1_TIE = ("dense catches up with uniform (final accuracy)", "final_accuracy", 
 
 
 def fig1_tests(stats_frame: pd.DataFrame) -> pd.DataFrame:
-    """The Fig. 1 questions on one seed set's per-model statistics (``per_model_curve_stats``): difference [95 %
-    CI], p, Holm-corrected p over the directional questions, and a verdict (holds / reversed / within noise; the
-    tie: "tie within noise" or "not a tie")."""
+    """The Fig. 1 questions on one seed set's per-model statistics (``per_model_curve_stats``, with an optional
+    ``at_chance`` column): difference [95 % CI], p, Holm-corrected p over the directional questions, and a verdict
+    (holds / reversed / within noise; the tie: "tie within noise" or "not a tie"). A question whose every model
+    ended at chance carries no information about the claim: it is reported as such and left out of the Holm
+    family."""
 
     def values(config: str, col: str) -> np.ndarray:
         return stats_frame.loc[stats_frame["config"] == config, col].to_numpy(float)
+
+    def all_at_chance(*configs) -> bool:
+        if "at_chance" not in stats_frame:
+            return False
+        return all(stats_frame.loc[stats_frame["config"] == c, "at_chance"].astype(bool).all() for c in configs)
 
     rows = []
     for question, col, a, b in FIG1_QUESTIONS:
         if not (stats_frame["config"] == a).any() or (b is not None and not (stats_frame["config"] == b).any()):
             continue
         d = one_sample(values(a, col)) if b is None else difference(values(a, col), values(b, col))
-        rows.append({"question": question, "statistic": col, **d})
+        uninformative = all_at_chance(*(c for c in (a, b) if c is not None))
+        rows.append({"question": question, "statistic": col, **d, "at_chance": uninformative})
     out = pd.DataFrame(rows)
     if len(out):
-        out["p_holm"] = holm(out["p"])
+        informative = ~out["at_chance"].to_numpy(bool)
+        out["p_holm"] = math.nan
+        out.loc[informative, "p_holm"] = holm(out.loc[informative, "p"])
         out["verdict"] = [
-            "too few values"
+            "every seed at chance (no information)"
+            if r["at_chance"]
+            else "too few values"
             if not math.isfinite(r["p_holm"])
             else ("holds" if r["diff"] > 0 else "reversed")
             if r["p_holm"] < ALPHA
             else "within noise"
             for _, r in out.iterrows()
         ]
+        out = out.drop(columns="at_chance")
     question, col, a, b = FIG1_TIE
     if {a, b} <= set(stats_frame["config"]):
         d = difference(values(a, col), values(b, col))
@@ -259,6 +272,10 @@ def combined_verdict(verdicts: Sequence[str]) -> str:
         return "reversed"
     if all(x == "within noise" for x in v):
         return "within noise"
+    if all(x == "not a tie" for x in v):
+        return "not reproduced (not a tie)"
+    if all(x.startswith("every seed at chance") for x in v):
+        return "no information (every seed at chance)"
     return "not confirmed (" + " / ".join(v) + ")"
 
 
@@ -450,6 +467,8 @@ def _fig1_section(runs: Sequence, out: Path, sensitivity=None) -> list[str]:
         seeds = models.groupby("config")["model_id"].nunique()
         fig = curves_by_config(rows, rule, out / "figures" / f"fig1_{name}.png", f"Fig. 1 at CPU scale: {name}")
         cs = per_model_curve_stats(rows)
+        if "at_chance" in models:
+            cs = cs.merge(models[["model_id", "at_chance"]], on="model_id", how="left")
         cs.to_csv(out / f"fig1_{name}_per_model.csv", index=False)
         tests = fig1_tests(cs)
         tests.to_csv(out / f"fig1_{name}_tests.csv", index=False)

@@ -62,6 +62,11 @@ def test_fig1_tests_ask_the_papers_questions_with_holm():
     assert rep.combined_verdict(["holds", "holds"]) == "reproduces"
     assert rep.combined_verdict(["holds", "within noise"]).startswith("not confirmed")
     assert rep.combined_verdict(["tie within noise"] * 2) == "reproduces (within noise)"
+    # a comparison of two configurations that never left chance carries no information and leaves the Holm family
+    chance = stats_frame.assign(at_chance=stats_frame["config"].isin(["lstm", "eqn7"]))
+    t = rep.fig1_tests(chance).set_index("question")
+    assert t.loc["lstm > eqn7 (best accuracy)", "verdict"].startswith("every seed at chance")
+    assert np.isnan(t.loc["lstm > eqn7 (best accuracy)", "p_holm"]) and t["p_holm"].notna().sum() == 6
     summary = rep.config_summary(stats_frame, "best_accuracy", rep.PAPER_FIG1_ORDER)
     assert list(summary["n"]) == [5] * 6 and (summary["ci95_low"] < summary["mean"]).all()
 
