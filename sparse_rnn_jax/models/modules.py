@@ -21,6 +21,7 @@ model as a module.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar, Mapping
 
 import jax
@@ -180,12 +181,16 @@ MODULES: dict[str, type[RecurrentModel]] = {
 
 
 def module_class(family: str) -> type[RecurrentModel]:
-    """The module class of a registered family; a ValueError naming the known ones."""
+    """The module class of a registered family: its class in ``MODULES``, or, for a family registered without one,
+    a ``RecurrentModel`` subclass made for it (so a new family needs no module code). A ValueError naming the known
+    families for an unregistered one."""
     get_family(family)
-    try:
-        return MODULES[family]
-    except KeyError:
-        raise ValueError(f"model family {family!r} has no module class; expected one of {tuple(MODULES)}") from None
+    return MODULES.get(family) or _generated_class(family)
+
+
+@functools.lru_cache(maxsize=None)
+def _generated_class(family: str) -> type[RecurrentModel]:
+    return type(f"RecurrentModel_{family}", (RecurrentModel,), {"family": family, "__module__": __name__})
 
 
 def check_arrays(spec: Any, params: Mapping[str, Any], masks: Mapping[str, Any]) -> None:

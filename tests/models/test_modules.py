@@ -82,12 +82,14 @@ def test_forward_loss_and_gradients_equal_the_engines(family):
     np.testing.assert_allclose(m_loss, loss, rtol=0, atol=1e-6)
     m_grads = nnx.to_pure_dict(m_grads)
     assert set(m_grads) == set(params)  # every Param, and no mask
+    keys = get_family(family).weight_keys
     for k in params:
-        assert np.abs(grads[k]).max() > 0 or k in ("a",)
+        assert np.abs(grads[k]).max() > 0, k
         np.testing.assert_allclose(m_grads[k], grads[k], rtol=0, atol=1e-6, err_msg=k)
+        assert np.all(np.asarray(m_grads[k])[~np.asarray(masks[keys.get(k, k)], bool)] == 0), k  # masked: exactly 0
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", ["block", "gru"])  # every family's masked gradients are exactly 0 (above)
 def test_masked_entries_never_move_under_adam(family):
     spec, params, masks = _arrays(family, masked_value=0.7)  # non-zero masked entries: they must stay 0.7
     model = RecurrentModel.from_arrays(spec, params, masks)
@@ -108,13 +110,13 @@ def test_masked_entries_never_move_under_adam(family):
     for k, v in params.items():
         m = np.asarray(masks[keys.get(k, k)], bool)
         np.testing.assert_array_equal(np.asarray(trained[k])[~m], v[~m], err_msg=k)
-        assert np.all(np.asarray(trained[k])[m] != v[m]) or k == "a", k
+        assert np.all(np.asarray(trained[k])[m] != v[m]), k
     for k, v in masks.items():
         np.testing.assert_array_equal(kept[k], v)
     assert set(nnx.to_pure_dict(nnx.state(model, Mask))["masks"]) == set(masks)
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", ["block", "leaky_gated", "gru"])  # the three layouts of arrays and padding
 def test_step_unpadded_and_round_trip(family):
     spec, params, masks = _arrays(family)
     model = RecurrentModel.from_arrays(spec, params, masks)
@@ -159,7 +161,8 @@ def test_docs_flax_examples_run():
     assert len(example.strip().splitlines()) <= 30
     ns: dict = {}
     exec(compile(example, "docs/flax.md", "exec"), ns)
-    assert ns["accuracy"] > 0.9 and np.mean(ns["losses"]) < 0.2
+    accuracy = float((ns["model"](ns["x"]).argmax(-1) == ns["y"]).mean())
+    assert accuracy > 0.9 and np.mean(ns["losses"][-8:]) < 0.2, (accuracy, ns["losses"][-8:])
     assert isinstance(ns["model"].rnn, nnx.Module)
     interop: dict = {}
     exec(compile(blocks[1], "docs/flax.md", "exec"), interop)
@@ -167,3 +170,28 @@ def test_docs_flax_examples_run():
     np.testing.assert_allclose(
         interop["rnn"](x), interop["block_rnn_forward"](interop["params"], interop["masks"], x), rtol=0, atol=1e-6
     )
+
+
+def test_a_family_registered_without_a_module_class_gets_one(monkeypatch):
+    import dataclasses
+
+    from sparse_rnn_jax.core.spec import NetworkSpec
+    from sparse_rnn_jax.models import registry
+    from sparse_rnn_jax.models.block import FAMILY, block_rnn_forward, init_model
+
+    @dataclasses.dataclass(frozen=True)
+    class OtherSpec(NetworkSpec):
+        @property
+        def family(self) -> str:
+            return "other_block"
+
+    monkeypatch.setitem(registry.FAMILIES, "other_block", FAMILY._replace(name="other_block"))
+    spec = OtherSpec(X, HIDDEN, Y)
+    cls = module_class("other_block")
+    assert cls is module_class("other_block") and issubclass(cls, RecurrentModel) and cls.family == "other_block"
+    model = RecurrentModel.from_arrays(spec, *init_model(spec, 4))
+    assert type(model) is cls
+    x = toy_data(4)["x"]
+    np.testing.assert_allclose(model(x), block_rnn_forward(*init_model(spec, 4), x), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown model family"):
+        module_class("no_such_family")
