@@ -53,7 +53,8 @@ def test_the_bar_block_rnn_module_is_the_engines_block_rnn():
     # seed= draws exactly the engine's arrays, rngs= a seed from the stream
     for a, b in zip(BlockRNN(spec, seed=0).to_arrays(), init_model(spec, 0)):
         assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in b)
-    assert BlockRNN(spec, rngs=nnx.Rngs(1)).W_hh.shape == (HIDDEN, HIDDEN)
+    a, b, c = (BlockRNN(spec, rngs=nnx.Rngs(k)).W_hh[...] for k in (1, 1, 2))
+    assert a.shape == (HIDDEN, HIDDEN) and np.array_equal(a, b) and not np.array_equal(a, c)
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
