@@ -41,6 +41,18 @@ _EXPORTS: dict[str, str] = {
     "FAMILIES": "sparse_rnn_jax.models.registry",
     "get_family": "sparse_rnn_jax.models.registry",
     "family_of": "sparse_rnn_jax.models.registry",
+    "BlockRNN": "sparse_rnn_jax.models.modules",
+    "LeakyBlockRNN": "sparse_rnn_jax.models.modules",
+    "LearnedLeakyBlockRNN": "sparse_rnn_jax.models.modules",
+    "GatedBlockRNN": "sparse_rnn_jax.models.modules",
+    "LSTM": "sparse_rnn_jax.models.modules",
+    "GRU": "sparse_rnn_jax.models.modules",
+    "RNNTanh": "sparse_rnn_jax.models.modules",
+    "RNNReLU": "sparse_rnn_jax.models.modules",
+    "RecurrentModel": "sparse_rnn_jax.models.modules",
+    "Mask": "sparse_rnn_jax.models.modules",
+    "init_model": "sparse_rnn_jax.models.block",
+    "block_rnn_forward": "sparse_rnn_jax.models.block",
     # engine
     "Task": "sparse_rnn_jax.engine.task",
     "TaskData": "sparse_rnn_jax.engine.task",
@@ -63,6 +75,8 @@ _EXPORTS: dict[str, str] = {
     "RunConfig": "sparse_rnn_jax.tasks.run_config",
     "train_and_evaluate": "sparse_rnn_jax.tasks.run",
     "load_run": "sparse_rnn_jax.tasks.run",
+    # studies
+    "load_member": "sparse_rnn_jax.studies.trained",
     # analysis
     "analyze": "sparse_rnn_jax.analysis.report",
 }
