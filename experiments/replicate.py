@@ -33,6 +33,8 @@ def main(argv):
     common.check_no_positional(argv)
     if not FLAGS.out:
         common.fail("--out is required")
+    common.expand_user("out", "table_iv", "fig1", "ah")
+    common.check_path("out", FLAGS.out, "dir")
     runs = {name: FLAGS[name].value for name in ("table_iv", "fig1", "ah") if FLAGS[name].value}
     if not runs:
         common.fail("give at least one of --table_iv, --fig1, --ah")
