@@ -359,3 +359,13 @@ def test_diagnose_refuses_a_lag_beyond_the_sequences_instead_of_clamping_it(tmp_
     assert res.returncode == 2 and len(lines) == 1, res.stderr[-2000:]
     assert lines[0] == "error: --max_lag must be at most the 11 steps of the run's sequences, got 100000"
     assert not (tmp_path / "d").exists()
+
+
+def test_analyze_refuses_a_results_folder_with_a_damaged_run_json(tmp_path, complete):
+    from sparse_rnn_jax.analysis.report import AnalysisInputError, check_inputs
+
+    work = _copy(complete, tmp_path)
+    (work / "run.json").write_text("[]")
+    with pytest.raises(AnalysisInputError, match="run.json is damaged: not a JSON object"):
+        check_inputs([work], tmp_path / "out")
+    assert not (tmp_path / "out").exists()

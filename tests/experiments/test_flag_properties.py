@@ -184,6 +184,7 @@ def workers(tmp_path_factory):
     yield sandbox, procs, listings
     for p in procs.values():
         p.stdin.close()
+        p.kill()  # nothing of a worker's is left to finish
         p.wait(timeout=60)
 
 
