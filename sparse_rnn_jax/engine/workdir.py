@@ -287,6 +287,8 @@ def write_bytes_atomic(data: bytes, path: str | os.PathLike, fault: str | None =
         os.replace(tmp, path)
     except OSError as e:
         if e.errno in NO_SPACE_ERRNOS and not isinstance(e, NoSpaceError):
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)  # first, so that the message tells the free space without it
             raise NoSpaceError(e.errno, no_space_message(path, len(data), e)) from e
         raise
     finally:
