@@ -209,6 +209,7 @@ def test_a_full_disk_is_one_line_naming_the_path_the_bytes_and_the_free_space(tm
     assert list(tmp_path.iterdir()) == []  # the temporary is gone
 
 
+@pytest.mark.slow
 def test_file_size_limit_mid_run_exits_4_in_one_line_and_the_rerun_resumes(tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
     env.pop(wd.FAULT_ENV, None)
@@ -336,6 +337,7 @@ def test_run_config_from_dict_names_a_field_of_the_wrong_type():
         RunConfig.from_dict({**d, "train": {**d["train"], "seed": 2**64}})
 
 
+@pytest.mark.slow
 def test_diagnose_refuses_a_lag_beyond_the_sequences_instead_of_clamping_it(tmp_path, complete):
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
     res = subprocess.run(
