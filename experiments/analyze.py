@@ -54,6 +54,7 @@ def main(argv):
     if not FLAGS.out:
         common.fail("--out is required")
     common.expand_user("results", "out")
+    common.check_path("out", FLAGS.out, "dir")
     if FLAGS.trees < 1:
         common.fail(f"--trees must be >= 1, got {FLAGS.trees}")
     if FLAGS.max_depth < 1:

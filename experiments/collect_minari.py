@@ -36,6 +36,13 @@ def main(argv):
             common.fail(f"--{name} is required")
     if FLAGS.episodes < 1:
         common.fail(f"--episodes must be >= 1, got {FLAGS.episodes}")
+    common.expand_user("policy_npz")
+    from sparse_rnn_jax.engine.workdir import path_problem
+    from sparse_rnn_jax.tasks.adroit.minari_sequences import datasets_root
+
+    problem = path_problem(datasets_root())
+    if problem:
+        common.fail(f"Minari's dataset store ($MINARI_DATASETS_PATH): {problem}")
     from sparse_rnn_jax.tasks.adroit import missing_packages, stack_message
 
     if missing_packages():

@@ -4,6 +4,8 @@ and missing flagfiles that way, and flags defined from (and read back into) a co
 from __future__ import annotations
 
 import dataclasses
+import errno
+import logging as logging_std
 import os
 import sys
 import types
@@ -14,7 +16,112 @@ from typing import Any, Callable, Iterable, NoReturn
 from absl import app, flags, logging
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 3
+"""A run stopped by a signal at a step boundary; rerunning the same command resumes it."""
+EXIT_NO_SPACE = 4
+"""A write failed for lack of room (disk full, quota, file-size limit); the last commit is intact and rerunning the
+same command, once there is room, resumes."""
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 FLAGS = flags.FLAGS
+
+FLAG_KINDS: dict[str, str] = {
+    **{n: "seed" for n in ("seed", "data_seed", "finetune_seed", "eval_seed", "permutation_seed", "split_seed")},
+    **{
+        n: "count"
+        for n in (
+            "epochs",
+            "steps_per_call",
+            "max_buckets",
+            "trees",
+            "loto_trees",
+            "max_depth",
+            "folds",
+            "bootstrap",
+            "calls",
+            "loop_sample",
+            "table_iv_models",
+            "utilization_repeats",
+            "episodes",
+            "sequences",
+            "max_lag",
+            "num_sequences",
+            "top",
+            "top_k",
+            "seeds",
+            "max_models_per_program",
+            "eval_episodes",
+            "eval_max_envs",
+            "eval_max_steps",
+            "images_per_sequence",
+            "num_symbols",
+            "ah_eval_episodes",
+            "substeps",
+            "sample_interval",
+            "delay",
+            "horizon",
+            "stride",
+            "max_episode_steps",
+            "num_processes",
+            "sizes",
+            "per_stratum",
+        )
+    },
+    **{
+        n: "count0"
+        for n in (
+            "num_models",
+            "config_repeats",
+            "num_candidates",
+            "finetune_steps",
+            "max_models_per_chunk",
+            "washout",
+            "burn_in",
+            "process_id",
+            "train_size",
+            "val_size",
+            "test_size",
+            "ah_train_size",
+            "ah_val_size",
+        )
+    },
+    **{n: "batch" for n in ("batch_size", "eval_batch_size", "finetune_batch_size")},
+    "unroll": "unroll",
+    **{n: "dim" for n in ("input_dim", "output_dim", "hidden_dim", "image_size", "seq_len", "max_len", "length")},
+    "dense_hidden": "dim",
+    "num_classes": "dim0",
+    "budget": "budget",
+    **{
+        n: "positive"
+        for n in ("hidden_mean", "config_lr", "diverge_threshold", "exponent", "tau", "max_hidden_factor")
+    },
+    "learning_rates": "positive",
+    **{n: "nonnegative" for n in ("hidden_std", "gamma", "beta")},
+    **{n: "unit_open" for n in ("balance_target", "balance_targets")},
+    **{n: "unit_half" for n in ("uniform_density", "leak_alpha")},
+    **{n: "unit" for n in ("hh_graph_beta", "density", "densities", "fractions")},
+}
+"""The bounds kind (``sparse_rnn_jax.core.bounds.KINDS``) of every numeric flag of every entry point (list flags:
+of each item). ``run`` checks every flag given against it before the entry's own checks, so a flag has the same
+bounds in every entry and in the config dataclasses."""
+
+
+def check_flag_values() -> None:
+    """Exits 2 (one line naming the flag) on the first flag value outside its kind's bounds (``FLAG_KINDS``)."""
+    from sparse_rnn_jax.core import bounds
+
+    for name, kind in FLAG_KINDS.items():
+        if name not in FLAGS or FLAGS[name].value is None:
+            continue
+        value = FLAGS[name].value
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                try:
+                    item = bounds.KINDS[kind].parse(item.strip())
+                except ValueError:
+                    fail(f"--{name} must be {bounds.KINDS[kind].words()}, got {item[:40]!r}")
+            text = bounds.problem(f"--{name}", item, kind)
+            if text:
+                fail(text)
 
 
 def fail(message: str) -> NoReturn:
@@ -47,6 +154,18 @@ def expand_user(*names: str) -> None:
             flag.value = [os.path.expanduser(v) for v in flag.value]
 
 
+class _QuietFileHandler(logging_std.FileHandler):
+    """The log file's handler: a failed write (a full disk) closes it without a traceback (the run's own writes
+    report the problem in one line)."""
+
+    def handleError(self, record) -> None:
+        try:
+            logging_std.getLogger(LOGGER).removeHandler(self)
+            self.close()
+        except Exception:  # noqa: BLE001 - nothing more to do for a log file that cannot be written
+            pass
+
+
 LOGGER = "sparse_rnn_jax"
 """The logger of the entry points' progress messages (results themselves go to stdout)."""
 
@@ -74,7 +193,7 @@ def logger(log_file: str | os.PathLike | None = None) -> Callable[[str], None]:
             return
         attached[0] = True
         try:
-            handler = std_logging.FileHandler(log_file)
+            handler = _QuietFileHandler(log_file)
         except OSError:
             return  # an unwritable folder is reported by the run's own checks, in one line
         handler.setFormatter(std_logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -145,7 +264,20 @@ def run(main: Callable[[list[str]], Any]) -> None:
         if not FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
         warnings.formatwarning = _one_line_warning
-        return main(argv)
+        check_flag_values()
+        try:
+            return main(argv)
+        except BrokenPipeError:  # stdout closed early (``| head``): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+        except OSError as e:
+            if e.errno not in NO_SPACE_ERRNOS:
+                raise
+            from sparse_rnn_jax.engine.workdir import NoSpaceError, no_space_message
+
+            text = str(e) if isinstance(e, NoSpaceError) else no_space_message(None, None, e)
+            print(f"error: {text}; make room and rerun the same command to resume", file=sys.stderr)
+            sys.exit(EXIT_NO_SPACE)
 
     app.run(wrapped, flags_parser=_parse_flags)
 

@@ -27,7 +27,9 @@ from experiments import common
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A sweep's workdir (required).")
 flags.DEFINE_string("out", None, "Output folder (required).")
-flags.DEFINE_integer("max_lag", 50, "Largest lag K (at most the sequence length).")
+flags.DEFINE_integer(
+    "max_lag", 50, "Largest lag K; at most the sequence length (the default stops there, a larger value is refused)."
+)
 flags.DEFINE_integer("sequences", 32, "Validation sequences the scales are averaged over.")
 flags.DEFINE_bool("init_only", False, "Only the initial weights (no saved final weights needed).")
 flags.DEFINE_integer(
@@ -48,6 +50,7 @@ def main(argv):
         common.fail("--out is required")
     common.expand_user("workdir", "out", "cache_dir")
     common.check_path("out", FLAGS.out, "dir")
+    common.check_path("cache_dir", FLAGS.cache_dir, "dir")
     for name in ("max_lag", "sequences", "max_models_per_program"):
         if FLAGS[name].value < 1:
             common.fail(f"--{name} must be >= 1, got {FLAGS[name].value}")
@@ -55,7 +58,7 @@ def main(argv):
 
     from sparse_rnn_jax.analysis.figures import gradient_scales_figure
     from sparse_rnn_jax.engine.workdir import write_parquet_atomic
-    from sparse_rnn_jax.studies.gradient_scales import measure_run
+    from sparse_rnn_jax.studies.gradient_scales import input_steps, measure_run
     from sparse_rnn_jax.studies.pruning.run import missing_final_params
     from sparse_rnn_jax.tasks.run import RunError, load_run
 
@@ -73,6 +76,9 @@ def main(argv):
             f"--workdir {run.workdir}: no saved final weights for chunk(s) {', '.join(missing_final_params(run)[:3])}; "
             "rerun the sweep with --save_final_params, or use --init_only"
         )
+    steps = input_steps(data)
+    if FLAGS["max_lag"].present and FLAGS.max_lag > steps:  # the default stops at the sequence's end
+        common.fail(f"--max_lag must be at most the {steps} steps of the run's sequences, got {FLAGS.max_lag}")
     print(run.describe(), file=sys.stderr)
     kinds = ("initial",) if FLAGS.init_only else ("initial", "trained")
     t0 = time.time()

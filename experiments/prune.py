@@ -61,6 +61,9 @@ def _validate() -> tuple[list[float], list[str]]:
         common.fail("--workdir is required (a finished sweep's workdir)")
     common.expand_user("workdir", "out", "cache_dir")
     common.check_path("out", FLAGS.out, "dir")
+    if FLAGS.out is None and (Path(FLAGS.workdir) / "run.json").is_file():
+        common.check_path("workdir", FLAGS.workdir, "dir")  # the outputs' default folder
+    common.check_path("cache_dir", FLAGS.cache_dir, "dir")
     try:
         fractions = sorted({float(f) for f in FLAGS.fractions})
     except ValueError:

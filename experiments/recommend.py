@@ -143,6 +143,8 @@ def _any_task(targets: list[float], lrs: list[float]) -> None:
             common.fail(f"--{name} must be >= 1, got {FLAGS[name].value}")
     common.expand_user("data")
     workdir = common.check_path("workdir", FLAGS.workdir, "dir") if FLAGS.validate else None
+    if FLAGS.validate and workdir is None:
+        common.check_path("workdir", ".", "dir")  # the default: a new folder here
     from sparse_rnn_jax.analysis.meta import recommend
     from sparse_rnn_jax.tasks.run import RunError
 

@@ -43,6 +43,8 @@ def main(argv):
     common.check_no_positional(argv)
     if not FLAGS.out:
         common.fail("--out is required")
+    common.expand_user("out", "table_iv", "table_iii", "fig1", "fig1_sensitivity", "ah")
+    common.check_path("out", FLAGS.out, "dir")
     names = ("table_iv", "table_iii", "fig1", "fig1_sensitivity", "ah")
     runs = {name: FLAGS[name].value for name in names if FLAGS[name].value}
     if not runs:

@@ -105,7 +105,7 @@ def run_task(task: str, argv) -> None:
         common.fail(common.flag_error(e) + ("; use --overwrite or another --workdir" if e.overwritable else ""))
     except SweepInterrupted as e:
         print(f"interrupted: {e}. Rerun the same command to resume.", file=sys.stderr)
-        sys.exit(3)
+        sys.exit(common.EXIT_INTERRUPTED)
     if jax.process_index() == 0:
         from etils import epath
 

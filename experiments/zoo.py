@@ -23,6 +23,8 @@ from experiments import common
 from sparse_rnn_jax.studies.zoo import ZooConfig
 
 FLAGS = flags.FLAGS
+SHIPPED = os.path.join("analysis", "meta", "data")
+"""Where --write_shipped writes, inside the package (``analysis.meta.pipeline``)."""
 ZOO_FLAGS = common.define_dataclass_flags(ZooConfig)
 flags.DEFINE_string("workdir", None, "Folder of the zoo's runs and of meta/ (required).")
 flags.DEFINE_bool("plan", False, "Print every run's calibrated time estimate and the total, then exit.")
@@ -62,6 +64,10 @@ def main(argv):
     if not FLAGS.workdir:
         common.fail("--workdir is required")
     workdir = common.check_path("workdir", FLAGS.workdir, "dir")
+    if FLAGS.write_shipped:
+        import sparse_rnn_jax
+
+        common.check_path("write_shipped", os.path.join(os.path.dirname(sparse_rnn_jax.__file__), SHIPPED), "dir")
     for name in ("trees", "loto_trees", "bootstrap"):
         if FLAGS[name].value < 1:
             common.fail(f"--{name} must be >= 1, got {FLAGS[name].value}")
@@ -87,7 +93,7 @@ def main(argv):
             common.fail(common.flag_error(e))
         except SweepInterrupted as e:
             print(f"interrupted: {e}. Rerun the same command to resume.", file=sys.stderr)
-            sys.exit(3)
+            sys.exit(common.EXIT_INTERRUPTED)
     from sparse_rnn_jax.analysis.meta.pipeline import build_outputs, ship
 
     try:

@@ -60,7 +60,7 @@ from sparse_rnn_jax.core.configs import NAMED_CONFIGS, named_spec
 from sparse_rnn_jax.core.samplers import SAMPLERS
 from sparse_rnn_jax.core.spec import BLOCKS, HYPERPARAMETER_FEATURES
 from sparse_rnn_jax.engine.results import final_per_model, read_results
-from sparse_rnn_jax.engine.workdir import RUN_FILE
+from sparse_rnn_jax.engine.workdir import RUN_FILE, record_problem
 
 REPORT_FILE = "report.md"
 HTML_FILE = "report.html"
@@ -137,6 +137,13 @@ def check_inputs(results_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
             raise AnalysisInputError(f"results folder {d} does not exist")
         if not (d / "results.parquet").is_file():
             raise AnalysisInputError(f"no results.parquet in {d}")
+        if (d / RUN_FILE).is_file():
+            try:
+                problem = record_problem(json.loads((d / RUN_FILE).read_text()))
+            except (OSError, ValueError) as e:
+                problem = f"unreadable ({' '.join(str(e).split())})"
+            if problem:
+                raise AnalysisInputError(f"results folder {d}: {RUN_FILE} is damaged: {problem}")
     out = Path(out_dir)
     if out.exists():
         if not out.is_dir():

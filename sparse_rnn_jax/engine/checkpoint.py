@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -53,6 +54,10 @@ from sparse_rnn_jax.engine.workdir import (
 
 MANIFEST_FORMAT = 1
 KEEP_CHECKPOINTS = 2
+CHECKPOINT_NAME = re.compile(r"ckpt-[0-9]{6,}\.npz")
+"""The names of the checkpoint files (``ckpt-<n>.npz``); nothing else in checkpoints/ is ever read or removed."""
+CHECKPOINT_TEMPORARY = re.compile(r"\.ckpt-[0-9]{6,}\.npz\.[A-Za-z0-9_]+\.tmp")
+"""The temporary files of a checkpoint write that was killed (``write_bytes_atomic``)."""
 
 
 class CheckpointError(ValueError):
@@ -233,10 +238,13 @@ def _check_manifest(m) -> None:
     if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
         raise ValueError("unknown format")
     chunks, entries, finals, nxt = (m.get(k) for k in ("chunks", "checkpoints", "finals", "next"))
-    if not (isinstance(chunks, dict) and isinstance(entries, list) and isinstance(finals, dict)):
-        raise ValueError("missing or malformed fields")
-    if not (isinstance(nxt, int) and nxt >= 1):
-        raise ValueError("bad checkpoint counter")
+    for name, value, kind in (("chunks", chunks, dict), ("checkpoints", entries, list), ("finals", finals, dict)):
+        if not isinstance(value, kind):
+            raise ValueError(f"field {name!r} is missing or not {'an object' if kind is dict else 'a list'}")
+    if not (isinstance(nxt, int) and not isinstance(nxt, bool) and nxt >= 1):
+        raise ValueError("field 'next' is not an integer >= 1")
+    if not (m.get("results_sha256") is None or isinstance(m["results_sha256"], str)):
+        raise ValueError("field 'results_sha256' is not a string")
     for c in chunks.values():
         if not (
             isinstance(c, dict)
@@ -246,16 +254,29 @@ def _check_manifest(m) -> None:
             and c["epochs"] >= 0
             and isinstance(c.get("rows_sha256"), str)
         ):
-            raise ValueError("malformed chunk record")
+            raise ValueError("field 'chunks' holds a malformed chunk record")
     for e in entries + list(finals.values()):
         if not (
             isinstance(e, dict)
             and all(isinstance(e.get(k), str) for k in ("file", "chunk", "sha256"))
             and all(isinstance(e.get(k), int) for k in ("epoch", "step"))
-            and "/" not in e["file"]
+            and CHECKPOINT_NAME.fullmatch(e["file"])
             and (e.get("loss_sum") is None or isinstance(e["loss_sum"], list))
         ):
-            raise ValueError("malformed checkpoint record")
+            raise ValueError("field 'checkpoints' or 'finals' holds a malformed checkpoint record")
+
+
+def manifest_problem(workdir) -> str | None:
+    """Why the workdir's manifest.json cannot be trusted (unreadable, not JSON, or not of the manifest's structure),
+    in a few words; None when it is sound or absent."""
+    path = workdir / MANIFEST_FILE
+    if not path.exists():
+        return None
+    try:
+        _check_manifest(json.loads(path.read_bytes().decode()))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        return " ".join(str(e).split())[:120]
+    return None
 
 
 class SweepLedger:
@@ -319,10 +340,11 @@ class SweepLedger:
             self.log(f"warning: {MANIFEST_FILE} names chunks of another plan ({', '.join(dropped_plan[:3])}); ignored")
         frame, digest, problem = self._read_results()
         repaired = bool(dropped_plan)
+        lost = []
         if frame is not None and digest == m.get("results_sha256") and not dropped_plan:
             self.frame = frame
         else:
-            kept, lost = [], []
+            kept = []
             if frame is not None and not {"model_id", "epoch"} <= set(frame.columns):
                 frame, problem = None, "without model_id and epoch columns"
             for key, c in sorted(m["chunks"].items()):
@@ -356,7 +378,8 @@ class SweepLedger:
         self.manifest = m
         barrier("ledger_verified")
         if self.lead:
-            if repaired and (m["chunks"] or (self.workdir / RESULTS_FILE).exists()):
+            # a repair is written back (also when it lost every chunk), so that the next open finds it consistent
+            if repaired and (m["chunks"] or lost or (self.workdir / RESULTS_FILE).exists()):
                 data = parquet_bytes(self.frame)
                 write_bytes_atomic(data, self.workdir / RESULTS_FILE)
                 fault_point("repair")
@@ -374,17 +397,19 @@ class SweepLedger:
 
     def _collect_garbage(self) -> None:
         """Removes checkpoint files (and leftovers of killed writes) that the manifest does not name."""
-        if not self.ckpt_dir.exists():
-            return
+        local = not is_remote(self.workdir)
+        if not self.ckpt_dir.exists() or (local and os.path.islink(os.fspath(self.ckpt_dir))):
+            return  # never through a link out of the workdir (a run refuses such a workdir before it starts)
         keep = self._referenced()
         for p in self.ckpt_dir.iterdir():
-            if p.name in keep:
+            # only the files this code writes (its checkpoint names and their temporaries); a folder or a file of
+            # any other name is not ours to remove, and a link is removed itself, never followed
+            if p.name in keep or not (CHECKPOINT_NAME.fullmatch(p.name) or CHECKPOINT_TEMPORARY.fullmatch(p.name)):
                 continue
-            if p.is_dir():
-                p.rmtree()
-            else:
-                p.unlink()
-        if not is_remote(self.workdir):
+            if local and os.path.isdir(os.fspath(p)) and not os.path.islink(os.fspath(p)):
+                continue
+            p.unlink()
+        if local:
             remove_temporaries(os.fspath(self.workdir), (RESULTS_FILE, MANIFEST_FILE, RUN_FILE, SCORES_FILE))
 
     # ---------------------------------------------------------------- queries

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from sparse_rnn_jax.core import bounds
 from sparse_rnn_jax.core.cell_spec import CELLS
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS
 from sparse_rnn_jax.core.leaky_spec import LEAK_MODES
@@ -17,6 +18,32 @@ from sparse_rnn_jax.core.spec import ACTIVATIONS, GRAPH_KINDS
 from sparse_rnn_jax.core.spec_text import check_spec_text
 from sparse_rnn_jax.core.strata import STRATIFICATIONS
 from sparse_rnn_jax.models.masks import MASK_MODES
+
+POPULATION_KINDS: dict[str, str] = {
+    "num_models": "count0",
+    "config_repeats": "count0",
+    "per_stratum": "count",
+    "budget": "budget",
+    "hidden_dim": "dim",
+    "hidden_mean": "positive",
+    "hidden_std": "nonnegative",
+    "config_lr": "positive",
+    "uniform_density": "unit_half",
+    "hh_graph_beta": "unit",
+    "leak_alpha": "unit_half",
+}
+"""The bounds kind (``core.bounds``) of each numeric field of ``PopulationConfig``."""
+SWEEP_KINDS: dict[str, str] = {
+    "epochs": "count",
+    "batch_size": "batch",
+    "eval_batch_size": "batch",
+    "seed": "seed",
+    "max_buckets": "count",
+    "max_models_per_chunk": "count0",
+    "steps_per_call": "count",
+    "unroll": "unroll",
+}
+"""The bounds kind (``core.bounds``) of each numeric field of ``SweepConfig``."""
 
 
 def _field(default, help: str, **kw):
@@ -75,13 +102,11 @@ class PopulationConfig:
             check_spec_text(text)
         if self.stratify not in STRATIFICATIONS:
             raise ValueError(f"stratify must be one of {STRATIFICATIONS}, got {self.stratify!r}")
-        if self.per_stratum < 1:
-            raise ValueError(f"per_stratum must be >= 1, got {self.per_stratum}")
         if self.stratify != "none" and self.num_models < 1:
             raise ValueError("stratify: needs a sampled population (num_models >= 1)")
-        for name in ("num_models", "config_repeats"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name, kind in POPULATION_KINDS.items():
+            if getattr(self, name) is not None:
+                bounds.check(name, getattr(self, name), kind)
         components = parse_sampler(self.sampler)
         bad = [c for c in self.configs if c not in NAMED_CONFIGS + CELLS]
         if bad:
@@ -161,21 +186,7 @@ class SweepConfig:
     )
 
     def __post_init__(self):
-        for name in (
-            "epochs",
-            "batch_size",
-            "eval_batch_size",
-            "max_buckets",
-            "steps_per_call",
-            "unroll",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_models_per_chunk < 0:
-            raise ValueError(
-                f"max_models_per_chunk must be >= 0 (0: sized from memory), got {self.max_models_per_chunk}"
-            )
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        for name, kind in SWEEP_KINDS.items():
+            bounds.check(name, getattr(self, name), kind)
         if self.mask_mode not in MASK_MODES:
             raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {self.mask_mode!r}")

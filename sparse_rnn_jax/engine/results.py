@@ -116,7 +116,8 @@ def read_results(dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
             df = df.merge(read_parquet(scores), on="model_id", how="left")
         df.insert(0, "run", str(d))
         record = json.loads((d / RUN_FILE).read_text()) if (d / RUN_FILE).is_file() else {}
-        df["chance_loss"] = float(record.get("chance_loss", float("nan")))
+        chance = record.get("chance_loss") if isinstance(record, dict) else None
+        df["chance_loss"] = float(chance) if isinstance(chance, (int, float)) else float("nan")
         frames.append(df)
     if not frames:
         raise ValueError("no results folders given")

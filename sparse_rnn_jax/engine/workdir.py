@@ -13,10 +13,12 @@ run.lock          held (flock) by the run using the workdir; run.lock.json names
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -101,30 +103,146 @@ def final_params_dir(workdir: str | os.PathLike, chunk_key: str) -> epath.Path:
 def path_problem(path: str | os.PathLike, kind: str = "dir") -> str | None:
     """Why a local folder (``kind="dir"``) or file (``"file"``) could not be created or written at ``path``, in a
     few words (None when it can; cloud URLs are not checked). Checks the path itself, or the nearest existing
-    folder above it: a file in the way, no write permission."""
+    folder above it: a file in the way, no write permission, and then a probe file created and removed there (so a
+    folder that passes the permission bits but refuses writes, as ``/proc`` or a read-only mount do even for root,
+    is found before any work). Nothing is left behind."""
     if is_remote(path):
         return None
-    p = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
-    if p.exists():
-        if kind == "dir":
-            if not p.is_dir():
-                return f"{p} exists and is not a folder"
-            if not os.access(p, os.W_OK | os.X_OK):
-                return f"folder {p} is not writable"
-            return None
-        if p.is_dir():
-            return f"{p} is a folder"
-        if not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK | os.X_OK):
-            return f"{p} is not writable"
+    try:
+        if "\0" in os.fspath(path):
+            raise ValueError("embedded null byte")
+        p = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+        if p.exists():
+            if kind == "dir":
+                if not p.is_dir():
+                    return f"{p} exists and is not a folder"
+                if not os.access(p, os.W_OK | os.X_OK):
+                    return f"folder {p} is not writable"
+                return _probe(p, f"cannot write in folder {p}")
+            if p.is_dir():
+                return f"{p} is a folder"
+            if not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK | os.X_OK):
+                return f"{p} is not writable"
+            return _probe(p.parent, f"cannot write {p}")
+        for parent in p.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    return f"cannot create {p}: {parent} is a file"
+                if not os.access(parent, os.W_OK | os.X_OK):
+                    return f"cannot create {p}: folder {parent} is not writable"
+                return _probe(parent, f"cannot create {p}")
+        return f"cannot create {p}"
+    except (OSError, ValueError) as e:  # a name too long, an embedded NUL byte, ...
+        return f"unusable path {os.fspath(path)!r} ({getattr(e, 'strerror', None) or e})"
+
+
+PROBE_PREFIX = ".sparse_rnn_probe."
+
+
+def _probe(folder: Path, what: str) -> str | None:
+    """None when a file can be created (and is removed again) in ``folder``; else ``what`` with the reason."""
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=f"{PROBE_PREFIX}{os.getpid()}.", suffix=".tmp")
+    except OSError as e:
+        return f"{what} ({e.strerror or e})"
+    os.close(fd)
+    try:
+        os.unlink(name)
+    except OSError:
+        pass
+    return None
+
+
+def link_problem(workdir: str | os.PathLike, names: tuple[str, ...]) -> str | None:
+    """Why the managed entries ``names`` of a local ``workdir`` cannot be trusted: one that is a symbolic link
+    (the run would write, and clean up, wherever it points). None when none is a link (cloud URLs: None)."""
+    if is_remote(workdir):
         return None
-    for parent in p.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                return f"cannot create {p}: {parent} is a file"
-            if not os.access(parent, os.W_OK | os.X_OK):
-                return f"cannot create {p}: folder {parent} is not writable"
-            return None
-    return f"cannot create {p}"
+    for name in names:
+        path = os.path.join(os.fspath(workdir), name)
+        if os.path.islink(path):
+            return (
+                f"{name} in workdir {workdir} is a symbolic link (to {os.readlink(path)}); a run writes and removes "
+                "files only in its own folders: replace the link with a real folder"
+            )
+    return None
+
+
+RUN_STATUSES: tuple[str, ...] = ("running", "interrupted", "failed", "complete")
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+RECORD_FIELDS: dict[str, tuple[Any, str]] = {
+    "config": (lambda v: isinstance(v, dict), "an object"),
+    "status": (lambda v: v in RUN_STATUSES, f"one of {', '.join(RUN_STATUSES)}"),
+    "task": (lambda v: isinstance(v, str), "a string"),
+    "data": (lambda v: isinstance(v, dict), "an object"),
+    "num_models": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    "chunk_models": (
+        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+        "an integer >= 0 or null",
+    ),
+    "wall_time_s": (lambda v: _number(v) and 0 <= v < float("inf"), "a number >= 0"),
+    "chance_loss": (lambda v: v is None or _number(v), "a number or null"),
+    "padding_efficiency": (lambda v: v is None or _number(v), "a number or null"),
+    "processes": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    "devices": (lambda v: isinstance(v, list), "a list"),
+    "platform": (lambda v: isinstance(v, str), "a string"),
+    "versions": (lambda v: isinstance(v, dict), "an object"),
+    "matmul_precision": (lambda v: v is None or isinstance(v, str), "a string or null"),
+}
+"""The fields of run.json the code reads, with what each must be (absent fields are allowed: older runs lack
+some); ``record_problem`` checks a record against them when it is read."""
+
+
+def record_problem(record: Any) -> str | None:
+    """Why a parsed run.json cannot be used, naming the field (None when it fits ``RECORD_FIELDS``)."""
+    if not isinstance(record, dict):
+        return f"not a JSON object (a {type(record).__name__})"
+    for name, (ok, words) in RECORD_FIELDS.items():
+        if name in record and not ok(record[name]):
+            shown = repr(record[name])
+            return f"field {name!r} is {shown[:60]}{'...' if len(shown) > 60 else ''}, not {words}"
+    return None
+
+
+# ------------------------------------------------------------------------------------------- a full disk
+
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+"""A write that failed for lack of room: no space left on the device, a quota, the file-size limit (ulimit -f)."""
+
+
+class NoSpaceError(OSError):
+    """A write that failed for lack of room (``NO_SPACE_ERRNOS``); the message is one line naming the path, the
+    bytes the write needed and what is free (or the file-size limit). Raised from the OSError it replaces, so its
+    ``errno`` is the original one."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def no_space_message(path: str | os.PathLike | None, needed: int | None, err: OSError) -> str:
+    """One line: what could not be written, how many bytes it needed, what is free or the file-size limit."""
+    where = os.fspath(path) if path is not None else (err.filename or "a file")
+    size = f" ({needed:,} bytes)" if needed else ""
+    if err.errno == errno.EFBIG:
+        try:
+            import resource
+
+            limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+            shown = "unlimited" if limit == resource.RLIM_INFINITY else f"{limit:,} bytes"
+        except (ImportError, OSError, ValueError):
+            shown = "unknown"
+        return f"cannot write {where}{size}: file too large for the file-size limit (ulimit -f: {shown})"
+    try:
+        free = f"{shutil.disk_usage(os.path.dirname(os.path.abspath(where)) or '.').free:,} bytes free"
+    except (OSError, ValueError):
+        free = "free space unknown"
+    what = "disk quota exceeded" if err.errno == errno.EDQUOT else "no space left on the device"
+    return f"cannot write {where}{size}: {what} ({free})"
 
 
 def _umask() -> int:
@@ -152,9 +270,10 @@ def write_bytes_atomic(data: bytes, path: str | os.PathLike, fault: str | None =
         target.write_bytes(data)
         return
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             half = len(data) // 2
@@ -166,8 +285,14 @@ def write_bytes_atomic(data: bytes, path: str | os.PathLike, fault: str | None =
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno in NO_SPACE_ERRNOS and not isinstance(e, NoSpaceError):
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)  # first, so that the message tells the free space without it
+            raise NoSpaceError(e.errno, no_space_message(path, len(data), e)) from e
+        raise
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
@@ -251,9 +376,21 @@ class WorkdirLock:
     def holder(self) -> dict | None:
         """The holder record as written (None when there is none or it is unreadable)."""
         try:
-            return json.loads(self.owner_path.read_text())
+            record = json.loads(self.owner_path.read_text())
         except (OSError, ValueError):
             return None
+        return record if isinstance(record, dict) else None
+
+    def _live_holder(self) -> dict | None:
+        """The holder record, unless it names a process of this host that is gone (the record a crashed run left,
+        which the live holder, having just taken the lock, has not replaced yet)."""
+        record = self.holder()
+        if not isinstance(record, dict):
+            return None
+        pid = record.get("pid")
+        if record.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0 and not _alive(pid):
+            return None
+        return record
 
     def acquire(self) -> dict | None:
         import filelock
@@ -263,14 +400,15 @@ class WorkdirLock:
         try:
             lock.acquire()
         except filelock.Timeout:
-            holder = self.holder()
+            holder = self._live_holder()
             for _ in range(20):  # a holder that has just started writes its record within moments
                 if holder is not None:
                     break
                 time.sleep(0.05)
-                holder = self.holder()
+                holder = self._live_holder()
             raise WorkdirBusy(f"is in use by another run ({describe_holder(holder)})") from None
         self._lock = lock
+        remove_temporaries(self.owner_path.parent, (self.owner_path.name,))  # a record write that was killed
         stale = self.holder()
         record = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         write_json_atomic(record, self.owner_path)
@@ -285,6 +423,17 @@ class WorkdirLock:
             pass
         self._lock.release()
         self._lock = None
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def describe_holder(record: dict | None) -> str:

@@ -192,6 +192,12 @@ def sequence_lengths(val: Mapping[str, np.ndarray], idx: np.ndarray, steps: int)
     return None if np.all(lengths == steps) else lengths
 
 
+def input_steps(data) -> int:
+    """The steps of the task's input sequences (the longest lag that can be measured)."""
+    idx = jnp.zeros((1,), jnp.int32)
+    return int(data.task.make_batch({k: jnp.asarray(v) for k, v in data.val.items()}, idx).x.shape[1])
+
+
 def measure_run(
     run,
     data,

@@ -381,8 +381,13 @@ def read_file(config: NpzConfig) -> tuple[dict[str, np.ndarray], dict, str]:
 
 
 def check(config: NpzConfig) -> None:
-    """The file exists and is a valid task file."""
-    read_file(config)
+    """The file exists, is a valid task file and splits as configured (every split non-empty): all before a run
+    touches its workdir."""
+    arrays, _, _ = read_file(config)
+    try:
+        split_npz(arrays, config.fractions, config.data_seed)
+    except ValueError as e:
+        raise ValueError(f"data: {e}") from None
 
 
 def dims(config: NpzConfig) -> tuple[int, int]:

@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from etils import epath
 
+from sparse_rnn_jax.engine.checkpoint import manifest_problem
 from sparse_rnn_jax.engine.members import build_members, check_budget
 from sparse_rnn_jax.engine.population import Chunk, Member, make_chunks
 from sparse_rnn_jax.engine.sweep import (
@@ -43,6 +45,9 @@ from sparse_rnn_jax.engine.sweep import (
 )
 from sparse_rnn_jax.engine.workdir import (
     CHECKPOINTS_DIR,
+    LOCK_FILE,
+    LOCK_OWNER_FILE,
+    LOG_FILE,
     MANIFEST_FILE,
     RESULTS_FILE,
     RUN_FILE,
@@ -53,7 +58,10 @@ from sparse_rnn_jax.engine.workdir import (
     WorkdirLock,
     describe_holder,
     fault_point,
+    is_remote,
+    link_problem,
     path_problem,
+    record_problem,
     write_json_atomic,
 )
 from sparse_rnn_jax.tasks.run_config import RunConfig
@@ -103,14 +111,29 @@ def package_versions() -> dict[str, str]:
 
 
 def read_record(workdir: str | Path) -> dict | None:
-    """run.json of ``workdir`` (None when there is none); RunError when it cannot be read."""
+    """run.json of ``workdir`` (None when there is none), checked against ``engine.workdir.RECORD_FIELDS`` and
+    its config against the config dataclasses; RunError (one line naming the field) when it cannot be read or is
+    damaged."""
     path = epath.Path(workdir) / RUN_FILE
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise RunError(f"workdir {workdir}: unreadable {RUN_FILE} ({e})") from None
+        raise RunError(f"workdir {workdir}: unreadable {RUN_FILE} ({' '.join(str(e).split())})", True) from None
+    problem = record_problem(record)
+    if problem is None and "config" in record:
+        try:
+            RunConfig.from_dict(record["config"])
+        except ValueError as e:
+            problem = f"config: {' '.join(str(e).split())}"
+    if problem:
+        raise RunError(f"workdir {workdir}: {RUN_FILE} is damaged: {problem}", overwritable=True)
+    return record
+
+
+MANAGED: tuple[str, ...] = RUN_OUTPUTS + (LOCK_FILE, LOCK_OWNER_FILE, LOG_FILE)
+"""Every entry of a workdir that a run writes or removes; none may be a symbolic link."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,9 +167,10 @@ class RecordedRun:
 
 
 def load_run(workdir: str | Path, *, require_complete: bool = True, data_overrides: dict | None = None) -> RecordedRun:
-    """The run of ``workdir``: its run.json, RunConfig (``data_overrides`` may change the task config's
-    non-defining fields, e.g. a cache folder), members and chunks. RunError on a missing, unreadable or
-    (``require_complete``) unfinished run."""
+    """The run of ``workdir``: its run.json, RunConfig, members and chunks. The task config's non-defining fields
+    (a cache folder, a download switch) are this invocation's, not the recorded run's: ``data_overrides``, else
+    their defaults (so a data cache is written where this invocation says, never to a folder named in a
+    workdir's run.json). RunError on a missing, unreadable, damaged or (``require_complete``) unfinished run."""
     workdir = workdir if "://" in str(workdir) else Path(workdir).expanduser()
     record = read_record(workdir)
     if record is None:
@@ -161,12 +185,14 @@ def load_run(workdir: str | Path, *, require_complete: bool = True, data_overrid
         )
     try:
         config = RunConfig.from_dict(record["config"])
-        if data_overrides:
-            fields = {f.name: f for f in dataclasses.fields(config.data)}
-            fixed = sorted(k for k in data_overrides if k not in fields or fields[k].metadata.get("defining", True))
-            if fixed:
-                raise ValueError(f"{fixed[0]} is fixed by the run in {workdir} ({RUN_FILE}); it cannot be changed here")
-            config = dataclasses.replace(config, data=dataclasses.replace(config.data, **data_overrides))
+        fields = {f.name: f for f in dataclasses.fields(config.data)}
+        fixed = sorted(k for k in data_overrides or {} if k not in fields or fields[k].metadata.get("defining", True))
+        if fixed:
+            raise ValueError(f"{fixed[0]} is fixed by the run in {workdir} ({RUN_FILE}); it cannot be changed here")
+        local = {k: f.default for k, f in fields.items() if not f.metadata.get("defining", True)}
+        local.update(data_overrides or {})
+        if local:
+            config = dataclasses.replace(config, data=dataclasses.replace(config.data, **local))
     except ValueError as e:
         raise RunError(f"workdir {workdir}: {e}") from None
     input_dim, output_dim = config.task_def.dims(config.data)
@@ -187,6 +213,9 @@ def check_workdir(workdir: epath.Path, config: RunConfig, overwrite: bool) -> tu
     is changed here. ``overwrite`` clears whatever a run left, also a run of the same settings."""
     if workdir.exists() and not workdir.is_dir():
         raise RunError(f"workdir {workdir} exists and is not a folder")
+    problem = link_problem(workdir, MANAGED)
+    if problem:
+        raise RunError(problem)
     if overwrite:
         return None, workdir.exists() and any((workdir / name).exists() for name in RUN_OUTPUTS), None
     previous = read_record(workdir) if workdir.exists() else None
@@ -203,10 +232,13 @@ def check_workdir(workdir: epath.Path, config: RunConfig, overwrite: bool) -> tu
             "manifest was removed): its results cannot be verified",
             overwritable=True,
         )
-    try:
-        old_defining = RunConfig.from_dict(old).defining_dict()
-    except ValueError:
-        old_defining = old
+    damaged = manifest_problem(workdir)
+    if damaged:
+        raise RunError(
+            f"workdir {workdir}: {MANIFEST_FILE} is damaged ({damaged}): its results cannot be verified",
+            overwritable=True,
+        )
+    old_defining = RunConfig.from_dict(old).defining_dict()  # read_record checked it
     new = config.defining_dict()
     old_epochs = (old_defining.get("train") or {}).get("epochs")
     new_epochs = new["train"]["epochs"]
@@ -242,7 +274,10 @@ def clear_workdir(workdir: epath.Path) -> list[str]:
     removed = []
     for name in RUN_OUTPUTS:
         path = workdir / name
-        if path.is_dir():
+        if not is_remote(workdir) and os.path.islink(os.fspath(path)):
+            os.unlink(os.fspath(path))  # the link itself, never what it points to
+            removed.append(name)
+        elif path.is_dir():
             path.rmtree()
             removed.append(name + "/")
         elif path.exists():
@@ -365,9 +400,13 @@ def train_and_evaluate(
     problem = path_problem(workdir)
     if problem:
         raise RunError(f"workdir: {problem}")
+    problem = link_problem(workdir, MANAGED)  # before the lock: run.lock itself may be the link
+    if problem:
+        raise RunError(problem)
     lead = jax.process_index() == 0
     lock = WorkdirLock(workdir) if lead else None
     busy = None
+    created = not workdir.exists()
     if lock is not None:
         try:
             workdir.mkdir(parents=True, exist_ok=True)
@@ -392,9 +431,29 @@ def train_and_evaluate(
             on_epoch,
             (tensorboard, wandb_project) if metrics else None,
         )
+    except RunError:
+        if created and lock is not None:
+            _remove_new_workdir(workdir)
+        raise
     finally:
         if lock is not None:
             lock.release()
+
+
+def _remove_new_workdir(workdir) -> None:
+    """After a refusal (bad input found only once the data loads), removes the workdir this call created: its lock
+    files and log, then the folder if nothing else is in it (called holding the lock; nothing of a run is there)."""
+    if is_remote(workdir) or (workdir / RUN_FILE).exists():
+        return
+    for name in (LOCK_OWNER_FILE, LOG_FILE, LOCK_FILE):
+        try:
+            os.unlink(os.path.join(os.fspath(workdir), name))
+        except OSError:
+            pass
+    try:
+        os.rmdir(os.fspath(workdir))
+    except OSError:
+        pass
 
 
 def _after_training_done(task_def, workdir, members) -> bool:

@@ -66,6 +66,13 @@ class RunConfig:
         """The inverse of ``to_dict``; a ValueError naming an unknown or bad field."""
         if not isinstance(d, dict) or "task" not in d:
             raise ValueError("a run config needs a task")
+        if not isinstance(d["task"], str):
+            raise ValueError(f"task: {d['task']!r} is not a string")
+        for part in ("data", "population", "train"):
+            if not isinstance(d.get(part, {}), dict):
+                raise ValueError(f"{part}: {d[part]!r} is not an object")
+        if d.get("matmul_precision") is not None and not isinstance(d["matmul_precision"], str):
+            raise ValueError(f"matmul_precision: {d['matmul_precision']!r} is not a string")
         task = get_task(d["task"])
         return cls(
             task=d["task"],
@@ -86,8 +93,47 @@ def _dataclass_from(cls: type, values: dict, where: str):
     for k, v in values.items():
         if isinstance(v, list) and _is_tuple_type(hints.get(k)):
             v = tuple(v)
+        if not _has_type(v, hints.get(k)):
+            raise ValueError(f"{where}.{k}: {v!r} is not {_type_words(hints.get(k))}")
         kwargs[k] = v
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # a value of the right type that a check still cannot compare
+        raise ValueError(f"{where}: {e}") from None
+
+
+def _has_type(value, tp) -> bool:
+    """Whether a JSON value fits a config field's type hint (int for int, int or float for float, bool for bool,
+    a tuple of strings or numbers for a tuple, None where the hint allows it)."""
+    if tp is None or tp is Any:
+        return True
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if tp is tuple or origin is tuple:
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        return isinstance(value, tuple) and all(any(_has_type(v, a) for a in args) if args else True for v in value)
+    return True
+
+
+def _type_words(tp) -> str:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_type_words(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    if tp is tuple or typing.get_origin(tp) is tuple:
+        return "a list"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
 
 
 def _is_tuple_type(tp) -> bool:

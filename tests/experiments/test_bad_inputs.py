@@ -78,7 +78,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("experiments.rad_sweep", _sweep("--hh_graph=ws", "--hh_graph_beta=nan"), "--hh_graph_beta"),
     ("experiments.rad_sweep", _sweep("--configs=dense", "--hidden_dim=50"), "--hidden_dim"),
     ("experiments.rad_sweep", _sweep("--num_models=2000000000"), "host memory"),
-    ("experiments.rad_sweep", _sweep("--configs=dense", budget="--budget=1e14"), "host memory"),
+    ("experiments.rad_sweep", _sweep("--configs=dense", budget="--budget=1e10"), "host memory"),
+    ("experiments.rad_sweep", _sweep(budget="--budget=1e14"), "--budget must be a number in (0, 1e+10]"),
     ("experiments.rad_sweep", _sweep(budget="--budget=inf"), "--budget"),
     ("experiments.rad_sweep", _sweep("--configs=dense", "--config_lr=inf"), "--config_lr"),
     ("experiments.rad_sweep", _sweep("--uniform_density=nan", "--configs=uniform"), "--uniform_density"),
@@ -94,6 +95,17 @@ CASES: list[tuple[str, list[str], str]] = [
     ("experiments.rad_sweep", _sweep("--cache_dir={T}/blocker/c"), "--cache_dir"),
     ("experiments.rad_sweep", _sweep("--cache_dir={T}/ro/c"), "--cache_dir"),
     ("experiments.rad_sweep", _sweep("extra"), "positional"),
+    # paths that pass the permission bits but refuse writes (probed), and bounds shared by every entry
+    ("experiments.rad_sweep", _sweep("--cache_dir=/proc/x"), "--cache_dir: cannot create /proc/x"),
+    ("experiments.rad_sweep", _sweep("--workdir=/proc/x"), "--workdir: cannot create /proc/x"),
+    ("experiments.rad_sweep", _sweep("--seed=18446744073709551616"), "--seed must be an integer in [0, 4294967295]"),
+    ("experiments.rad_sweep", _sweep("--eval_batch_size=1000000000000"), "--eval_batch_size"),
+    ("experiments.rad_sweep", _sweep("--unroll=1000000"), "--unroll must be an integer in [1, 1024]"),
+    (
+        "experiments.sweep",
+        ["--task=npz", "--data={T}/small.npz", "--workdir={T}/npzw", "--budget=200", "--num_models=1"],
+        "split 'val' would be empty",
+    ),
     ("experiments.rad_sweep", TINY, "--workdir"),
     ("experiments.sweep", ["--task=bogus", "--workdir={T}/w"], "--task"),
     ("experiments.sweep", ["--task=reber", "--workdir={T}/w", "--mnist_source=embedded"], "--mnist_source"),
@@ -116,11 +128,14 @@ CASES: list[tuple[str, list[str], str]] = [
     ("experiments.describe", ["--input_dim=10", "--output_dim=3", "--budget=nan"], "--budget"),
     ("experiments.describe", ["--input_dim=10", "--output_dim=3", "--budget=1000", "--hidden_dim=5"], "one of"),
     ("experiments.describe", ["--input_dim=0", "--output_dim=3", "--budget=1000"], "--input_dim"),
+    ("experiments.describe", ["--input_dim=10", "--output_dim=3", "--budget=1e300"], "--budget"),
     # analyze
     ("experiments.analyze", ["--results={T}/nowhere", "--out={T}/a"], "does not exist"),
     ("experiments.analyze", ["--results={T}/garbled", "--out={T}/blocker/a"], "blocker"),
     ("experiments.analyze", ["--results={T}/garbled", "--out={T}/a"], "cannot read results"),
     ("experiments.analyze", ["--results={T}/garbled", "--out={T}/a", "--trees=0"], "--trees"),
+    ("experiments.analyze", ["--results={T}/garbled", "--out=/proc/x"], "--out: cannot create /proc/x"),
+    ("experiments.analyze", ["--results={T}/garbled", "--out={T}/a", "--seed=-1"], "--seed"),
     # recommend
     ("experiments.recommend", ["--input_dim=10", "--output_dim=3", "--budget=nan"], "--budget"),
     ("experiments.recommend", ["--input_dim=0", "--output_dim=3", "--budget=1000"], "--input_dim"),
@@ -134,22 +149,41 @@ CASES: list[tuple[str, list[str], str]] = [
         ["--input_dim=10", "--output_dim=3", "--budget=1000", "--predictor={T}/nowhere"],
         "predictor",
     ),
+    ("experiments.recommend", ["--input_dim=10", "--output_dim=3", "--budget=1e30"], "--budget"),
+    (
+        "experiments.recommend",
+        ["--input_dim=10", "--output_dim=3", "--budget=1000", "--seq_len=5", "--loss=ce", "--num_candidates=-1"],
+        "--num_candidates",
+    ),
+    (
+        "experiments.recommend",
+        ["--input_dim=10", "--output_dim=3", "--budget=1000", "--seq_len=5", "--loss=ce", "--top=-1"],
+        "--top",
+    ),
     # prune
     ("experiments.prune", ["--workdir={T}/nowhere"], "run.json"),
     ("experiments.prune", ["--workdir={T}/unfinished"], "not complete"),
     ("experiments.prune", ["--workdir={T}/unfinished", "--fractions=nan"], "--fractions"),
     ("experiments.prune", ["--workdir={T}/unfinished", "--out={T}/blocker/p"], "--out"),
+    ("experiments.prune", ["--workdir={T}/unfinished", "--out=/proc/x"], "--out"),
     # diagnose
     ("experiments.diagnose", ["--workdir={T}/unfinished", "--out={T}/d", "--max_lag=0"], "--max_lag"),
     ("experiments.diagnose", ["--workdir={T}/nowhere", "--out={T}/d"], "run.json"),
     ("experiments.diagnose", ["--workdir={T}/unfinished", "--out={T}/blocker/d"], "--out"),
+    ("experiments.diagnose", ["--workdir={T}/unfinished", "--out=/proc/x"], "--out"),
     ("experiments.diagnose", ["--workdir={T}/unfinished", "--out={T}/d"], "not complete"),
     # bench
     ("experiments.bench", ["--tiny", "--json={T}/blocker/b.json"], "--json"),
     ("experiments.bench", ["--tiny", "--json={T}/b.json", "--sizes=0"], "--sizes"),
     ("experiments.bench", ["--tiny", "--json={T}/b.json", "--steps_per_call=0"], "--steps_per_call"),
+    ("experiments.bench", ["--tiny", "--json=/proc/x.json"], "--json"),
+    ("experiments.bench", ["--tiny", "--json={T}/b.json", "--unroll=1000000"], "--unroll"),
+    # zoo, replicate
+    ("experiments.zoo", ["--workdir=/proc/x"], "--workdir: cannot create /proc/x"),
+    ("experiments.replicate", ["--fig1={T}/garbled", "--out=/proc/x"], "--out"),
     # show_rad
     ("experiments.show_rad", ["--out={T}/blocker/r.png", "--mnist_source=embedded"], "--out"),
+    ("experiments.show_rad", ["--out=/proc/x.png", "--mnist_source=embedded"], "--out"),
     ("experiments.show_rad", ["--out={T}/r.png", "--num_sequences=0"], "num_sequences"),
     ("experiments.show_rad", ["--out={T}/r.png", "--mnist_source=bogus"], "bogus"),
     # collect_minari
@@ -184,6 +218,9 @@ def outcomes(tmp_path_factory) -> tuple[Path, dict[tuple[str, int], dict]]:
     (root / "unfinished" / "run.json").write_text(json.dumps({"status": "running"}))
     (root / "garbled").mkdir()
     (root / "garbled" / "results.parquet").write_bytes(b"PAR1 this is not a parquet file")
+    import numpy as np
+
+    np.savez(root / "small.npz", x=np.zeros((3, 5, 2), np.float32), labels=np.array([0, 1, 0]))
     by_module: dict[str, list[int]] = {}
     for i, (module, args, _) in enumerate(CASES):
         if not _skipped(args):
@@ -230,11 +267,13 @@ def test_bad_input_is_one_line_exit_2_before_any_work(outcomes, i):
     assert lines[0].startswith("error: ")
     assert not (root / f"cache{i}").exists()  # refused before any data was loaded or generated
     assert not (root / "w" / "results.parquet").exists()
+    assert not (root / "npzw").exists()  # the data is checked before the workdir is created
+    assert not any(p.name.startswith(".sparse_rnn_probe.") for p in root.rglob("*"))  # probes removed
 
 
 def test_balancer_warns_in_one_line_where_the_grid_misses_the_target():
     cases = [
-        ["--input_dim=2500", "--output_dim=10", "--budget=1e300"],
+        ["--input_dim=2500", "--output_dim=10", "--budget=1e10"],
         ["--input_dim=7", "--output_dim=7", "--budget=1e6"],
         ["--input_dim=2500", "--output_dim=10", "--budget=100000"],  # the paper's Eqn 13: on target, no warning
     ]
@@ -248,7 +287,7 @@ def test_balancer_warns_in_one_line_where_the_grid_misses_the_target():
     )
     assert res.returncode == 0, res.stderr[-2000:]
     outcomes = json.loads(res.stdout.strip().splitlines()[-1])
-    for outcome, proportion in zip(outcomes[:2], ("1.000", "0.865")):
+    for outcome, proportion in zip(outcomes[:2], ("0.778", "0.865")):
         lines = outcome["stderr"].strip().splitlines()
         assert outcome["code"] in (None, 0) and len(lines) == 1, outcome
         assert lines[0].startswith("warning: balanced densities") and f"hidden proportion {proportion}" in lines[0]

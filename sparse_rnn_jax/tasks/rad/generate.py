@@ -43,6 +43,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -587,16 +588,54 @@ def _read_cache(path: Path, key: str, config: RadConfig, split: str) -> tuple[Ra
 
 def _write_cache(path: Path, key: str, split: RadSplit) -> None:
     """Writes ``split`` to ``path`` atomically (temp file in the same directory, then os.replace)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, key=np.array(key), content_sha256=np.array(content_sha256(split)), **split._asdict())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        from sparse_rnn_jax.engine.workdir import NO_SPACE_ERRNOS, NoSpaceError, no_space_message
+
+        if isinstance(e, OSError) and e.errno in NO_SPACE_ERRNOS and not isinstance(e, NoSpaceError):
+            raise NoSpaceError(e.errno, no_space_message(path, None, e)) from e
         raise
+
+
+TEMPORARY = re.compile(r"\.rad_[a-z]+_[0-9a-f]+\.([0-9]+)\.[A-Za-z0-9_]+\.tmp")
+"""The temporary name of a cache file being written (``_write_cache``: the writer's pid in it)."""
+
+
+def remove_stale_temporaries(cache_dir: str | Path) -> list[str]:
+    """Removes the temporaries of cache writes whose process is gone (killed mid-write); a live writer's (another
+    run sharing the cache folder) stays. Returns the removed names."""
+    removed = []
+    try:
+        names = os.listdir(cache_dir)
+    except OSError:
+        return removed
+    for name in names:
+        match = TEMPORARY.fullmatch(name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        try:
+            os.unlink(os.path.join(cache_dir, name))
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def cache_path(cache_dir: str | Path, key: str, split: str) -> Path:
@@ -617,6 +656,8 @@ def load_rad(
     digits_hash = digits_sha256(digits)
     if cache_dir is not None:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        for name in remove_stale_temporaries(cache_dir):
+            say(f"rad: removed {name}, left in {cache_dir} by a cache write that was killed")
     out = {}
     for split in SPLITS:
         key = cache_key(digits, config, split, digits_hash)
