@@ -13,9 +13,12 @@ from sparse_rnn_jax.core.cell_spec import CELLS
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS
 from sparse_rnn_jax.core.leaky_spec import LEAK_MODES
 from sparse_rnn_jax.core.samplers import SAMPLERS, SIZED_SAMPLERS, parse_sampler
-from sparse_rnn_jax.core.spec import ACTIVATIONS, GRAPH_KINDS
+from sparse_rnn_jax.core.spec import ACTIVATIONS, COMPUTE_DTYPES, GRAPH_KINDS, check_compute_dtype
 from sparse_rnn_jax.core.spec_text import check_spec_text
 from sparse_rnn_jax.models.masks import MASK_MODES
+
+PROGRAM_FORMS: tuple[str, ...] = ("population", "loop")
+"""How a chunk's models share a program (``engine.programs.over_models``)."""
 
 
 def _field(default, help: str, **kw):
@@ -122,6 +125,8 @@ class SweepConfig:
     per_model_order: each model draws its own minibatch order.  max_buckets: hidden-size buckets.
     max_models_per_chunk: models per compiled program (memory bound).  steps_per_call: minibatches per
     jitted call (progress and stop granularity).  mask_mode: "exact" or "bernoulli".  unroll: scan unroll.
+    compute_dtype: the products' operand dtype (``models.precision``).  program_form: population or loop
+    (``engine.programs.over_models``).
     save_final_params: keep each chunk's trained weights in ``WORKDIR/final_params/<chunk key>`` (for
     environment scoring after training; ``load_final_params``).
     """
@@ -140,6 +145,17 @@ class SweepConfig:
     steps_per_call: int = _field(50, "Minibatches per jitted call (progress and stop granularity).")
     mask_mode: str = _field("exact", f"Masks with exact trainable counts, or Bernoulli masks: {MASK_MODES}.")
     unroll: int = _field(1, "lax.scan unroll of the time loop.")
+    compute_dtype: str = _field(
+        "float32",
+        f"Operand dtype of the products with the data, one of {COMPUTE_DTYPES} (Flax's dtype: parameters, Adam's "
+        "moments, losses and the recurrent state stay float32; bfloat16 accumulates in float32 and runs on a "
+        "CPU's AMX units and on tensor cores).",
+    )
+    program_form: str = _field(
+        "population",
+        "How a chunk's models share a compiled program: population (batched: one product for all models) or loop "
+        "(one model after another inside the same program; equal results to float rounding).",
+    )
     save_final_params: bool = _field(
         False,
         "Keep every chunk's trained weights in WORKDIR/final_params (for experiments.prune and experiments.diagnose).",
@@ -162,5 +178,8 @@ class SweepConfig:
             )
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        check_compute_dtype(self.compute_dtype)
+        if self.program_form not in PROGRAM_FORMS:
+            raise ValueError(f"program_form must be one of {PROGRAM_FORMS}, got {self.program_form!r}")
         if self.mask_mode not in MASK_MODES:
             raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {self.mask_mode!r}")

@@ -184,7 +184,13 @@ def run_sweep(
     try:
         for chunk in todo:
             train_steps, evaluate = jitted_programs(
-                task, chunk.family, chunk.activation, cfg.unroll, cfg.per_model_order
+                task,
+                chunk.family,
+                chunk.activation,
+                cfg.unroll,
+                cfg.per_model_order,
+                cfg.compute_dtype,
+                cfg.program_form,
             )
             _train_chunk(
                 chunk,

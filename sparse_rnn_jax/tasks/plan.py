@@ -123,6 +123,7 @@ def plan_run(
                 "family": ch.family,
                 "activation": ch.activation,
                 "padded_hidden_dim": ch.padded_hidden_dim,
+                "program_form": train.program_form,
                 "models": 0,
                 "chunks": 0,
                 "executed_flops": 0.0,
@@ -142,6 +143,7 @@ def plan_run(
         "sequence_steps": seq_len,
         "steps_per_epoch": steps_per_epoch,
         "epochs": train.epochs,
+        "compute_dtype": train.compute_dtype,
         "executed_flops": executed,
         "data_bytes": data_bytes,
         "peak_memory_bytes": data_bytes + max(_model_bytes(c) for c in chunks),
@@ -172,7 +174,15 @@ def plan_run(
         )
         params, masks, lrs = stack_chunk(probe, train.mask_mode)
         masks, lrs = put(masks, by_model), put(lrs, by_model)
-        train_steps, evaluate = jitted_programs(task, ch.family, ch.activation, train.unroll, train.per_model_order)
+        train_steps, evaluate = jitted_programs(
+            task,
+            ch.family,
+            ch.activation,
+            train.unroll,
+            train.per_model_order,
+            train.compute_dtype,
+            train.program_form,
+        )
         idx_shape = (
             (train.steps_per_call, p, train.batch_size)
             if train.per_model_order
@@ -251,7 +261,8 @@ def plan_text(plan: dict) -> str:
         )
     lines.append(
         f"{plan['epochs']} epochs x {plan['steps_per_epoch']} steps of {plan['sequence_steps']}-step "
-        f"sequences; executed {plan['executed_flops'] / 1e15:.2f} PFLOP; peak device memory about "
+        f"sequences; executed {plan['executed_flops'] / 1e15:.2f} PFLOP with {plan.get('compute_dtype', 'float32')} "
+        "operands; peak device memory about "
         f"{plan['peak_memory_bytes'] / 2**30:.2f} GiB (data {plan['data_bytes'] / 2**30:.2f} GiB)"
     )
     if plan["estimated_seconds"] is not None:
