@@ -56,6 +56,12 @@ flags.DEFINE_enum(
     "population is also timed in float32, alternating with bfloat16 (--utilization_repeats pairs), and the JSON "
     "reports the median speed-up and both matmul peaks (float32 and bf16 operands).",
 )
+flags.DEFINE_enum(
+    "program_form",
+    "population",
+    ["population", "loop"],
+    "How each chunk's models share its program (the sweeps' --program_form): batched, or one after another.",
+)
 flags.DEFINE_integer(
     "utilization_repeats",
     3,
@@ -67,7 +73,8 @@ flags.DEFINE_integer("table_iv_models", 3254, "Models for the padding-efficiency
 common.help_group("what to measure", ["quick", "tiny", "sizes", "loop_sample", "table_iv_models"])
 common.help_group("timing", ["steps_per_call", "calls", "utilization_repeats"])
 common.help_group(
-    "programs and precision", ["max_models_per_chunk", "max_buckets", "matmul_precision", "unroll", "compute_dtype"]
+    "programs and precision",
+    ["max_models_per_chunk", "max_buckets", "matmul_precision", "unroll", "compute_dtype", "program_form"],
 )
 common.help_group("output", ["json"])
 
@@ -149,6 +156,7 @@ def main(argv):
             FLAGS.max_models_per_chunk,
             unroll=FLAGS.unroll,
             compute_dtype=compute_dtype,
+            form=FLAGS.program_form,
         )
 
     from sparse_rnn_jax.engine.devices import device_memory_bytes
@@ -157,6 +165,7 @@ def main(argv):
     out["device_memory_bytes"] = memory
     peak_n = 512 if FLAGS.tiny else 2048
     out["compute_dtype"] = FLAGS.compute_dtype
+    out["program_form"] = FLAGS.program_form
     peak = bm.matmul_peak_flops(peak_n, dtype=FLAGS.compute_dtype)
     print(
         f"device {out['device']} ({out['device_kind']}, {out['platform']}, {out['device_count']} device(s), "

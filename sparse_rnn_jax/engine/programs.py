@@ -89,8 +89,7 @@ def over_models(fn: Callable, in_axes: tuple, form: str) -> Callable:
     """``fn`` of one model applied to every model of a chunk: ``jax.vmap(fn, in_axes)`` ("population": one batched
     product of all models) or a ``jax.lax.map`` over the models ("loop": one model after another inside the same
     program, each with its own products); arguments with axis None are shared. Outputs are stacked on a leading
-    model axis either way; the two forms agree to float rounding (1 ulp on the tests' models), not bit for bit.
-    On this project's 2-core CPU the loop was never the faster form (BUILD_NOTES, "Population vs loop")."""
+    model axis either way; the two forms agree to float rounding (1 ulp on the tests' models), not bit for bit."""
     if form not in PROGRAM_FORMS:
         raise ValueError(f"form must be one of {PROGRAM_FORMS}, got {form!r}")
     if form == "population":
@@ -133,12 +132,15 @@ def make_train_steps(
 ):
     """Returns ``train_steps(state, masks, lrs, data, idx, valid) -> (state, losses f32[S, P])`` for models of
     ``family`` (``models.registry.FAMILIES``), their products with the data in ``compute_dtype``, the models
-    stepped as one batched program or one after another (``form``, ``over_models``).
+    stepped as one batched program ("population") or one model after another, each through all the call's steps
+    ("loop": ``_looped_train_steps``).
 
     idx: int32[S, B] (one minibatch stream shared by every model) or int32[S, P, B] (``per_model_order``);
     valid: bool[S], steps marked False change nothing (pads the last call of an epoch).
     """
     step = functools.partial(_model_step, task, forward_fn(family, activation, unroll, compute_dtype))
+    if form == "loop":
+        return _looped_train_steps(task, step, per_model_order)
     batch_axis = 0 if per_model_order else None
     vstep = over_models(step, (0, 0, 0, 0, 0, batch_axis, None), form)
     make_batch = jax.vmap(task.make_batch, in_axes=(None, 0)) if per_model_order else task.make_batch
@@ -152,6 +154,31 @@ def make_train_steps(
             return TrainState(params, opt, div), loss
 
         return jax.lax.scan(body, state, (idx, valid))
+
+    return train_steps
+
+
+def _looped_train_steps(task: Task, step: Callable, per_model_order: bool):
+    """``train_steps`` of the "loop" form: one model after another (``jax.lax.map`` over the models), each through
+    all the call's minibatch steps before the next, so a model's weights and Adam moments stay in the CPU's caches
+    across its steps instead of streaming every model's arrays from memory at every step."""
+
+    def train_steps(state: TrainState, masks, lrs, data, idx, valid):
+        def one_model(xs):
+            params, opt, div, m, lr = xs[:5]
+            model_idx = xs[5] if per_model_order else idx
+
+            def body(carry, inputs):
+                idx_s, valid_s = inputs
+                p, o, d, loss = step(*carry, m, lr, task.make_batch(data, idx_s), valid_s)
+                return (p, o, d), loss
+
+            return jax.lax.scan(body, (params, opt, div), (model_idx, valid))
+
+        xs = (state.params, state.opt_state, state.diverged, masks, lrs)
+        xs += (jnp.swapaxes(idx, 0, 1),) if per_model_order else ()
+        (params, opt, div), losses = jax.lax.map(one_model, xs)
+        return TrainState(params, opt, div), losses.T
 
     return train_steps
 
