@@ -58,9 +58,10 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_enum(
     "program_form",
-    "population",
-    ["population", "loop"],
-    "How each chunk's models share its program (the sweeps' --program_form): batched, or one after another.",
+    "auto",
+    ["auto", "population", "loop"],
+    "How each chunk's models share its program (the sweeps' --program_form): batched, one after another, or auto "
+    "(loop on a CPU with bfloat16 operands). The float32 comparison uses the same setting.",
 )
 flags.DEFINE_integer(
     "utilization_repeats",

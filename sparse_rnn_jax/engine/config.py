@@ -17,8 +17,8 @@ from sparse_rnn_jax.core.spec import ACTIVATIONS, COMPUTE_DTYPES, GRAPH_KINDS, c
 from sparse_rnn_jax.core.spec_text import check_spec_text
 from sparse_rnn_jax.models.masks import MASK_MODES
 
-PROGRAM_FORMS: tuple[str, ...] = ("population", "loop")
-"""How a chunk's models share a program (``engine.programs.over_models``)."""
+PROGRAM_FORMS: tuple[str, ...] = ("auto", "population", "loop")
+"""How a chunk's models share a program (``engine.programs.choose_form``)."""
 
 
 def _field(default, help: str, **kw):
@@ -125,8 +125,8 @@ class SweepConfig:
     per_model_order: each model draws its own minibatch order.  max_buckets: hidden-size buckets.
     max_models_per_chunk: models per compiled program (memory bound).  steps_per_call: minibatches per
     jitted call (progress and stop granularity).  mask_mode: "exact" or "bernoulli".  unroll: scan unroll.
-    compute_dtype: the products' operand dtype (``models.precision``).  program_form: population or loop
-    (``engine.programs.over_models``).
+    compute_dtype: the products' operand dtype (``models.precision``).  program_form: auto, population or loop
+    (``engine.programs.choose_form``).
     save_final_params: keep each chunk's trained weights in ``WORKDIR/final_params/<chunk key>`` (for
     environment scoring after training; ``load_final_params``).
     """
@@ -152,9 +152,10 @@ class SweepConfig:
         "CPU's AMX units and on tensor cores).",
     )
     program_form: str = _field(
-        "population",
-        "How a chunk's models share a compiled program: population (batched: one product for all models) or loop "
-        "(one model after another inside the same program; equal results to float rounding).",
+        "auto",
+        "How a chunk's models share a compiled program: population (batched: one product for all models), loop "
+        "(one model after another through each call's steps, in the same program; equal results to float "
+        "rounding), or auto (loop on a CPU with bfloat16 operands, where it measured faster; population elsewhere).",
     )
     save_final_params: bool = _field(
         False,

@@ -85,13 +85,28 @@ def _model_step(task, forward, params, opt_state, diverged, masks, lr, batch, va
     return params, opt_state, diverged, jnp.where(diverged, jnp.nan, loss)
 
 
+def choose_form(form: str, compute_dtype: str = "float32", platform: str | None = None) -> str:
+    """``form`` ("auto", "population" or "loop") resolved: "auto" is "loop" on a CPU with bfloat16 operands and
+    "population" otherwise. Measured on the bench's 64 Table IV models (2-core CPU, BUILD_NOTES "bf16 operands"):
+    with bf16 operands the loop ran ~2.5x the batched program (one model's bf16 products run on the CPU's matrix
+    units, the batched ones did not), with float32 the two were within noise; on an accelerator one small model
+    cannot fill the device, so the population stays. Float32 runs therefore keep the batched program, and their
+    results, by default."""
+    if form not in PROGRAM_FORMS:
+        raise ValueError(f"program_form must be one of {PROGRAM_FORMS}, got {form!r}")
+    if form != "auto":
+        return form
+    platform = platform or jax.default_backend()
+    return "loop" if platform == "cpu" and compute_dtype != "float32" else "population"
+
+
 def over_models(fn: Callable, in_axes: tuple, form: str) -> Callable:
     """``fn`` of one model applied to every model of a chunk: ``jax.vmap(fn, in_axes)`` ("population": one batched
     product of all models) or a ``jax.lax.map`` over the models ("loop": one model after another inside the same
     program, each with its own products); arguments with axis None are shared. Outputs are stacked on a leading
     model axis either way; the two forms agree to float rounding (1 ulp on the tests' models), not bit for bit."""
-    if form not in PROGRAM_FORMS:
-        raise ValueError(f"form must be one of {PROGRAM_FORMS}, got {form!r}")
+    if form not in ("population", "loop"):
+        raise ValueError(f"form must be 'population' or 'loop' (resolve 'auto' with choose_form), got {form!r}")
     if form == "population":
         return jax.vmap(fn, in_axes=in_axes)
 

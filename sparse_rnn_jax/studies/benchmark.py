@@ -19,7 +19,7 @@ import numpy as np
 
 from sparse_rnn_jax.engine.devices import population_mesh, shardings
 from sparse_rnn_jax.engine.population import Chunk, Member, make_chunks, padding_efficiency, stack_chunk
-from sparse_rnn_jax.engine.programs import init_train_state, jitted_programs, run_steps
+from sparse_rnn_jax.engine.programs import choose_form, init_train_state, jitted_programs, run_steps
 from sparse_rnn_jax.engine.task import Task
 from sparse_rnn_jax.models.family import train_matmul_flops
 from sparse_rnn_jax.models.registry import family_of
@@ -82,10 +82,11 @@ def time_population(
     activation: str = "relu",
     unroll: int = 1,
     compute_dtype: str = "float32",
-    form: str = "population",
+    form: str = "auto",
 ) -> PopulationTiming:
     """Times the sweep's own jitted train program on ``members`` (bucketed and chunked as a sweep would), its
-    products with the data in ``compute_dtype``, each chunk's models batched or looped (``form``)."""
+    products with the data in ``compute_dtype``, each chunk's models batched or looped (``form``, resolved as a
+    sweep resolves it)."""
     mesh = population_mesh()
     n_dev = mesh.devices.size
     chunks = make_chunks(members, max_buckets, max_models_per_chunk, n_dev)
@@ -97,7 +98,8 @@ def time_population(
     total = input_total = 0.0
     executed = useful = 0.0
     for chunk in chunks:
-        train_steps, _ = jitted_programs(task, "block", activation, unroll, False, compute_dtype, form)
+        form_now = choose_form(form, compute_dtype)
+        train_steps, _ = jitted_programs(task, "block", activation, unroll, False, compute_dtype, form_now)
         params, masks, lrs = stack_chunk(chunk)
         state = jax.device_put(init_train_state(params), by_model)
         masks, lrs = jax.device_put(masks, by_model), jax.device_put(lrs, by_model)

@@ -82,7 +82,7 @@ def plan_run(
     import jax
 
     from sparse_rnn_jax.engine.devices import population_mesh, put, shardings
-    from sparse_rnn_jax.engine.programs import eval_indices, init_train_state, jitted_programs, run_steps
+    from sparse_rnn_jax.engine.programs import choose_form, eval_indices, init_train_state, jitted_programs, run_steps
     from sparse_rnn_jax.engine.sweep import chunk_models, data_size
 
     input_dim, output_dim = prepare(config)
@@ -123,7 +123,7 @@ def plan_run(
                 "family": ch.family,
                 "activation": ch.activation,
                 "padded_hidden_dim": ch.padded_hidden_dim,
-                "program_form": train.program_form,
+                "program_form": choose_form(train.program_form, train.compute_dtype),
                 "models": 0,
                 "chunks": 0,
                 "executed_flops": 0.0,
@@ -181,7 +181,7 @@ def plan_run(
             train.unroll,
             train.per_model_order,
             train.compute_dtype,
-            train.program_form,
+            choose_form(train.program_form, train.compute_dtype),
         )
         idx_shape = (
             (train.steps_per_call, p, train.batch_size)

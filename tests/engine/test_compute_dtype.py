@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sparse_rnn_jax.engine.programs import init_train_state, make_evaluate, make_train_steps
+from sparse_rnn_jax.engine.programs import choose_form, init_train_state, make_evaluate, make_train_steps
 from tests.engine.test_programs import BATCH, STEPS, _stacked
 from tests.toy import toy_data, toy_task
 
@@ -64,6 +64,13 @@ def test_bfloat16_trains_close_to_float32_with_float32_state():
         assert leaf.dtype == jnp.float32
     assert not np.array_equal(l16, l32)  # the products did run in bf16
     np.testing.assert_allclose(l16, l32, rtol=2e-2)
+
+
+def test_choose_form():
+    assert choose_form("auto", "bfloat16", "cpu") == "loop" and choose_form("auto", "float32", "cpu") == "population"
+    assert choose_form("auto", "bfloat16", "gpu") == "population" and choose_form("loop", "float32", "gpu") == "loop"
+    with pytest.raises(ValueError, match="program_form"):
+        choose_form("vmap")
 
 
 def test_a_run_records_its_compute_dtype_and_refuses_another_on_resume(tmp_path):
