@@ -48,6 +48,21 @@ flags.DEFINE_enum(
     "jax_default_matmul_precision for GPU/TPU (e.g. bfloat16, tensorfloat32).",
 )
 flags.DEFINE_integer("unroll", 1, "lax.scan unroll of the time loop.")
+flags.DEFINE_enum(
+    "compute_dtype",
+    "float32",
+    ["float32", "bfloat16"],
+    "Operand dtype of the products with the data (the sweeps' --compute_dtype). With bfloat16 the largest "
+    "population is also timed in float32, alternating with bfloat16 (--utilization_repeats pairs), and the JSON "
+    "reports the median speed-up and both matmul peaks (float32 and bf16 operands).",
+)
+flags.DEFINE_enum(
+    "program_form",
+    "auto",
+    ["auto", "population", "loop"],
+    "How each chunk's models share its program (the sweeps' --program_form): batched, one after another, or auto "
+    "(loop on a CPU with bfloat16 operands). The float32 comparison uses the same setting.",
+)
 flags.DEFINE_integer(
     "utilization_repeats",
     3,
@@ -58,7 +73,10 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("table_iv_models", 3254, "Models for the padding-efficiency and wall-time estimate.")
 common.help_group("what to measure", ["quick", "tiny", "sizes", "loop_sample", "table_iv_models"])
 common.help_group("timing", ["steps_per_call", "calls", "utilization_repeats"])
-common.help_group("programs and precision", ["max_models_per_chunk", "max_buckets", "matmul_precision", "unroll"])
+common.help_group(
+    "programs and precision",
+    ["max_models_per_chunk", "max_buckets", "matmul_precision", "unroll", "compute_dtype", "program_form"],
+)
 common.help_group("output", ["json"])
 
 
@@ -123,7 +141,7 @@ def main(argv):
         "shapes": {"input_dim": x_dim, "output_dim": y_dim, "seq_len": seq_len, "batch_size": 16, "budget": budget},
     }
 
-    def time_pop(ms):
+    def time_pop(ms, compute_dtype=FLAGS.compute_dtype):
         # A sweep's buckets hold hundreds of models; a population of P gets one bucket per 32 models
         # (at most --max_buckets), so a small population is timed as one program, not P programs of one.
         buckets = min(FLAGS.max_buckets, max(1, len(ms) // 32))
@@ -138,16 +156,22 @@ def main(argv):
             buckets,
             FLAGS.max_models_per_chunk,
             unroll=FLAGS.unroll,
+            compute_dtype=compute_dtype,
+            form=FLAGS.program_form,
         )
 
     from sparse_rnn_jax.engine.devices import device_memory_bytes
 
     memory = device_memory_bytes()
     out["device_memory_bytes"] = memory
-    peak = bm.matmul_peak_flops(512 if FLAGS.tiny else 2048)
+    peak_n = 512 if FLAGS.tiny else 2048
+    out["compute_dtype"] = FLAGS.compute_dtype
+    out["program_form"] = FLAGS.program_form
+    peak = bm.matmul_peak_flops(peak_n, dtype=FLAGS.compute_dtype)
     print(
         f"device {out['device']} ({out['device_kind']}, {out['platform']}, {out['device_count']} device(s), "
-        f"{(memory or 0) / 2**30:.0f} GiB); dense matmul peak {peak / 1e9:.1f} GFLOP/s",
+        f"{(memory or 0) / 2**30:.0f} GiB); dense matmul peak {peak / 1e9:.1f} GFLOP/s "
+        f"({FLAGS.compute_dtype} operands)",
         flush=True,
     )
 
@@ -209,13 +233,35 @@ def main(argv):
 
     ratios, peaks = bm.adjacent_utilization(
         lambda: time_pop(members[: max(sizes)]),
-        lambda: bm.matmul_peak_flops(512 if FLAGS.tiny else 2048),
+        lambda: bm.matmul_peak_flops(peak_n, dtype=FLAGS.compute_dtype),
         FLAGS.utilization_repeats,
     )
     out["matmul_peak_flops"] = statistics.median(peaks)
     out["matmul_peak_flops_samples"] = peaks
     out["flop_utilization"] = statistics.median(ratios)
     out["flop_utilization_samples"] = ratios
+    out["matmul_peak_flops_by_dtype"] = {
+        dt: statistics.median(bm.matmul_peak_flops(peak_n, dtype=dt) for _ in range(3))
+        for dt in ("float32", "bfloat16")
+    }
+    if FLAGS.compute_dtype != "float32":
+        out["float32_comparison"] = bm.compare_dtypes(
+            lambda dt: time_pop(members[: max(sizes)], dt), FLAGS.compute_dtype, FLAGS.utilization_repeats
+        )
+        cmp = out["float32_comparison"]
+        print(
+            f"population {largest.models} in {FLAGS.compute_dtype} vs float32, alternating: "
+            f"{cmp['speedup']:.2f}x (median of {len(cmp['speedups'])}: "
+            f"{', '.join(f'{r:.2f}' for r in cmp['speedups'])}); "
+            f"{statistics.median(cmp['model_sequences_per_s'][FLAGS.compute_dtype]):.0f} vs "
+            f"{statistics.median(cmp['model_sequences_per_s']['float32']):.0f} model-seq/s",
+            flush=True,
+        )
+    print(
+        "matmul peaks: "
+        + ", ".join(f"{dt} {v / 1e9:.1f} GFLOP/s" for dt, v in out["matmul_peak_flops_by_dtype"].items()),
+        flush=True,
+    )
     out["padding_efficiency"] = bm.table_iv_padding_efficiency(
         members[: FLAGS.table_iv_models], FLAGS.max_buckets, 256, jax.device_count()
     )

@@ -18,6 +18,17 @@ from typing import Mapping
 BLOCKS: tuple[str, ...] = ("hx", "hh", "hy", "yx", "yh", "yy")
 TOP_ROW: tuple[str, ...] = ("hx", "hh", "hy")
 ACTIVATIONS: tuple[str, ...] = ("relu", "tanh")
+COMPUTE_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
+"""Operand dtypes of the products with the data (``models.precision``); float32 is the default."""
+
+
+def check_compute_dtype(compute_dtype: str) -> str:
+    """``compute_dtype`` if it is one of ``COMPUTE_DTYPES``; a ValueError naming them otherwise."""
+    if compute_dtype not in COMPUTE_DTYPES:
+        raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
+    return compute_dtype
+
+
 HYPERPARAMETER_FEATURES: tuple[str, ...] = (
     tuple(f"density_{b}" for b in BLOCKS)
     + tuple(f"init_mean_{b}" for b in BLOCKS)

@@ -14,7 +14,7 @@ from sparse_rnn_jax.core.cell_spec import CELLS
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS
 from sparse_rnn_jax.core.leaky_spec import LEAK_MODES
 from sparse_rnn_jax.core.samplers import SAMPLERS, SIZED_SAMPLERS, parse_sampler
-from sparse_rnn_jax.core.spec import ACTIVATIONS, GRAPH_KINDS
+from sparse_rnn_jax.core.spec import ACTIVATIONS, COMPUTE_DTYPES, GRAPH_KINDS, check_compute_dtype
 from sparse_rnn_jax.core.spec_text import check_spec_text
 from sparse_rnn_jax.core.strata import STRATIFICATIONS
 from sparse_rnn_jax.models.masks import MASK_MODES
@@ -44,6 +44,8 @@ SWEEP_KINDS: dict[str, str] = {
     "unroll": "unroll",
 }
 """The bounds kind (``core.bounds``) of each numeric field of ``SweepConfig``."""
+PROGRAM_FORMS: tuple[str, ...] = ("auto", "population", "loop")
+"""How a chunk's models share a program (``engine.programs.choose_form``)."""
 
 
 def _field(default, help: str, **kw):
@@ -162,6 +164,8 @@ class SweepConfig:
     per_model_order: each model draws its own minibatch order.  max_buckets: hidden-size buckets.
     max_models_per_chunk: models per compiled program (memory bound).  steps_per_call: minibatches per
     jitted call (progress and stop granularity).  mask_mode: "exact" or "bernoulli".  unroll: scan unroll.
+    compute_dtype: the products' operand dtype (``models.precision``).  program_form: auto, population or loop
+    (``engine.programs.choose_form``).
     save_final_params: keep each chunk's trained weights in ``WORKDIR/final_params/<chunk key>`` (for
     environment scoring after training; ``load_final_params``).
     """
@@ -180,6 +184,18 @@ class SweepConfig:
     steps_per_call: int = _field(50, "Minibatches per jitted call (progress and stop granularity).")
     mask_mode: str = _field("exact", f"Masks with exact trainable counts, or Bernoulli masks: {MASK_MODES}.")
     unroll: int = _field(1, "lax.scan unroll of the time loop.")
+    compute_dtype: str = _field(
+        "float32",
+        f"Operand dtype of the products with the data, one of {COMPUTE_DTYPES} (Flax's dtype: parameters, Adam's "
+        "moments, losses and the recurrent state stay float32; bfloat16 accumulates in float32 and runs on a "
+        "CPU's AMX units and on tensor cores).",
+    )
+    program_form: str = _field(
+        "auto",
+        "How a chunk's models share a compiled program: population (batched: one product for all models), loop "
+        "(one model after another through each call's steps, in the same program; equal results to float "
+        "rounding), or auto (loop on a CPU with bfloat16 operands, where it measured faster; population elsewhere).",
+    )
     save_final_params: bool = _field(
         False,
         "Keep every chunk's trained weights in WORKDIR/final_params (for experiments.prune and experiments.diagnose).",
@@ -188,5 +204,8 @@ class SweepConfig:
     def __post_init__(self):
         for name, kind in SWEEP_KINDS.items():
             bounds.check(name, getattr(self, name), kind)
+        check_compute_dtype(self.compute_dtype)
+        if self.program_form not in PROGRAM_FORMS:
+            raise ValueError(f"program_form must be one of {PROGRAM_FORMS}, got {self.program_form!r}")
         if self.mask_mode not in MASK_MODES:
             raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {self.mask_mode!r}")

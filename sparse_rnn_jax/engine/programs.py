@@ -16,7 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from sparse_rnn_jax.engine.config import PROGRAM_FORMS
 from sparse_rnn_jax.engine.task import Batch, Task
+from sparse_rnn_jax.models.precision import check_compute_dtype
 from sparse_rnn_jax.models.registry import get_family
 
 ADAM_B1, ADAM_B2, ADAM_EPS = 0.9, 0.999, 1e-8
@@ -83,22 +85,79 @@ def _model_step(task, forward, params, opt_state, diverged, masks, lr, batch, va
     return params, opt_state, diverged, jnp.where(diverged, jnp.nan, loss)
 
 
+def choose_form(form: str, compute_dtype: str = "float32", platform: str | None = None) -> str:
+    """``form`` ("auto", "population" or "loop") resolved: "auto" is "loop" on a CPU with bfloat16 operands and
+    "population" otherwise. Measured on the bench's 64 Table IV models (2-core CPU, BUILD_NOTES "bf16 operands"):
+    with bf16 operands the loop ran ~2.5x the batched program (one model's bf16 products run on the CPU's matrix
+    units, the batched ones did not), with float32 the two were within noise; on an accelerator one small model
+    cannot fill the device, so the population stays. Float32 runs therefore keep the batched program, and their
+    results, by default."""
+    if form not in PROGRAM_FORMS:
+        raise ValueError(f"program_form must be one of {PROGRAM_FORMS}, got {form!r}")
+    if form != "auto":
+        return form
+    platform = platform or jax.default_backend()
+    return "loop" if platform == "cpu" and compute_dtype != "float32" else "population"
+
+
+def over_models(fn: Callable, in_axes: tuple, form: str) -> Callable:
+    """``fn`` of one model applied to every model of a chunk: ``jax.vmap(fn, in_axes)`` ("population": one batched
+    product of all models) or a ``jax.lax.map`` over the models ("loop": one model after another inside the same
+    program, each with its own products); arguments with axis None are shared. Outputs are stacked on a leading
+    model axis either way; the two forms agree to float rounding (1 ulp on the tests' models), not bit for bit."""
+    if form not in ("population", "loop"):
+        raise ValueError(f"form must be 'population' or 'loop' (resolve 'auto' with choose_form), got {form!r}")
+    if form == "population":
+        return jax.vmap(fn, in_axes=in_axes)
+
+    def looped(*args):
+        mapped = tuple(a for a, ax in zip(args, in_axes) if ax is not None)
+
+        def one(xs):
+            it = iter(xs)
+            return fn(*(next(it) if ax is not None else a for a, ax in zip(args, in_axes)))
+
+        return jax.lax.map(one, mapped)
+
+    return looped
+
+
 @functools.lru_cache(maxsize=None)
-def forward_fn(family: str, activation: str, unroll: int = 1) -> Callable:
-    """(params, masks, x f32[B, T, X]) -> y f32[B, T, Y] of a registered family."""
-    return functools.partial(get_family(family).forward, activation=activation, unroll=unroll)
+def forward_fn(family: str, activation: str, unroll: int = 1, compute_dtype: str = "float32") -> Callable:
+    """(params, masks, x f32[B, T, X]) -> y f32[B, T, Y] of a registered family, its products with the data in
+    ``compute_dtype`` (``models.precision``; float32 calls the family's forward exactly as before). A ValueError
+    when the family has no such computation dtype."""
+    fam = get_family(family)
+    check_compute_dtype(compute_dtype)
+    if compute_dtype == "float32":
+        return functools.partial(fam.forward, activation=activation, unroll=unroll)
+    if compute_dtype not in fam.compute_dtypes:
+        raise ValueError(f"compute_dtype {compute_dtype!r} is not available for model family {family!r}")
+    return functools.partial(fam.forward, activation=activation, unroll=unroll, compute_dtype=compute_dtype)
 
 
-def make_train_steps(task: Task, family: str, activation: str, unroll: int = 1, per_model_order: bool = False):
+def make_train_steps(
+    task: Task,
+    family: str,
+    activation: str,
+    unroll: int = 1,
+    per_model_order: bool = False,
+    compute_dtype: str = "float32",
+    form: str = "population",
+):
     """Returns ``train_steps(state, masks, lrs, data, idx, valid) -> (state, losses f32[S, P])`` for models of
-    ``family`` (``models.registry.FAMILIES``).
+    ``family`` (``models.registry.FAMILIES``), their products with the data in ``compute_dtype``, the models
+    stepped as one batched program ("population") or one model after another, each through all the call's steps
+    ("loop": ``_looped_train_steps``).
 
     idx: int32[S, B] (one minibatch stream shared by every model) or int32[S, P, B] (``per_model_order``);
     valid: bool[S], steps marked False change nothing (pads the last call of an epoch).
     """
-    step = functools.partial(_model_step, task, forward_fn(family, activation, unroll))
+    step = functools.partial(_model_step, task, forward_fn(family, activation, unroll, compute_dtype))
+    if form == "loop":
+        return _looped_train_steps(task, step, per_model_order)
     batch_axis = 0 if per_model_order else None
-    vstep = jax.vmap(step, in_axes=(0, 0, 0, 0, 0, batch_axis, None))
+    vstep = over_models(step, (0, 0, 0, 0, 0, batch_axis, None), form)
     make_batch = jax.vmap(task.make_batch, in_axes=(None, 0)) if per_model_order else task.make_batch
 
     def train_steps(state: TrainState, masks, lrs, data, idx, valid):
@@ -114,16 +173,49 @@ def make_train_steps(task: Task, family: str, activation: str, unroll: int = 1, 
     return train_steps
 
 
-def make_evaluate(task: Task, family: str, activation: str, unroll: int = 1):
-    """Returns ``evaluate(params, masks, data, idx int32[S, B], weight f32[S, B]) -> (loss f32[P], accuracy f32[P])``
-    over the examples ``idx`` (rows with weight 0 are padding)."""
+def _looped_train_steps(task: Task, step: Callable, per_model_order: bool):
+    """``train_steps`` of the "loop" form: one model after another (``jax.lax.map`` over the models), each through
+    all the call's minibatch steps before the next, so a model's weights and Adam moments stay in the CPU's caches
+    across its steps instead of streaming every model's arrays from memory at every step."""
 
-    forward = forward_fn(family, activation, unroll)
+    def train_steps(state: TrainState, masks, lrs, data, idx, valid):
+        def one_model(xs):
+            params, opt, div, m, lr = xs[:5]
+            model_idx = xs[5] if per_model_order else idx
+
+            def body(carry, inputs):
+                idx_s, valid_s = inputs
+                p, o, d, loss = step(*carry, m, lr, task.make_batch(data, idx_s), valid_s)
+                return (p, o, d), loss
+
+            return jax.lax.scan(body, (params, opt, div), (model_idx, valid))
+
+        xs = (state.params, state.opt_state, state.diverged, masks, lrs)
+        xs += (jnp.swapaxes(idx, 0, 1),) if per_model_order else ()
+        (params, opt, div), losses = jax.lax.map(one_model, xs)
+        return TrainState(params, opt, div), losses.T
+
+    return train_steps
+
+
+def make_evaluate(
+    task: Task,
+    family: str,
+    activation: str,
+    unroll: int = 1,
+    compute_dtype: str = "float32",
+    form: str = "population",
+):
+    """Returns ``evaluate(params, masks, data, idx int32[S, B], weight f32[S, B]) -> (loss f32[P], accuracy f32[P])``
+    over the examples ``idx`` (rows with weight 0 are padding), computed as the models train (``compute_dtype``,
+    ``form``)."""
+
+    forward = forward_fn(family, activation, unroll, compute_dtype)
 
     def one_model(params, masks, batch):
         return task.score(forward(params, masks, batch.x), batch)
 
-    vmodel = jax.vmap(one_model, in_axes=(0, 0, None))
+    vmodel = over_models(one_model, (0, 0, None), form)
 
     def evaluate(params, masks, data, idx, weight):
         p = jax.tree.leaves(params)[0].shape[0]
@@ -149,11 +241,22 @@ def make_evaluate(task: Task, family: str, activation: str, unroll: int = 1):
 
 
 @functools.lru_cache(maxsize=32)
-def jitted_programs(task: Task, family: str, activation: str, unroll: int, per_model_order: bool):
+def jitted_programs(
+    task: Task,
+    family: str,
+    activation: str,
+    unroll: int,
+    per_model_order: bool,
+    compute_dtype: str = "float32",
+    form: str = "population",
+):
     """The jitted ``(train_steps, evaluate)`` of a family on a task, shared by every caller in a process (so each
-    padded shape compiles once per process). ``train_steps`` donates its state."""
-    train_steps = jax.jit(make_train_steps(task, family, activation, unroll, per_model_order), donate_argnums=(0,))
-    return train_steps, jax.jit(make_evaluate(task, family, activation, unroll))
+    padded shape compiles once per process). ``train_steps`` donates its state. ``form``: "population" or "loop"
+    (``over_models``)."""
+    train_steps = jax.jit(
+        make_train_steps(task, family, activation, unroll, per_model_order, compute_dtype, form), donate_argnums=(0,)
+    )
+    return train_steps, jax.jit(make_evaluate(task, family, activation, unroll, compute_dtype, form))
 
 
 def eval_indices(n: int, batch: int) -> tuple[np.ndarray, np.ndarray]:

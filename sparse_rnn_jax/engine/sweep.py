@@ -51,7 +51,7 @@ from sparse_rnn_jax.engine.population import (
     stack_chunk,
     weight_entries,
 )
-from sparse_rnn_jax.engine.programs import eval_indices, init_train_state, jitted_programs, run_steps
+from sparse_rnn_jax.engine.programs import choose_form, eval_indices, init_train_state, jitted_programs, run_steps
 from sparse_rnn_jax.engine.results import spec_columns
 from sparse_rnn_jax.engine.task import Task
 from sparse_rnn_jax.engine.workdir import FINAL_PARAMS_DIR, absolute, fault_point, final_params_dir
@@ -184,7 +184,13 @@ def run_sweep(
     try:
         for chunk in todo:
             train_steps, evaluate = jitted_programs(
-                task, chunk.family, chunk.activation, cfg.unroll, cfg.per_model_order
+                task,
+                chunk.family,
+                chunk.activation,
+                cfg.unroll,
+                cfg.per_model_order,
+                cfg.compute_dtype,
+                choose_form(cfg.program_form, cfg.compute_dtype),
             )
             _train_chunk(
                 chunk,

@@ -33,6 +33,7 @@ from sparse_rnn_jax.core.cell_spec import CELLS, GATES, CellSpec, cell_counts
 from sparse_rnn_jax.core.rng import rng as core_rng
 from sparse_rnn_jax.models.family import Family, empty_spec_columns
 from sparse_rnn_jax.models.masks import ModelArrays, masked_params
+from sparse_rnn_jax.models.precision import COMPUTE_DTYPES, data_product
 
 WEIGHT_KEYS: dict[str, str] = {"W_i": "W_i", "W_h": "W_h", "W_yh": "W_yh"}
 """param key -> mask key of a cell's weight arrays (each gate's rows stacked in one array, like PyTorch's)."""
@@ -92,12 +93,18 @@ def _recurrence(cell: str, p: Mapping[str, jax.Array], hidden: int):
 
 
 def cell_forward(
-    cell: str, params: Mapping[str, jax.Array], masks: Mapping[str, jax.Array], x: jax.Array, unroll: int = 1
+    cell: str,
+    params: Mapping[str, jax.Array],
+    masks: Mapping[str, jax.Array],
+    x: jax.Array,
+    unroll: int = 1,
+    compute_dtype: str = "float32",
 ) -> jax.Array:
-    """x f32[B, T, X] -> y f32[B, T, Y]; the input projections of all steps are one product before the scan."""
+    """x f32[B, T, X] -> y f32[B, T, Y]; the input projections of all steps are one product before the scan, with
+    operands in ``compute_dtype`` (``models.precision``; the recurrence stays float32)."""
     p = masked_params(params, masks, {})
     hidden = p["W_h"].shape[1]
-    projected = jnp.einsum("btx,gkx->tbgk", x, p["W_i"]) + p["b"]  # [T, B, G, H]
+    projected = data_product("btx,gkx->tbgk", x, p["W_i"], compute_dtype) + p["b"]  # [T, B, G, H]
     rec = _recurrence(cell, p, hidden)
 
     def step(state, xp):
@@ -152,7 +159,9 @@ def _family(cell: str) -> Family:
     return Family(
         name=cell,
         init=init_cell,
-        forward=lambda params, masks, x, activation=None, unroll=1: cell_forward(cell, params, masks, x, unroll),
+        forward=lambda params, masks, x, activation=None, unroll=1, compute_dtype="float32": cell_forward(
+            cell, params, masks, x, unroll, compute_dtype
+        ),
         prepare=lambda params, masks: masked_params(params, masks, {}),
         step=functools.partial(cell_step, cell),
         dims=lambda params: (params["W_i"].shape[-1], params["W_h"].shape[-1], params["W_yh"].shape[-2]),
@@ -163,6 +172,7 @@ def _family(cell: str) -> Family:
         hidden_keys=("W_h",),
         top_row_keys=("W_i", "W_h"),
         result_columns=result_columns,
+        compute_dtypes=COMPUTE_DTYPES,
     )
 
 

@@ -41,7 +41,7 @@ class Family(NamedTuple):
     name: the registry key; ``spec.family`` of its specs.
     init(spec, seed, padded_hidden_dim, mask_mode) -> ModelArrays: masks and initial params drawn from the
         model's own seed at its true size, zero-padded to H.
-    forward(params, masks, x f32[B, T, X], activation, unroll) -> y f32[B, T, Y].
+    forward(params, masks, x f32[B, T, X], activation, unroll[, compute_dtype]) -> y f32[B, T, Y].
     prepare(params, masks) -> a pytree of effective weights, masked and arranged once for ``step``.
     step(prepared, state f32[B, S], x_t f32[B, X], hidden_dim, activation) -> (state f32[B, S], y_t f32[B, Y]);
         the hidden state h is the first H entries of the state.
@@ -54,6 +54,8 @@ class Family(NamedTuple):
     hidden_keys: the param keys of the hidden-to-hidden weights (the hidden proportion's numerator).
     top_row_keys: the param keys of every weight computing h (the hidden proportion's denominator).
     result_columns(spec, seed) -> dict: the ``SPEC_COLUMNS`` and graph columns of a model.
+    compute_dtypes: the computation dtypes ``forward`` accepts as its ``compute_dtype`` keyword
+        (``models.precision``); a family with only "float32" is called without it.
     """
 
     name: str
@@ -69,6 +71,7 @@ class Family(NamedTuple):
     hidden_keys: tuple[str, ...]
     top_row_keys: tuple[str, ...]
     result_columns: Callable[..., dict]
+    compute_dtypes: tuple[str, ...] = ("float32",)
 
 
 def train_matmul_flops(family: Family, input_dim: int, hidden_dim, output_dim: int) -> float:

@@ -55,6 +55,7 @@ from sparse_rnn_jax.models import block
 from sparse_rnn_jax.models.block import ACTIVATION_FNS, init_model
 from sparse_rnn_jax.models.family import Family
 from sparse_rnn_jax.models.masks import ModelArrays, block_mask, masked
+from sparse_rnn_jax.models.precision import COMPUTE_DTYPES, data_product
 
 
 def logit(p: float) -> float:
@@ -172,15 +173,17 @@ def leaky_forward(
     x: jax.Array,
     activation: str = "relu",
     unroll: int = 1,
+    compute_dtype: str = "float32",
 ) -> jax.Array:
     """Runs a leaky block RNN over a batch: x f32[B, T, X] -> y f32[B, T, Y] (module docstring). As in
-    ``block.block_rnn_forward``, every step's input projection is one product before the scan."""
+    ``block.block_rnn_forward``, every step's input projection is one product before the scan, with operands in
+    ``compute_dtype`` (``models.precision``)."""
     p = _effective(mode, params, masks)
     w = _recurrent_weights(mode, p, masks)
     hidden = params["W_hh"].shape[0]
-    projected = block.input_projection(p, x)  # [T, B, S], each block contracted as stored
+    projected = block.input_projection(p, x, compute_dtype)  # [T, B, S], each block contracted as stored
     if mode == "gated":
-        projected = jnp.concatenate([projected, jnp.einsum("btx,hx->tbh", x, p["W_ax"])], axis=-1)
+        projected = jnp.concatenate([projected, data_product("btx,hx->tbh", x, p["W_ax"], compute_dtype)], axis=-1)
     projected = projected + w.bias  # [T, B, S (+H)]
     z0 = jnp.zeros((x.shape[0], w.w_rec_t.shape[0]), x.dtype)
     _, ys = jax.lax.scan(lambda z, pr: _update(w, z, pr, hidden, activation), z0, projected, unroll=unroll)
@@ -215,6 +218,7 @@ def _family(mode: str) -> Family:
         hidden_keys=("W_hh", "W_ah") if gated else ("W_hh",),
         top_row_keys=block.FAMILY.top_row_keys + (GATE_WEIGHTS if gated else ()),
         result_columns=result_columns,
+        compute_dtypes=COMPUTE_DTYPES,
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from sparse_rnn_jax.engine.devices import population_mesh, shardings
 from sparse_rnn_jax.engine.population import Chunk, Member, make_chunks, padding_efficiency, stack_chunk
-from sparse_rnn_jax.engine.programs import init_train_state, jitted_programs, run_steps
+from sparse_rnn_jax.engine.programs import choose_form, init_train_state, jitted_programs, run_steps
 from sparse_rnn_jax.engine.task import Task
 from sparse_rnn_jax.models.family import train_matmul_flops
 from sparse_rnn_jax.models.registry import family_of
@@ -81,12 +81,16 @@ def time_population(
     max_models_per_chunk: int = 512,
     activation: str = "relu",
     unroll: int = 1,
+    compute_dtype: str = "float32",
+    form: str = "auto",
 ) -> PopulationTiming:
-    """Times the sweep's own jitted train program on ``members`` (bucketed and chunked as a sweep would)."""
+    """Times the sweep's own jitted train program on ``members`` (bucketed and chunked as a sweep would), its
+    products with the data in ``compute_dtype``, each chunk's models batched or looped (``form``, resolved as a
+    sweep resolves it)."""
     mesh = population_mesh()
     n_dev = mesh.devices.size
     chunks = make_chunks(members, max_buckets, max_models_per_chunk, n_dev)
-    train_steps, _ = jitted_programs(task, "block", activation, unroll, False)
+
     replicated, by_model = shardings(mesh)
     data_dev = {k: jax.device_put(v, replicated) for k, v in data.items()}
     n = len(next(iter(data.values())))
@@ -94,6 +98,8 @@ def time_population(
     total = input_total = 0.0
     executed = useful = 0.0
     for chunk in chunks:
+        form_now = choose_form(form, compute_dtype)
+        train_steps, _ = jitted_programs(task, "block", activation, unroll, False, compute_dtype, form_now)
         params, masks, lrs = stack_chunk(chunk)
         state = jax.device_put(init_train_state(params), by_model)
         masks, lrs = jax.device_put(masks, by_model), jax.device_put(lrs, by_model)
@@ -136,9 +142,10 @@ def time_loop(members: Sequence[Member], time_one: Callable[[Sequence[Member]], 
 
 
 def matmul_peak_flops(n: int = 2048, repeats: int = 5, dtype=jnp.float32) -> float:
-    """FLOP/s of a large dense n x n matmul on the default device (the practical peak)."""
+    """FLOP/s of a large dense n x n matmul on the default device (the practical peak), operands in ``dtype``
+    (a name or numpy dtype) and a float32 result, as the engine's products with the data take them."""
     a = jnp.ones((n, n), dtype)
-    f = jax.jit(lambda a, b: a @ b)
+    f = jax.jit(lambda a, b: jnp.matmul(a, b, preferred_element_type=jnp.float32))
     jax.block_until_ready(f(a, a))
     best = np.inf
     for _ in range(repeats):
@@ -222,3 +229,24 @@ def reference_style_seconds_per_step(
     for _ in range(steps):
         step()
     return (time.perf_counter() - t0) / steps
+
+
+def compare_dtypes(time_largest: Callable[[str], PopulationTiming], compute_dtype: str, repeats: int = 3) -> dict:
+    """The largest population timed ``repeats`` times in float32 and in ``compute_dtype``, alternating (each pair
+    back to back, so both see the same load): per-pair speed-ups and their median, and the model-sequences/s and
+    seconds per step of every timing."""
+    rates: dict[str, list[float]] = {"float32": [], compute_dtype: []}
+    steps: dict[str, list[float]] = {"float32": [], compute_dtype: []}
+    for _ in range(repeats):
+        for dt in ("float32", compute_dtype):
+            t = time_largest(dt)
+            rates[dt].append(t.model_sequences_per_s)
+            steps[dt].append(t.seconds_per_step)
+    speedups = [b / a for a, b in zip(rates["float32"], rates[compute_dtype])]
+    return {
+        "compute_dtype": compute_dtype,
+        "speedup": float(np.median(speedups)),
+        "speedups": speedups,
+        "model_sequences_per_s": rates,
+        "seconds_per_step": steps,
+    }

@@ -83,7 +83,7 @@ def plan_run(
     import jax
 
     from sparse_rnn_jax.engine.devices import population_mesh, put, shardings
-    from sparse_rnn_jax.engine.programs import eval_indices, init_train_state, jitted_programs, run_steps
+    from sparse_rnn_jax.engine.programs import choose_form, eval_indices, init_train_state, jitted_programs, run_steps
     from sparse_rnn_jax.engine.sweep import chunk_models, data_size
 
     input_dim, output_dim = prepare(config)
@@ -124,6 +124,7 @@ def plan_run(
                 "family": ch.family,
                 "activation": ch.activation,
                 "padded_hidden_dim": ch.padded_hidden_dim,
+                "program_form": choose_form(train.program_form, train.compute_dtype),
                 "models": 0,
                 "chunks": 0,
                 "executed_flops": 0.0,
@@ -143,6 +144,7 @@ def plan_run(
         "sequence_steps": seq_len,
         "steps_per_epoch": steps_per_epoch,
         "epochs": train.epochs,
+        "compute_dtype": train.compute_dtype,
         "executed_flops": executed,
         "data_bytes": data_bytes,
         "peak_memory_bytes": data_bytes + max(_model_bytes(c) for c in chunks),
@@ -178,7 +180,15 @@ def plan_run(
         )
         params, masks, lrs = stack_chunk(probe, train.mask_mode)
         masks, lrs = put(masks, by_model), put(lrs, by_model)
-        train_steps, evaluate = jitted_programs(task, ch.family, ch.activation, train.unroll, train.per_model_order)
+        train_steps, evaluate = jitted_programs(
+            task,
+            ch.family,
+            ch.activation,
+            train.unroll,
+            train.per_model_order,
+            train.compute_dtype,
+            choose_form(train.program_form, train.compute_dtype),
+        )
         idx_shape = (
             (train.steps_per_call, p, train.batch_size)
             if train.per_model_order
@@ -265,7 +275,8 @@ def plan_text(plan: dict) -> str:
         )
     lines.append(
         f"{plan['epochs']} epochs x {plan['steps_per_epoch']} steps of {plan['sequence_steps']}-step "
-        f"sequences; executed {plan['executed_flops'] / 1e15:.2f} PFLOP; peak device memory about "
+        f"sequences; executed {plan['executed_flops'] / 1e15:.2f} PFLOP with {plan.get('compute_dtype', 'float32')} "
+        "operands; peak device memory about "
         f"{plan['peak_memory_bytes'] / 2**30:.2f} GiB (data {plan['data_bytes'] / 2**30:.2f} GiB)"
     )
     if plan["estimated_seconds"] is not None:
