@@ -257,13 +257,24 @@ class ForestArrays:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """f64[n] mean over trees of the leaf reached by each row of ``features: f[n, f]``."""
+        return self.tree_predictions(features).mean(axis=0)
+
+    def tree_predictions(self, features: np.ndarray) -> np.ndarray:
+        """f64[trees, n] (or [trees, n, outputs]) each tree's prediction for each row of ``features``."""
         x = np.asarray(features, dtype=np.float32).astype(np.float64)
         rows = np.arange(x.shape[0])[None, :]
         node = np.broadcast_to(self.roots[:, None], (self.roots.size, x.shape[0])).copy()
         for _ in range(self.depth):
             go_left = x[rows, self.feature[node]] <= self.threshold[node]
             node = np.where(go_left, self.left[node], self.right[node])
-        return self.value[node].mean(axis=0)
+        return self.value[node]
+
+    def quantiles(self, features: np.ndarray, q: tuple[float, float] = (10, 90)) -> np.ndarray:
+        """f64[2, n] the ``q`` percentiles over trees of the first output for each row (the forest's spread: how
+        much its trees disagree; the cross-validated error is the honest error of its mean)."""
+        trees = self.tree_predictions(features)
+        trees = trees[..., 0] if trees.ndim == 3 else trees
+        return np.percentile(trees, q, axis=0)
 
     def save(self, path: Path) -> None:
         """Writes the arrays to an npz file (no pickle). Internal nodes' values, which ``predict`` never reads

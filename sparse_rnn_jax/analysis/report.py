@@ -606,7 +606,16 @@ def _task_section(
         models, rule, options.trees, options.max_depth, options.folds, options.seed, options.mlp, options.mlp_config
     )
     log(f"[{name}] parent network done in {time.time() - t0:.1f} s")
-    predictor.meta.update({"experiment": name, "task_name": str(first["task"]), "environment": env or None})
+    chance = float(first.get("chance_loss", np.nan))
+    predictor.meta.update(
+        {
+            "experiment": name,
+            "task_name": str(first["task"]),
+            "environment": env or None,
+            "chance_loss": chance if np.isfinite(chance) and chance > 0 else None,
+            "runs": [str(Path(r).absolute()) for r in runs],
+        }
+    )
     pred_dir = predictor.save(w.out / PREDICTOR_DIR / stem)
     w.add(
         "Features: the 19 hyperparameters (6 block densities, 6 init means, 6 init stds, learning rate) and the "
