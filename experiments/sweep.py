@@ -100,6 +100,7 @@ def run_task(task: str, argv) -> None:
             progress=FLAGS.progress,
             tensorboard=FLAGS.tensorboard,
             wandb_project=FLAGS.wandb_project,
+            log_models=FLAGS.log_models,
         )
     except RunError as e:
         common.fail(common.flag_error(e) + ("; use --overwrite or another --workdir" if e.overwritable else ""))

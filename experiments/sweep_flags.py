@@ -36,14 +36,23 @@ flags.DEFINE_enum(
 flags.DEFINE_bool(
     "tensorboard",
     True,
-    "Write live metrics (population quantiles per epoch, named configurations, "
-    "throughput) as TensorBoard event files into WORKDIR/tensorboard.",
+    "Write live metrics as TensorBoard event files into WORKDIR/tensorboard: one run for the sweep (population "
+    "quantiles, named configurations, throughput at a global step through all chunks), per-model curves "
+    "(--log_models) and every model's hyperparameters and final metrics (HParams dashboard).",
+)
+flags.DEFINE_enum(
+    "log_models",
+    "named",
+    ["all", "named", "none"],
+    "Which models get their own TensorBoard run of curves (models/<id>_<config>, step = epoch) and W&B curves: "
+    "all, named (named configurations and --specs, not the sampled draws) or none. Every model gets its "
+    "hyperparameters and final metrics in TensorBoard's HParams dashboard and W&B's models table.",
 )
 flags.DEFINE_string(
     "wandb_project",
     None,
-    "Also log the live metrics to this Weights & Biases project (needs wandb; "
-    "WANDB_MODE=offline works without a network).",
+    "Also log the live metrics to this Weights & Biases project: one W&B run, config = the run config, a table "
+    "of every model at the end (needs wandb; WANDB_MODE=offline works without a network; WANDB_DIR is honoured).",
 )
 flags.DEFINE_bool(
     "plan",
@@ -66,6 +75,7 @@ RUN_FLAGS = [
     "overwrite",
     "progress",
     "tensorboard",
+    "log_models",
     "wandb_project",
     "plan",
     "json",
