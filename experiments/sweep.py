@@ -132,7 +132,7 @@ def print_plan(config) -> None:
 
     log = common.logger()
     try:
-        plan = plan_run(config, log=log)
+        plan = plan_run(config, log=log, quick=FLAGS.plan_quick)
     except RunError as e:
         common.fail(common.flag_error(e))
     print(json.dumps(plan, indent=2) if FLAGS.json else plan_text(plan))

@@ -60,6 +60,12 @@ flags.DEFINE_bool(
     "Print what the run would do (models per Table III/IV cell, buckets, chunks, "
     "padding efficiency, FLOPs, peak memory, a calibrated wall-time estimate) and exit; writes nothing.",
 )
+flags.DEFINE_bool(
+    "plan_quick",
+    False,
+    "--plan from the calibration cache (~/.cache/sparse_rnn_jax/plan_calibration.json, which every --plan fills) "
+    "and at most two compiled shapes (the narrowest and widest not cached; the others interpolated by FLOPs).",
+)
 flags.DEFINE_bool("json", False, "With --plan: print the plan as one JSON object.")
 flags.DEFINE_bool(
     "distributed",
@@ -78,6 +84,7 @@ RUN_FLAGS = [
     "log_models",
     "wandb_project",
     "plan",
+    "plan_quick",
     "json",
     "matmul_precision",
     "distributed",
@@ -137,6 +144,8 @@ def init_distributed() -> None:
 def run_config(task: str) -> RunConfig:
     """The RunConfig of the parsed flags for ``task``; every bad value exits 2 with a one-line error naming its
     flag, before anything heavy is imported."""
+    if FLAGS.plan_quick:
+        FLAGS.plan = True
     if not FLAGS.workdir and not FLAGS.plan:
         common.fail("--workdir is required")
     if FLAGS.json and not FLAGS.plan:

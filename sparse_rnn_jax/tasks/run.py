@@ -497,6 +497,7 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
         "chunk_models": train.max_models_per_chunk,
         "padding_efficiency": efficiency,
         "wall_time_s": (previous or {}).get("wall_time_s", 0.0),
+        "sessions": int((previous or {}).get("sessions", 1 if (previous or {}).get("wall_time_s") else 0)) + 1,
         "status": "running",
     }
     if lead:
@@ -528,7 +529,8 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
         record["status"] = "interrupted"
         raise
     finally:
-        record["wall_time_s"] += time.time() - t0
+        record["session_wall_time_s"] = time.time() - t0
+        record["wall_time_s"] += record["session_wall_time_s"]
         if writer is not None:
             writer.close()
         if lead:
