@@ -31,7 +31,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sparse_rnn_jax.analysis import figures, graph_regression
+from sparse_rnn_jax.analysis import compare, figures, graph_regression
 from sparse_rnn_jax.analysis.convergence import UC_MAX_EXPLODED_FRACTION, FailureRule, classify, rule_markdown
 from sparse_rnn_jax.analysis.predictor import (
     DEFAULT_FOLDS,
@@ -660,6 +660,31 @@ def _task_section(
     return pred_dir, ev
 
 
+def _comparison_section(w: _Writer, models: pd.DataFrame) -> None:
+    """Several runs side by side (``analysis.compare``): a table and a figure of every configuration per run."""
+    table = compare.comparison_table(models)
+    csv = w.out / TABLES_DIR / "comparison.csv"
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(csv, index=False)
+    w.tables.append(csv)
+    w.add(
+        "## Runs compared",
+        "",
+        "Minimum validation loss / the run's chance loss (1 = chance; raw where a run records no chance loss) of "
+        "each configuration in each run: mean [95 % t-interval] (models). Sampled draws form one row per sampler. "
+        "Each run's own analysis follows.",
+        "",
+        compare.comparison_markdown(table),
+        "",
+        f"Table: `{csv.relative_to(w.out).as_posix()}`.",
+        "",
+    )
+    w.figure(
+        compare.comparison_figure(table, w.out / FIGURES_DIR / "comparison.png", "Configurations across runs"),
+        "each configuration's minimum validation loss / chance in each run (mean and 95 % interval over its models)",
+    )
+
+
 def _html(markdown_text: str, title: str) -> str | None:
     try:
         from markdown_it import MarkdownIt
@@ -717,6 +742,8 @@ def analyze(
         rule_markdown(),
         "",
     )
+    if len(results_dirs) > 1:
+        _comparison_section(w, models)
     predictors, evaluations = {}, {}
     for name in sorted(rules):
         exp_models = models[models["experiment"] == name].reset_index(drop=True)

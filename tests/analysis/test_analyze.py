@@ -42,6 +42,17 @@ def test_report_references_pngs_that_exist(analysed):
     assert (out / "keep.txt").read_text() == "not the report's"
 
 
+def test_several_runs_are_compared_in_one_table_and_figure(analysed):
+    out, _, _ = analysed
+    text = (out / "report.md").read_text()
+    assert "## Runs compared" in text and "figures/comparison.png" in _image_links(text)
+    table = pd.read_csv(out / "tables" / "comparison.csv")
+    assert set(table["run"]) == {"rad", "ah"} and {"balanced", "normal_size", "normal"} <= set(table["config"])
+    balanced = table[(table["config"] == "balanced") & (table["run"] == "rad")].iloc[0]
+    assert balanced["models"] == 2 and balanced["lo"] <= balanced["mean"] <= balanced["hi"]
+    assert text.index("## Runs compared") < text.index("## `rad`")
+
+
 def test_report_sections(analysed):
     out, result, _ = analysed
     text = (out / "report.md").read_text()
