@@ -65,8 +65,8 @@ flags.DEFINE_bool(
 flags.DEFINE_integer(
     "train_top",
     0,
-    "With --data: train the K best candidates with --seeds seeds each into --workdir (one population); "
-    "every candidate's printed command trains it alone.",
+    "Train the K best candidates with --seeds seeds each into --workdir (one population): on --data, or with "
+    "--predictor on the analysed run's task, data and training; every candidate's printed command trains it alone.",
 )
 flags.DEFINE_integer("top_k", 3, "Top candidates --validate trains (besides balanced and dense).")
 flags.DEFINE_integer("seeds", 3, "Seeds per candidate in --train_top, --validate and the printed commands.")
@@ -182,6 +182,12 @@ def main(argv):
     common.check_no_positional(argv)
     if FLAGS.predictor and (FLAGS.data or FLAGS.validate):
         common.fail("--data and --validate use the shipped cross-task parent; give them without --predictor")
+    if FLAGS.predictor and FLAGS.train_top:
+        if FLAGS.train_top < 0 or FLAGS.seeds < 1:
+            common.fail("--train_top must be >= 0 and --seeds >= 1")
+        if not FLAGS.workdir:
+            common.fail("--train_top with --predictor needs --workdir (where the top candidates train)")
+        common.check_path("workdir", FLAGS.workdir, "dir")
     if not FLAGS.predictor and (FLAGS.data or FLAGS.seq_len is not None or FLAGS.loss is not None):
         targets = _floats("balance_targets", FLAGS.balance_targets, 0.0, 1.0)
         return _any_task(targets, _floats("learning_rates", FLAGS.learning_rates, 0.0, math.inf))
@@ -231,6 +237,20 @@ def main(argv):
             )
         except ValueError as e:
             common.fail(str(e))
+        if FLAGS.train_top:
+            from sparse_rnn_jax.analysis.candidates import train_top_candidates
+            from sparse_rnn_jax.tasks.run import RunError
+
+            try:
+                out["trained"] = train_top_candidates(
+                    out,
+                    FLAGS.train_top,
+                    common.check_path("workdir", FLAGS.workdir, "dir"),
+                    seeds=FLAGS.seeds,
+                    log=(lambda s: None) if FLAGS.json else print,
+                )
+            except (ValueError, RunError) as e:
+                common.fail(common.flag_error(e))
     if FLAGS.json:
         print(json.dumps(out, indent=2))
         return

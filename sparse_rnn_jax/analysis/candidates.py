@@ -204,6 +204,82 @@ def predictor_recommendation(
     return out
 
 
+def train_top_candidates(
+    rec: dict,
+    k: int,
+    workdir: str,
+    *,
+    seeds: int = 3,
+    log=print,
+    progress: bool = False,
+) -> dict:
+    """Trains the ``k`` best candidates of ``predictor_recommendation``'s ``rec`` x ``seeds`` as one population on
+    the task, data and training of the predictor's first run, into ``workdir``; returns {"workdir", "command"
+    (reruns it), "epochs", "rows": [{rank, config, seeds, predicted_min_val_loss, actual_mean, actual_lo,
+    actual_hi}]} (raw minimum validation losses, as a sweep prints them). A ValueError when no run of the
+    predictor can be read; ``tasks.run.RunError`` before any work on bad input."""
+    import dataclasses
+
+    from sparse_rnn_jax.analysis.tables import t_interval
+    from sparse_rnn_jax.engine.results import final_per_model
+    from sparse_rnn_jax.tasks.command import specs_config, sweep_command
+    from sparse_rnn_jax.tasks.run import train_and_evaluate
+
+    base = _first_run_config(rec["predictor"].get("runs", []))
+    if base is None:
+        raise ValueError("train_top: none of the predictor's runs can be read (run.json with its config)")
+    chosen = rec["candidates"][:k]
+    train = dataclasses.replace(base.train, max_models_per_chunk=0)
+    config = specs_config(
+        base.task,
+        base.data,
+        [c["spec"] for c in chosen],
+        seeds=seeds,
+        train=train,
+        matmul_precision=base.matmul_precision,
+    )
+    result = train_and_evaluate(config, workdir, log=log, progress=progress)
+    models = final_per_model(result.frame)
+    rows = []
+    for c in chosen:
+        v = models.loc[models["config"] == c["config"], "min_val_loss"].to_numpy(float)
+        lo, hi = t_interval(v)
+        rows.append(
+            {
+                "rank": c["rank"],
+                "config": c["config"],
+                "seeds": int(v.size),
+                "predicted_min_val_loss": c["predicted_min_val_loss"],
+                "actual_mean": float(v.mean()) if v.size else float("nan"),
+                "actual_lo": lo,
+                "actual_hi": hi,
+            }
+        )
+    return {
+        "workdir": str(workdir),
+        "command": sweep_command(config, str(workdir)),
+        "epochs": train.epochs,
+        "rows": rows,
+    }
+
+
+def trained_text(trained: dict) -> str:
+    """Predicted vs actual minimum validation loss of the trained candidates, and the command that reruns them."""
+    lines = [
+        f"Trained the top {len(trained['rows'])} in {trained['workdir']} ({trained['epochs']} epochs; raw minimum "
+        "validation loss, actual: mean [95 % CI] over seeds):",
+        f"{'rank':>4}  {'config':<24}{'seeds':>6}{'predicted':>11}  actual",
+    ]
+    for r in trained["rows"]:
+        ci = f" [{r['actual_lo']:.3f}, {r['actual_hi']:.3f}]" if np.isfinite(r["actual_lo"]) else ""
+        lines.append(
+            f"{r['rank']:>4}  {r['config']:<24}{r['seeds']:>6}{r['predicted_min_val_loss']:>11.3f}"
+            f"  {r['actual_mean']:.3f}{ci}"
+        )
+    lines.append(f"rerun (resumes; a larger --epochs continues): {trained['command']}")
+    return "\n".join(lines)
+
+
 def _first_run_config(runs: Sequence[str]):
     """The RunConfig of the first readable run of ``runs`` (None when none can be read)."""
     from sparse_rnn_jax.tasks.run import RunError, load_run
@@ -277,7 +353,9 @@ def predictor_text(rec: dict, top: int = 20) -> str:
             f"note: the predictor was trained on models of {lo:,.0f} to {hi:,.0f} trainable weights; "
             f"the budget is outside that range, so the ranking extrapolates."
         )
-    if ranked and ranked[0].get("command"):
+    if "trained" in rec:
+        lines += ["", trained_text(rec["trained"])]
+    elif ranked and ranked[0].get("command"):
         lines += [
             "",
             f"Train the best candidate like {p['command_run']} was trained (--json gives every candidate's spec and "

@@ -611,6 +611,8 @@ class Evaluation:
     importances_sd: pd.Series
     actual: np.ndarray
     failed: np.ndarray
+    importances_ci: pd.DataFrame | None = None
+    """lo, hi: the 95 % t-interval of each importance over the folds (each fold's mean over its shuffles)."""
 
     def as_dict(self) -> dict:
         """JSON-able scores."""
@@ -739,6 +741,14 @@ def fit_and_evaluate(
     forest = ForestArrays.from_sklearn(fit_forest(data.features, data.min_loss, trees, max_depth, seed))
     importances = pd.Series(drops.mean(axis=0), index=list(data.feature_names)).sort_values(ascending=False)
     importances_sd = pd.Series(drops.std(axis=0), index=list(data.feature_names))[importances.index]
+    per_fold = drops.reshape(folds, -1, drops.shape[1]).mean(axis=1)  # each fold's mean over its shuffles
+    from sparse_rnn_jax.analysis.tables import t_interval
+
+    importances_ci = pd.DataFrame(
+        [t_interval(per_fold[:, j]) for j in range(per_fold.shape[1])],
+        index=list(data.feature_names),
+        columns=["lo", "hi"],
+    ).loc[importances.index]
     evaluation = Evaluation(
         n_models=len(models),
         folds=folds,
@@ -751,6 +761,7 @@ def fit_and_evaluate(
         mlp_curve_r2=curve_r2,
         importances=importances,
         importances_sd=importances_sd,
+        importances_ci=importances_ci,
         actual=data.min_loss,
         failed=data.failed,
     )

@@ -66,6 +66,7 @@ def test_report_sections(analysed):
     assert "### Environment scores" in text and "d4rl_score" in text
     assert "R2" in text and "without hidden proportion" in text
     assert "permutation importance" in text
+    assert "Reading importance against the ablation" in text and "95 % CI over folds" in text
     assert "| lstm | 2 |" in text  # any config name gets a row and a colour
     assert re.search(r"\| normal_size \| 60 \| \d+ \| [\d.]+ \| \[[\d.]+, [\d.]+\] \|", text)  # mean and CI
     for name in ("rad", "AdroitHandHammer-v1"):
@@ -185,6 +186,7 @@ def test_experiments_of_different_dims_or_environments_are_apart(tmp_path):
     sections = text.split("\n## ")
     small_section = next(sec for sec in sections if sec.startswith("`rad_784x10`"))
     assert "No published counterpart" in small_section and "dims 784 -> 10, not 2500 -> 10" in small_section
+    assert "paper, Table IV (a different experiment) | 1.791" in small_section  # shown, labelled as another one
     assert "paper, Table IV" in next(sec for sec in sections if sec.startswith("`rad_2500x10`"))
     door_section = next(sec for sec in sections if sec.startswith("`AdroitHandDoor-v1`"))
     assert "environment AdroitHandDoor-v1, not AdroitHandHammer-v1" in door_section
