@@ -6,7 +6,7 @@ parent network fitted by ``experiments.analyze`` (``--predictor=OUT/predictor``)
 
   python -m experiments.recommend --input_dim=2500 --output_dim=10 --budget=50000
   python -m experiments.recommend --input_dim=2500 --output_dim=10 --budget=50000 \
-      --predictor=runs/rad_sweep/analysis/predictor --num_candidates=500 --json
+      --predictor=runs/report/predictor --num_candidates=500 --json
 
 For any new task, the cross-task parent shipped with the package (trained on the task zoo, experiments.zoo) ranks
 the candidates by predicted loss / the task's chance loss, and flags a task outside the zoo's range; --data takes

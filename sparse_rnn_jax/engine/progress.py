@@ -17,7 +17,7 @@ import math
 import time
 from typing import Callable, Hashable, Sequence
 
-BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+BAR_FORMAT = "{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 """tqdm's bar without its own rate and ETA (``SweepEta`` supplies them)."""
 
 

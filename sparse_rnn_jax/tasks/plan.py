@@ -31,6 +31,8 @@ from sparse_rnn_jax.tasks.run_config import RunConfig
 
 DEFAULT_CACHE = Path(os.path.expanduser("~")) / ".cache" / "sparse_rnn_jax" / "plan_calibration.json"
 """Where ``plan_run`` keeps its measured calibrations (``CalibrationCache``)."""
+QUICK_CALL_STEPS = 5
+"""Steps per calibration call of a quick plan (the full plan times calls of the run's own ``steps_per_call``)."""
 CALIBRATION_SEQUENCES = 64
 """Training sequences of the calibration slice (validation: a quarter of it)."""
 
@@ -242,6 +244,7 @@ def plan_run(
     n_cal_val = data_size(data.val)
     eval_idx, eval_w = eval_indices(n_cal_val, train.eval_batch_size)
     rng = np.random.default_rng(0)
+    call_len = min(train.steps_per_call, QUICK_CALL_STEPS) if quick else train.steps_per_call
 
     def calibrate(ch: Chunk) -> dict:
         """Compiles and times the chunk's programs on a probe of up to ``calibration_models`` of its members."""
@@ -255,27 +258,21 @@ def plan_run(
         params, masks, lrs = stack_chunk(probe, train.mask_mode)
         masks, lrs = put(masks, by_model), put(lrs, by_model)
         train_steps, evaluate = jitted_programs(task, ch.family, ch.activation, train.unroll, train.per_model_order)
-        idx_shape = (
-            (train.steps_per_call, p, train.batch_size)
-            if train.per_model_order
-            else (train.steps_per_call, train.batch_size)
+        idx_shape = (call_len, p, train.batch_size) if train.per_model_order else (call_len, train.batch_size)
+        idx = rng.integers(0, data_size(data.train), size=(calibration_steps * call_len,) + idx_shape[1:]).astype(
+            np.int32
         )
-        idx = rng.integers(
-            0, data_size(data.train), size=(calibration_steps * train.steps_per_call,) + idx_shape[1:]
-        ).astype(np.int32)
         state = put(init_train_state(params), by_model)
         t0 = time.perf_counter()
         state, _ = run_steps(
-            train_steps, state, masks, lrs, train_dev, idx[: train.steps_per_call], train.steps_per_call
+            train_steps, state, masks, lrs, train_dev, idx[:call_len], call_len
         )  # compile and one call
         jax.block_until_ready(state)
         first = time.perf_counter() - t0
         t0 = time.perf_counter()
-        state, _ = run_steps(
-            train_steps, state, masks, lrs, train_dev, idx[train.steps_per_call :], train.steps_per_call
-        )
+        state, _ = run_steps(train_steps, state, masks, lrs, train_dev, idx[call_len:], call_len)
         jax.block_until_ready(state)
-        step = (time.perf_counter() - t0) / max(1, (calibration_steps - 1) * train.steps_per_call)
+        step = (time.perf_counter() - t0) / max(1, (calibration_steps - 1) * call_len)
         ev = lambda: jax.block_until_ready(evaluate(state.params, masks, val_dev, eval_idx, eval_w))  # noqa: E731
         t0 = time.perf_counter()
         ev()
@@ -283,7 +280,7 @@ def plan_run(
         t0 = time.perf_counter()
         ev()
         eval_time = time.perf_counter() - t0
-        compile_s = max(0.0, first - step * cal_call) + max(0.0, eval_first - eval_time)
+        compile_s = max(0.0, first - step * call_len) + max(0.0, eval_first - eval_time)
         log(
             f"calibrated {ch.family} h<={ch.padded_hidden_dim}: {step * 1e3:.1f} ms/step for {p} models, "
             f"compile {compile_s:.1f} s"
