@@ -45,7 +45,7 @@ def _wall_time(record: dict) -> str:
     if sessions < 2:
         return total
     last = record.get("session_wall_time_s")
-    return f"{total} in all, over {sessions} sessions" + (f" (the last {last:.0f} s)" if last is not None else "")
+    return f"{total} in all over {sessions} sessions" + (f", the last {last:.0f} s," if last is not None else "")
 
 
 def sweep_summary(frame: pd.DataFrame, record: dict, scores: pd.DataFrame | None = None) -> str:

@@ -205,6 +205,16 @@ def test_sweep_summary_uses_the_same_rule():
     assert " uc (n=" in summary_table(final_per_model(exploded))
 
 
+def test_sweep_summary_labels_the_time_of_a_run_trained_in_several_sessions():
+    from sparse_rnn_jax.analysis.summary import sweep_summary
+
+    rows = synthetic_results("rad", 6, 2, seed=6)
+    record = {"wall_time_s": 131.0, "platform": "cpu", "devices": ["cpu:0"], "chance_loss": 2.3026}
+    assert "in 131 s (cpu" in sweep_summary(rows, record)
+    extended = dict(record, sessions=2, session_wall_time_s=40.0)
+    assert "in 131 s in all over 2 sessions, the last 40 s, (cpu" in sweep_summary(rows, extended)
+
+
 def test_pooled_runs_of_different_lengths(tmp_path):
     from sparse_rnn_jax.analysis.convergence import classify
     from sparse_rnn_jax.analysis.predictor import regression_data
