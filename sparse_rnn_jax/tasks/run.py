@@ -219,7 +219,7 @@ def check_workdir(workdir: epath.Path, config: RunConfig, overwrite: bool) -> tu
     if isinstance(old_epochs, int) and new_epochs < old_epochs:
         raise RunError(
             f"--epochs={new_epochs} is less than the {old_epochs} epochs of the run in {workdir}; a run can be "
-            "continued to more epochs, not shortened",
+            f"continued to more epochs, not shortened (rerun with --epochs={old_epochs} to resume or reprint it)",
             overwritable=True,
         )
     return previous, False, old_epochs if isinstance(old_epochs, int) and new_epochs > old_epochs else None
