@@ -1,17 +1,12 @@
-"""Trains a sweep on Adroit Hammer expert data (behaviour cloning), then scores every model in the environment
-(the paper's Table III task): ``experiments.sweep --task=ah``.
+"""Trains a sweep on any Minari dataset, then scores every model in its environment: the former name of
+``experiments.minari_sweep``, kept so that existing commands and launch scripts work unchanged.
 
 python -m experiments.ah_sweep --flagfile=experiments/flags/ah_smoke.flags
 """
 
 from __future__ import annotations
 
-from absl import flags
-
-from experiments import common, sweep, sweep_flags
-
-flags.adopt_module_key_flags(sweep_flags)
-sweep_flags.define_task_flags(["ah"])
+from experiments import minari_sweep
 
 if __name__ == "__main__":
-    common.run(lambda argv: sweep.run_task("ah", argv))
+    minari_sweep.main()

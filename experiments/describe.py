@@ -16,7 +16,7 @@ from absl import flags
 
 from experiments import common
 from sparse_rnn_jax.analysis.accounting_table import format_table
-from sparse_rnn_jax.core.accounting import describe_dict
+from sparse_rnn_jax.core.accounting import describe_dict, rounded
 from sparse_rnn_jax.core.cell_spec import CELLS, GATES, CellSpec, cell_counts, cell_spec
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS, named_spec
 from sparse_rnn_jax.core.solvers import hidden_dim_for_budget
@@ -88,10 +88,10 @@ def main(argv):
         common.fail(str(e))
     if isinstance(spec, CellSpec):
         d = describe_cell(spec)
-        print(json.dumps(d, indent=2) if FLAGS.json else format_cell(d))
+        print(json.dumps(rounded(d), indent=2) if FLAGS.json else format_cell(d))
         return
     d = describe_dict(spec)
-    print(json.dumps(d, indent=2) if FLAGS.json else format_table(d))
+    print(json.dumps(rounded(d), indent=2) if FLAGS.json else format_table(d))
 
 
 def describe_cell(spec: CellSpec) -> dict:

@@ -6,7 +6,7 @@ parent network fitted by ``experiments.analyze`` (``--predictor=OUT/predictor``)
 
   python -m experiments.recommend --input_dim=2500 --output_dim=10 --budget=50000
   python -m experiments.recommend --input_dim=2500 --output_dim=10 --budget=50000 \
-      --predictor=runs/rad_sweep/analysis/predictor --num_candidates=500 --json
+      --predictor=runs/report/predictor --num_candidates=500 --json
 
 For any new task, the cross-task parent shipped with the package (trained on the task zoo, experiments.zoo) ranks
 the candidates by predicted loss / the task's chance loss, and flags a task outside the zoo's range; --data takes
@@ -62,14 +62,22 @@ flags.DEFINE_string("data", None, "The new task as FILE.npz (tasks.npz): dims, l
 flags.DEFINE_bool(
     "validate", False, "With --data: train the top-k, balanced and dense candidates; predicted vs actual."
 )
+flags.DEFINE_integer(
+    "train_top",
+    0,
+    "Train the K best candidates with --seeds seeds each into --workdir (one population): on --data, or with "
+    "--predictor on the analysed run's task, data and training; every candidate's printed command trains it alone.",
+)
 flags.DEFINE_integer("top_k", 3, "Top candidates --validate trains (besides balanced and dense).")
-flags.DEFINE_integer("seeds", 3, "Seeds per candidate in --validate.")
-flags.DEFINE_string("workdir", None, "Folder of --validate's run (default: a new recommend_validate_* folder here).")
-flags.DEFINE_integer("epochs", None, "Epochs of --validate (default: the zoo's).")
+flags.DEFINE_integer("seeds", 3, "Seeds per candidate in --train_top, --validate and the printed commands.")
+flags.DEFINE_string(
+    "workdir", None, "Folder of --train_top's or --validate's run (default: a new recommend_* folder here)."
+)
+flags.DEFINE_integer("epochs", None, "Epochs of --train_top, --validate and the printed commands (default: the zoo's).")
 common.help_group("the new task", ["input_dim", "output_dim", "budget", "balance_target"])
 common.help_group(
     "any task: the shipped cross-task parent",
-    ["seq_len", "loss", "data", "validate", "top_k", "seeds", "workdir", "epochs"],
+    ["seq_len", "loss", "data", "train_top", "validate", "top_k", "seeds", "workdir", "epochs"],
 )
 common.help_group(
     "ranking candidates with a parent network",
@@ -105,45 +113,25 @@ def _check_flags() -> None:
         common.fail(f"--top must be >= 1, got {FLAGS.top}")
 
 
-def _candidate_table(ranked: list[dict], top: int) -> str:
-    from sparse_rnn_jax.core.spec import BLOCKS
-
-    head = (
-        f"{'rank':>4}  {'config':<16}{'|h|':>6}"
-        + "".join(f"{b:>6}" for b in BLOCKS)
-        + f"{'lr':>9}{'hid.prop':>10}{'predicted':>11}"
-    )
-    lines = [head]
-    for r in ranked[:top]:
-        lines.append(
-            f"{r['rank']:>4}  {r['config']:<16}{r['hidden_dim']:>6}"
-            + "".join(f"{r['densities'][b]:>6.2f}" for b in BLOCKS)
-            + f"{r['learning_rate']:>9.2g}{r['hidden_proportion']:>10.3f}{r['predicted_min_val_loss']:>11.4f}"
-            + (" *" if r["outside_training_range"] else "")
-        )
-    if any(r["outside_training_range"] for r in ranked[:top]):
-        lines.append(
-            "* some features lie outside the range the predictor was trained on (extrapolation): "
-            + ", ".join(sorted({f for r in ranked[:top] for f in r["outside_training_range"]}))
-        )
-    lines.append(
-        f"({min(top, len(ranked))} of {len(ranked)} candidates shown; densities per block, paper f<100 x density>)"
-    )
-    return "\n".join(lines)
-
-
 def _any_task(targets: list[float], lrs: list[float]) -> None:
     """Ranks candidates for a new task with the shipped cross-task parent (``analysis.meta.recommend``)."""
     if FLAGS.budget is None or not FLAGS.budget > 0 or math.isinf(FLAGS.budget):
         common.fail("--budget is required (a positive number)")
     if FLAGS.validate and not FLAGS.data:
         common.fail("--validate needs --data=FILE.npz")
+    if FLAGS.train_top and not FLAGS.data:
+        common.fail("--train_top needs --data=FILE.npz (the printed commands train a candidate on any file)")
+    if FLAGS.train_top and FLAGS.validate:
+        common.fail("give one of --train_top and --validate")
+    if FLAGS.train_top < 0:
+        common.fail(f"--train_top must be >= 0, got {FLAGS.train_top}")
     for name in ("top_k", "seeds", "epochs"):
         if FLAGS[name].value is not None and FLAGS[name].value < 1:
             common.fail(f"--{name} must be >= 1, got {FLAGS[name].value}")
     common.expand_user("data")
-    workdir = common.check_path("workdir", FLAGS.workdir, "dir") if FLAGS.validate else None
-    if FLAGS.validate and workdir is None:
+    trains = FLAGS.validate or FLAGS.train_top > 0
+    workdir = common.check_path("workdir", FLAGS.workdir, "dir") if trains else None
+    if trains and workdir is None:
         common.check_path("workdir", ".", "dir")  # the default: a new folder here
     from sparse_rnn_jax.analysis.meta import recommend
     from sparse_rnn_jax.tasks.run import RunError
@@ -160,6 +148,21 @@ def _any_task(targets: list[float], lrs: list[float]) -> None:
             learning_rates=lrs,
             ranker=FLAGS.ranker,
         )
+        recommend.attach_commands(
+            rec, FLAGS.data, seeds=FLAGS.seeds, epochs=FLAGS.epochs, seed=FLAGS.seed, loss=FLAGS.loss or ""
+        )
+        if FLAGS.train_top:
+            rec["trained"] = recommend.train_top(
+                rec,
+                FLAGS.data,
+                workdir,
+                k=FLAGS.train_top,
+                seeds=FLAGS.seeds,
+                epochs=FLAGS.epochs,
+                loss=FLAGS.loss or "",
+                seed=FLAGS.seed,
+                log=(lambda s: None) if FLAGS.json else print,
+            )
         if FLAGS.validate:
             rec["validation"] = recommend.validate(
                 rec,
@@ -181,6 +184,12 @@ def main(argv):
     common.check_no_positional(argv)
     if FLAGS.predictor and (FLAGS.data or FLAGS.validate):
         common.fail("--data and --validate use the shipped cross-task parent; give them without --predictor")
+    if FLAGS.predictor and FLAGS.train_top:
+        if FLAGS.train_top < 0 or FLAGS.seeds < 1:
+            common.fail("--train_top must be >= 0 and --seeds >= 1")
+        if not FLAGS.workdir:
+            common.fail("--train_top with --predictor needs --workdir (where the top candidates train)")
+        common.check_path("workdir", FLAGS.workdir, "dir")
     if not FLAGS.predictor and (FLAGS.data or FLAGS.seq_len is not None or FLAGS.loss is not None):
         targets = _floats("balance_targets", FLAGS.balance_targets, 0.0, 1.0)
         return _any_task(targets, _floats("learning_rates", FLAGS.learning_rates, 0.0, math.inf))
@@ -200,7 +209,6 @@ def main(argv):
     balanced["densities"] = spec.densities()
     predictor = None
     if FLAGS.predictor:
-        from sparse_rnn_jax.analysis.candidates import candidate_specs, rank_candidates
         from sparse_rnn_jax.analysis.predictor import ParentPredictor, find_predictor
 
         try:
@@ -209,26 +217,42 @@ def main(argv):
         except (ValueError, OSError, KeyError) as e:
             common.fail(f"cannot load predictor: {e}")
     out = {"input_dim": x, "output_dim": y, "budget": budget, "balanced": balanced}
-    ranked = []
     if predictor is not None:
-        specs = candidate_specs(x, y, budget, FLAGS.num_candidates, FLAGS.seed, targets, lrs)
+        from sparse_rnn_jax.analysis.candidates import predictor_recommendation
+
         try:
-            ranked = rank_candidates(predictor, specs, FLAGS.ranker)
+            out.update(
+                predictor_recommendation(
+                    predictor,
+                    str(folder),
+                    x,
+                    y,
+                    budget,
+                    num_candidates=FLAGS.num_candidates,
+                    seed=FLAGS.seed,
+                    balance_targets=targets,
+                    learning_rates=lrs,
+                    ranker=FLAGS.ranker,
+                    seeds=FLAGS.seeds,
+                    budget_slack=(BUDGET_SLACK_LOW, BUDGET_SLACK_HIGH),
+                )
+            )
         except ValueError as e:
             common.fail(str(e))
-        cv = predictor.meta.get("cross_validation", {})
-        lo, hi = predictor.meta.get("trainable_params_range", [0.0, math.inf])
-        out["predictor"] = {
-            "path": str(folder),
-            "task": predictor.meta.get("task"),
-            "n_models": predictor.meta.get("n_models"),
-            "ranker": FLAGS.ranker,
-            "cv_r2_forest": cv.get("forest", {}).get("r2"),
-            "cv_r2_mlp": cv.get("mlp", {}).get("r2"),
-            "trained_trainable_params": [lo, hi],
-            "budget_within_training_range": bool(BUDGET_SLACK_LOW * lo <= budget <= BUDGET_SLACK_HIGH * hi),
-        }
-        out["candidates"] = ranked
+        if FLAGS.train_top:
+            from sparse_rnn_jax.analysis.candidates import train_top_candidates
+            from sparse_rnn_jax.tasks.run import RunError
+
+            try:
+                out["trained"] = train_top_candidates(
+                    out,
+                    FLAGS.train_top,
+                    common.check_path("workdir", FLAGS.workdir, "dir"),
+                    seeds=FLAGS.seeds,
+                    log=(lambda s: None) if FLAGS.json else print,
+                )
+            except (ValueError, RunError) as e:
+                common.fail(common.flag_error(e))
     if FLAGS.json:
         print(json.dumps(out, indent=2))
         return
@@ -241,21 +265,9 @@ def main(argv):
             "cross-task parent."
         )
         return
-    p = out["predictor"]
-    r2 = ", ".join(
-        f"{name} {v:.3f}" for name, v in (("forest", p["cv_r2_forest"]), ("MLP", p["cv_r2_mlp"])) if v is not None
-    )
-    print(
-        f"\nCandidates ranked by predicted minimum validation loss ({FLAGS.ranker}; parent network {p['path']}, "
-        f"trained on {p['n_models']:,} {p['task']} models; cross-validated R2: {r2 or '-'}):\n"
-    )
-    print(_candidate_table(ranked, FLAGS.top))
-    if not p["budget_within_training_range"]:
-        lo, hi = p["trained_trainable_params"]
-        print(
-            f"note: the predictor was trained on models of {lo:,.0f} to {hi:,.0f} trainable weights; "
-            f"a budget of {budget:,.0f} is outside that range, so the ranking extrapolates."
-        )
+    from sparse_rnn_jax.analysis.candidates import predictor_text
+
+    print(predictor_text(out, FLAGS.top))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 """Trains a sweep of block RNNs (and baseline cells) on a registered task as one batched program per bucket.
 
   python -m experiments.sweep --task=rad --flagfile=experiments/flags/rad_smoke.flags
-  python -m experiments.sweep --task=ah --flagfile=experiments/flags/ah_smoke.flags
+  python -m experiments.sweep --task=minari --flagfile=experiments/flags/ah_smoke.flags
   python -m experiments.sweep --task=reber --flagfile=experiments/flags/reber_smoke.flags
 
 Writes WORKDIR/results.parquet (one row per model and epoch; it can be read while the run goes on),
 WORKDIR/run.json, WORKDIR/manifest.json and checkpoints; rerunning the same command resumes from the last commit
 (after a kill at any instant), a larger --epochs continues a finished run, --overwrite starts afresh. One run per
 workdir (a second is refused). Ctrl-C stops at the next step boundary (exit 3); a second Ctrl-C exits at once (130).
-``rad_sweep``, ``ah_sweep`` and ``reber_sweep`` are this entry with the task fixed.
+``rad_sweep``, ``minari_sweep`` (any Minari dataset; formerly ``ah_sweep``, still an alias) and ``reber_sweep`` are
+this entry with the task fixed; ``--task=minari`` is ``--task=ah``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from sparse_rnn_jax.tasks.registry import TASKS
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(sweep_flags)
+TASK_ALIASES = {"minari": "ah"}
+"""Other names of a task on the command line (the run records the task's own name)."""
 
 
 class StopFlag:
@@ -100,6 +103,7 @@ def run_task(task: str, argv) -> None:
             progress=FLAGS.progress,
             tensorboard=FLAGS.tensorboard,
             wandb_project=FLAGS.wandb_project,
+            log_models=FLAGS.log_models,
         )
     except RunError as e:
         common.fail(common.flag_error(e) + ("; use --overwrite or another --workdir" if e.overwritable else ""))
@@ -128,13 +132,15 @@ def print_plan(config) -> None:
 
     log = common.logger()
     try:
-        plan = plan_run(config, log=log)
+        plan = plan_run(config, log=log, quick=FLAGS.plan_quick)
     except RunError as e:
         common.fail(common.flag_error(e))
     print(json.dumps(plan, indent=2) if FLAGS.json else plan_text(plan))
 
 
 if __name__ == "__main__":
-    flags.DEFINE_enum("task", "rad", list(TASKS), "The task to train on.")
+    flags.DEFINE_enum(
+        "task", "rad", [*TASKS, *TASK_ALIASES], "The task to train on (minari: any Minari dataset, the same as ah)."
+    )
     sweep_flags.define_task_flags(list(TASKS))
-    common.run(lambda argv: run_task(FLAGS.task, argv))
+    common.run(lambda argv: run_task(TASK_ALIASES.get(FLAGS.task, FLAGS.task), argv))

@@ -36,20 +36,35 @@ flags.DEFINE_enum(
 flags.DEFINE_bool(
     "tensorboard",
     True,
-    "Write live metrics (population quantiles per epoch, named configurations, "
-    "throughput) as TensorBoard event files into WORKDIR/tensorboard.",
+    "Write live metrics as TensorBoard event files into WORKDIR/tensorboard: one run for the sweep (population "
+    "quantiles, named configurations, throughput at a global step through all chunks), per-model curves "
+    "(--log_models) and every model's hyperparameters and final metrics (HParams dashboard).",
+)
+flags.DEFINE_enum(
+    "log_models",
+    "named",
+    ["all", "named", "none"],
+    "Which models get their own TensorBoard run of curves (models/<id>_<config>, step = epoch) and W&B curves: "
+    "all, named (named configurations and --specs, not the sampled draws) or none. Every model gets its "
+    "hyperparameters and final metrics in TensorBoard's HParams dashboard and W&B's models table.",
 )
 flags.DEFINE_string(
     "wandb_project",
     None,
-    "Also log the live metrics to this Weights & Biases project (needs wandb; "
-    "WANDB_MODE=offline works without a network).",
+    "Also log the live metrics to this Weights & Biases project: one W&B run, config = the run config, a table "
+    "of every model at the end (needs wandb; WANDB_MODE=offline works without a network; WANDB_DIR is honoured).",
 )
 flags.DEFINE_bool(
     "plan",
     False,
     "Print what the run would do (models per Table III/IV cell, buckets, chunks, "
     "padding efficiency, FLOPs, peak memory, a calibrated wall-time estimate) and exit; writes nothing.",
+)
+flags.DEFINE_bool(
+    "plan_quick",
+    False,
+    "--plan from the calibration cache (~/.cache/sparse_rnn_jax/plan_calibration.json, which every --plan fills) "
+    "and at most two compiled shapes (the narrowest and widest not cached; the others interpolated by FLOPs).",
 )
 flags.DEFINE_bool("json", False, "With --plan: print the plan as one JSON object.")
 flags.DEFINE_bool(
@@ -66,8 +81,10 @@ RUN_FLAGS = [
     "overwrite",
     "progress",
     "tensorboard",
+    "log_models",
     "wandb_project",
     "plan",
+    "plan_quick",
     "json",
     "matmul_precision",
     "distributed",
@@ -127,6 +144,8 @@ def init_distributed() -> None:
 def run_config(task: str) -> RunConfig:
     """The RunConfig of the parsed flags for ``task``; every bad value exits 2 with a one-line error naming its
     flag, before anything heavy is imported."""
+    if FLAGS.plan_quick:
+        FLAGS.plan = True
     if not FLAGS.workdir and not FLAGS.plan:
         common.fail("--workdir is required")
     if FLAGS.json and not FLAGS.plan:

@@ -28,7 +28,7 @@ flags.adopt_module_key_flags(common)
 flags.DEFINE_enum(
     "module",
     "experiments.rad_sweep",
-    ["experiments.rad_sweep", "experiments.ah_sweep"],
+    ["experiments.rad_sweep", "experiments.minari_sweep", "experiments.ah_sweep"],
     "The sweep entry point to run.",
 )
 

@@ -15,3 +15,13 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared data folder not found at {SHARED}")
     return SHARED
+
+
+def skip_without_adroit() -> None:
+    """Skips the calling test (or, at module level, its module), naming what is missing, when the Adroit stack
+    (``.[adroit]``) is absent."""
+    from sparse_rnn_jax.tasks.adroit import missing_packages, stack_message
+
+    missing = missing_packages()
+    if missing:
+        pytest.skip(stack_message(missing), allow_module_level=True)

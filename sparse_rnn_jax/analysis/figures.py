@@ -90,10 +90,11 @@ CHANCE_COLOUR = "#555555"
 OK_COLOUR = "#0072B2"  # converged models (Okabe-Ito blue)
 FAILED_COLOUR = "#D55E00"  # failed models (Okabe-Ito vermillion)
 
-MIN_COLUMN_SHARE = 0.14
-MIN_ROW_SHARE = 0.22
-"""Weight-space drawings: a column (row) narrower than this share of the total width (height) is widened
-to it, so the thin |y| (and small |h|) blocks stay readable; labels give the true dims."""
+MIN_COLUMN_SHARE = 0.03
+MIN_ROW_SHARE = 0.05
+"""Weight-space drawings are to scale, except that a column (row) narrower than this share of the total width
+(height) is widened to it, so that it stays visible; such a dim is marked * in the drawing and the title says
+so. Labels give the true dims and counts."""
 
 
 def config_colours(configs: Sequence[str]) -> dict[str, str]:
@@ -351,6 +352,8 @@ def _draw_weight_space(ax, layout: Mapping, dominant: str) -> None:
     x, h, y = layout["input_dim"], layout["hidden_dim"], layout["output_dim"]
     col = dict(zip("xhy", drawn_shares([x, h, y], MIN_COLUMN_SHARE)))
     row = dict(zip("hy", drawn_shares([h, y], MIN_ROW_SHARE)))
+    wide_col = {c: d / (x + h + y) < MIN_COLUMN_SHARE for c, d in zip("xhy", (x, h, y))}
+    wide_row = {r: d / (h + y) < MIN_ROW_SHARE for r, d in zip("hy", (h, y))}
     col_left = {"x": 0.0, "h": col["x"], "y": col["x"] + col["h"]}
     row_top = {"h": 1.0, "y": 1.0 - row["h"]}
     dims = {"x": x, "h": h, "y": y}
@@ -364,24 +367,42 @@ def _draw_weight_space(ax, layout: Mapping, dominant: str) -> None:
             Rectangle((left, top - ht), w, ht, facecolor=colour, alpha=0.12 + 0.6 * density, edgecolor="black", lw=1.0)
         )
         small = w < 0.25 or ht < 0.3
+        narrow = w < 0.12 or ht < 0.12  # a thin block: one short rotated line
         ax.text(
             left + w / 2,
             top - ht / 2,
-            f"{b}\n{trainable:,.0f}\nf{100 * density:02.0f}",
+            f"{b} {trainable:,.0f}" if narrow else f"{b}\n{trainable:,.0f}\nf{100 * density:02.0f}",
             ha="center",
             va="center",
-            fontsize=7 if small else 9,
+            fontsize=6 if narrow else 7 if small else 9,
+            rotation=90 if narrow and w < ht else 0,
             linespacing=1.0,
             fontweight="bold" if b == dominant else None,
         )
     for c in "xhy":
-        ax.text(col_left[c] + col[c] / 2, 1.015, f"{c}: {dims[c]:,}", ha="center", va="bottom", fontsize=7)
-    for r in "hy":
+        mark = "*" if wide_col[c] else ""
         ax.text(
-            -0.015, row_top[r] - row[r] / 2, f"{r}: {dims[r]:,}", ha="right", va="center", fontsize=7.5, rotation=90
+            col_left[c] + col[c] / 2,
+            1.015,
+            f"{c}: {dims[c]:,}{mark}",
+            ha="center",
+            va="bottom",
+            fontsize=6 if col[c] < 0.1 else 7,
+            rotation=90 if col[c] < 0.1 else 0,
+        )
+    for r in "hy":
+        mark = "*" if wide_row[r] else ""
+        ax.text(
+            -0.015,
+            row_top[r] - row[r] / 2,
+            f"{r}: {dims[r]:,}{mark}",
+            ha="right",
+            va="center",
+            fontsize=7.5,
+            rotation=90,
         )
     ax.set_xlim(-0.06, 1.0)
-    ax.set_ylim(0.0, 1.08)
+    ax.set_ylim(0.0, 1.2)
     ax.set_aspect("auto")
     ax.axis("off")
 
@@ -406,9 +427,32 @@ def weight_space(layouts: Sequence[Mapping], path: Path, dominant: str, title: s
     for ax in axes[n:]:
         ax.axis("off")
     fig.suptitle(
-        title or f"weight space drawn to scale (thin blocks widened; blue: dominant block {dominant})", fontsize=10
+        title
+        or (
+            f"weight space to scale (* a dim under {MIN_COLUMN_SHARE:.0%} of the width or {MIN_ROW_SHARE:.0%} of the "
+            "height, widened to it)"
+        ),
+        fontsize=10,
     )
-    fig.tight_layout()
+    from matplotlib.patches import Patch
+
+    key = [
+        Patch(facecolor=DOMINANT_COLOUR, alpha=0.72, edgecolor="black", label=f"dominant top-row block ({dominant})")
+    ]
+    key += [
+        Patch(facecolor="#8c8c8c", alpha=0.12 + 0.6 * d, edgecolor="black", label=f"density {d:g}")
+        for d in (0.1, 0.5, 1)
+    ]
+    fig.legend(
+        handles=key,
+        loc="lower center",
+        ncol=4,
+        fontsize=7,
+        frameon=False,
+        title="shade: density (f<100 x density>)",
+        title_fontsize=7,
+    )
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return save_figure(fig, path)
 
 

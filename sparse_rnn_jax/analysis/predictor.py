@@ -257,13 +257,24 @@ class ForestArrays:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """f64[n] mean over trees of the leaf reached by each row of ``features: f[n, f]``."""
+        return self.tree_predictions(features).mean(axis=0)
+
+    def tree_predictions(self, features: np.ndarray) -> np.ndarray:
+        """f64[trees, n] (or [trees, n, outputs]) each tree's prediction for each row of ``features``."""
         x = np.asarray(features, dtype=np.float32).astype(np.float64)
         rows = np.arange(x.shape[0])[None, :]
         node = np.broadcast_to(self.roots[:, None], (self.roots.size, x.shape[0])).copy()
         for _ in range(self.depth):
             go_left = x[rows, self.feature[node]] <= self.threshold[node]
             node = np.where(go_left, self.left[node], self.right[node])
-        return self.value[node].mean(axis=0)
+        return self.value[node]
+
+    def quantiles(self, features: np.ndarray, q: tuple[float, float] = (10, 90)) -> np.ndarray:
+        """f64[2, n] the ``q`` percentiles over trees of the first output for each row (the forest's spread: how
+        much its trees disagree; the cross-validated error is the honest error of its mean)."""
+        trees = self.tree_predictions(features)
+        trees = trees[..., 0] if trees.ndim == 3 else trees
+        return np.percentile(trees, q, axis=0)
 
     def save(self, path: Path) -> None:
         """Writes the arrays to an npz file (no pickle). Internal nodes' values, which ``predict`` never reads
@@ -600,6 +611,8 @@ class Evaluation:
     importances_sd: pd.Series
     actual: np.ndarray
     failed: np.ndarray
+    importances_ci: pd.DataFrame | None = None
+    """lo, hi: the 95 % t-interval of each importance over the folds (each fold's mean over its shuffles)."""
 
     def as_dict(self) -> dict:
         """JSON-able scores."""
@@ -728,6 +741,14 @@ def fit_and_evaluate(
     forest = ForestArrays.from_sklearn(fit_forest(data.features, data.min_loss, trees, max_depth, seed))
     importances = pd.Series(drops.mean(axis=0), index=list(data.feature_names)).sort_values(ascending=False)
     importances_sd = pd.Series(drops.std(axis=0), index=list(data.feature_names))[importances.index]
+    per_fold = drops.reshape(folds, -1, drops.shape[1]).mean(axis=1)  # each fold's mean over its shuffles
+    from sparse_rnn_jax.analysis.tables import t_interval
+
+    importances_ci = pd.DataFrame(
+        [t_interval(per_fold[:, j]) for j in range(per_fold.shape[1])],
+        index=list(data.feature_names),
+        columns=["lo", "hi"],
+    ).loc[importances.index]
     evaluation = Evaluation(
         n_models=len(models),
         folds=folds,
@@ -740,6 +761,7 @@ def fit_and_evaluate(
         mlp_curve_r2=curve_r2,
         importances=importances,
         importances_sd=importances_sd,
+        importances_ci=importances_ci,
         actual=data.min_loss,
         failed=data.failed,
     )

@@ -31,7 +31,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sparse_rnn_jax.analysis import figures, graph_regression
+from sparse_rnn_jax.analysis import compare, figures, graph_regression
 from sparse_rnn_jax.analysis.convergence import UC_MAX_EXPLODED_FRACTION, FailureRule, classify, rule_markdown
 from sparse_rnn_jax.analysis.predictor import (
     DEFAULT_FOLDS,
@@ -382,30 +382,72 @@ def _evaluation_md(ev: Evaluation) -> str:
     return "\n".join(lines)
 
 
-def _importance_md(importances: pd.Series, sd: pd.Series) -> str:
-    lines = ["| rank | feature | permutation importance (drop in held-out R2) | sd |", "|---|---|---|---|"]
+def _importance_md(importances: pd.Series, sd: pd.Series, ci: pd.DataFrame | None = None) -> str:
+    lines = [
+        "| rank | feature | permutation importance (drop in held-out R2) | 95 % CI over folds | sd |",
+        "|---|---|---|---|---|",
+    ]
     for k, (name, v) in enumerate(importances.items(), 1):
-        lines.append(f"| {k} | {name} | {v:.4f} | {sd[name]:.4f} |")
+        interval = (
+            ""
+            if ci is None or not np.isfinite(ci.loc[name, "lo"])
+            else (f"[{ci.loc[name, 'lo']:.4f}, {ci.loc[name, 'hi']:.4f}]")
+        )
+        lines.append(f"| {k} | {name} | {v:.4f} | {interval} | {sd[name]:.4f} |")
     return "\n".join(lines)
 
 
-def _paper_note(models: pd.DataFrame) -> tuple[str | None, str]:
-    """(the paper's table this experiment is, or None; a sentence saying so, or why there is no counterpart)."""
+def _reconcile_md(ev: Evaluation) -> str:
+    """Why permutation importance and the ablation can disagree, with this run's numbers."""
+    from sparse_rnn_jax.analysis.tables import t_interval
+
+    name = "hidden_proportion"
+    if name not in ev.importances.index:
+        return ""
+    rank = list(ev.importances.index).index(name) + 1
+    diff = np.asarray(ev.forest.r2_folds) - np.asarray(ev.forest_without_hp.r2_folds)
+    lo, hi = t_interval(diff)
+    within = np.isfinite(lo) and lo <= 0 <= hi
+    interval = f" [{lo:+.3f}, {hi:+.3f}] over folds" if np.isfinite(lo) else ""
+    return (
+        f"**Reading importance against the ablation.** Permutation importance asks how much the fitted forest leans "
+        f"on a feature while the others stay as they are; the ablation refits the forest without it. The hidden "
+        f"proportion is a function of the block densities and sizes, which stay in the refitted forest, so the "
+        f"refit can recover most of what it carried: correlated features share their importance, and one can rank "
+        f"high (here the hidden proportion ranks {rank} of {len(ev.importances)}, "
+        f"{ev.importances[name]:.3f}) while removing it changes the held-out R2 by "
+        f"{ev.forest.r2 - ev.forest_without_hp.r2:+.3f} (per-fold mean {diff.mean():+.3f}{interval}"
+        + ("; within noise" if within else "")
+        + "). Neither number alone says the hidden proportion does not matter; the ablation says the densities "
+        "carry the same information."
+    )
+
+
+def _paper_note(models: pd.DataFrame) -> tuple[str | None, str, str | None]:
+    """(the paper's table to show beside this experiment, or None; a sentence saying whether it is the paper's
+    experiment, or why not; the label of the published row when the experiment is a different one)."""
     why = paper_mismatch(models)
     match = next((t for t, reason in why.items() if reason is None), None)
     if match is not None:
-        return match, (
-            f"This is the paper's experiment ({PAPER_EXPERIMENTS[match]['text']}): the published values of "
-            f"{PAPER_TABLES[match]['caption']} are listed under each metric."
+        return (
+            match,
+            (
+                f"This is the paper's experiment ({PAPER_EXPERIMENTS[match]['text']}): the published values of "
+                f"{PAPER_TABLES[match]['caption']} are listed under each metric."
+            ),
+            None,
         )
     task = str(models["task"].iloc[0])
     same_task = [t for t, exp in PAPER_EXPERIMENTS.items() if exp["task"] == task]
     if not same_task:
-        return None, f"No published counterpart: the paper's Tables III/IV have no `{task}` experiment."
+        return None, f"No published counterpart: the paper's Tables III/IV have no `{task}` experiment.", None
     table = same_task[0]
-    return None, (
+    return (
+        table,
         f"No published counterpart: the paper's Table {table} is {PAPER_EXPERIMENTS[table]['text']}; "
-        f"this experiment differs ({why[table]}), so the published values are not shown."
+        f"this experiment differs ({why[table]}). The published values are listed for orientation only, in the row "
+        f"labelled as a different experiment: they are not a target for this run.",
+        f"paper, Table {table} (a different experiment)",
     )
 
 
@@ -466,7 +508,7 @@ def _task_section(
     )
 
     # Tables III/IV.
-    paper, paper_text = _paper_note(models)
+    paper, paper_text, paper_label = _paper_note(models)
     summaries = {m: bucket_summary(models, m) for m in ("hidden_proportion", "model_density")}
     csv = w.out / TABLES_DIR / f"{stem}_min_val_loss_buckets.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
@@ -474,14 +516,19 @@ def _task_section(
     w.tables.append(csv)
     w.add(
         "### Minimum validation loss by hidden proportion and model density"
-        + (f" (paper Table {paper})" if paper else ""),
+        + (f" (paper Table {paper})" if paper and paper_label is None else ""),
         "",
         "Minimum validation loss per model (min over epochs, capped), summarised by mean per bucket with its n; "
         '"Model density" (trainable / all weight-space entries) is what the paper calls "model sparsity". '
         "`uc` beside a number: unstable convergence, loss not meaningful (more than "
         f"{UC_MAX_EXPLODED_FRACTION:.0%} of the bucket's models exploded; rule above). " + paper_text,
         "",
-        markdown_table(summaries, paper, at_chance="at chance" if rule.source == "chance" else "failed to learn"),
+        markdown_table(
+            summaries,
+            paper,
+            at_chance="at chance" if rule.source == "chance" else "failed to learn",
+            paper_label=paper_label,
+        ),
         "",
         f"All statistics (mean, 95 % CI, median, sd, IQR, counts, at-chance and exploded shares, uc) per bucket: "
         f"[{csv.relative_to(w.out).as_posix()}]({csv.relative_to(w.out).as_posix()}).",
@@ -613,7 +660,16 @@ def _task_section(
         models, rule, options.trees, options.max_depth, options.folds, options.seed, options.mlp, options.mlp_config
     )
     log(f"[{name}] parent network done in {time.time() - t0:.1f} s")
-    predictor.meta.update({"experiment": name, "task_name": str(first["task"]), "environment": env or None})
+    chance = float(first.get("chance_loss", np.nan))
+    predictor.meta.update(
+        {
+            "experiment": name,
+            "task_name": str(first["task"]),
+            "environment": env or None,
+            "chance_loss": chance if np.isfinite(chance) and chance > 0 else None,
+            "runs": [str(Path(r).absolute()) for r in runs],
+        }
+    )
     pred_dir = predictor.save(w.out / PREDICTOR_DIR / stem)
     w.add(
         "Features: the 19 hyperparameters (6 block densities, 6 init means, 6 init stds, learning rate) and the "
@@ -647,7 +703,9 @@ def _task_section(
         "units of the ablation's R2 change above",
     )
     w.add(
-        _importance_md(ev.importances, ev.importances_sd),
+        _importance_md(ev.importances, ev.importances_sd, ev.importances_ci),
+        "",
+        _reconcile_md(ev),
         "",
         f"Saved predictor: `{pred_dir.relative_to(w.out).as_posix()}/` (forest as plain arrays in forest.npz, MLP "
         "parameters as Flax msgpack plus normalisation in mlp.json; no pickle). Use it with "
@@ -656,6 +714,31 @@ def _task_section(
         "",
     )
     return pred_dir, ev
+
+
+def _comparison_section(w: _Writer, models: pd.DataFrame) -> None:
+    """Several runs side by side (``analysis.compare``): a table and a figure of every configuration per run."""
+    table = compare.comparison_table(models)
+    csv = w.out / TABLES_DIR / "comparison.csv"
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(csv, index=False)
+    w.tables.append(csv)
+    w.add(
+        "## Runs compared",
+        "",
+        "Minimum validation loss / the run's chance loss (1 = chance; raw where a run records no chance loss) of "
+        "each configuration in each run: mean [95 % t-interval] (models). Sampled draws form one row per sampler. "
+        "Each run's own analysis follows.",
+        "",
+        compare.comparison_markdown(table),
+        "",
+        f"Table: `{csv.relative_to(w.out).as_posix()}`.",
+        "",
+    )
+    w.figure(
+        compare.comparison_figure(table, w.out / FIGURES_DIR / "comparison.png", "Configurations across runs"),
+        "each configuration's minimum validation loss / chance in each run (mean and 95 % interval over its models)",
+    )
 
 
 def _html(markdown_text: str, title: str) -> str | None:
@@ -715,6 +798,8 @@ def analyze(
         rule_markdown(),
         "",
     )
+    if len(results_dirs) > 1:
+        _comparison_section(w, models)
     predictors, evaluations = {}, {}
     for name in sorted(rules):
         exp_models = models[models["experiment"] == name].reset_index(drop=True)

@@ -37,6 +37,17 @@ def summary_table(per_model: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _wall_time(record: dict) -> str:
+    """The run's training time; a run trained in several sessions (resumed, or extended to more epochs) says the
+    time is their total and gives the last one's."""
+    total = f"{record['wall_time_s']:.0f} s"
+    sessions = int(record.get("sessions") or 1)
+    if sessions < 2:
+        return total
+    last = record.get("session_wall_time_s")
+    return f"{total} in all over {sessions} sessions" + (f", the last {last:.0f} s," if last is not None else "")
+
+
 def sweep_summary(frame: pd.DataFrame, record: dict, scores: pd.DataFrame | None = None) -> str:
     """The end-of-sweep printout of a results table and its run record (run.json); ``scores`` per model."""
     per_model = final_per_model(frame).assign(chance_loss=record.get("chance_loss", np.nan))
@@ -44,7 +55,7 @@ def sweep_summary(frame: pd.DataFrame, record: dict, scores: pd.DataFrame | None
     has_accuracy = bool(np.isfinite(per_model["best_val_accuracy"]).any())
     lines = [
         "",
-        f"{len(per_model)} models x {int(frame['epoch'].max())} epochs in {record['wall_time_s']:.0f} s "
+        f"{len(per_model)} models x {int(frame['epoch'].max())} epochs in {_wall_time(record)} "
         f"({record['platform']}, {len(record['devices'])} device(s))",
         "Minimum validation loss (mean per bucket, the paper's Table III/IV form; uc = unstable convergence: more "
         "than 25 % of the bucket's models exploded, diverged or non-finite):",

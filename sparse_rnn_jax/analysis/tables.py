@@ -189,10 +189,15 @@ def _share(row: pd.Series, name: str) -> str:
 
 
 def markdown_table(
-    summaries: Mapping[str, pd.DataFrame], paper: str | None = None, digits: int = 3, at_chance: str = "at chance"
+    summaries: Mapping[str, pd.DataFrame],
+    paper: str | None = None,
+    digits: int = 3,
+    at_chance: str = "at chance",
+    paper_label: str | None = None,
 ) -> str:
     """The paper's layout: one block of rows per metric (mean with n and the uc marker; the published row when
-    ``paper`` names Table III or IV; 95 % CI; the share of models ``at_chance``; the share that exploded)."""
+    ``paper`` names Table III or IV, labelled ``paper_label`` (default "paper, Table N"); 95 % CI; the share of
+    models ``at_chance``; the share that exploded)."""
     header = "| metric | " + " | ".join(BUCKET_LABELS) + " |"
     lines = [header, "|---|" + "---|" * len(BUCKET_LABELS)]
     for metric, s in summaries.items():
@@ -209,7 +214,7 @@ def markdown_table(
         ]
         if paper is not None and metric in PAPER_TABLES[paper]:
             published = [v if isinstance(v, str) else f"{v:.3f}" for v in PAPER_TABLES[paper][metric]]
-            rows.insert(1, (f"  paper, Table {paper}", published))
+            rows.insert(1, (f"  {paper_label or f'paper, Table {paper}'}", published))
         for name, cells in rows:
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -135,3 +135,19 @@ def describe_dict(spec: NetworkSpec) -> dict:
             for b, c in acc.blocks.items()
         },
     }
+
+
+JSON_DIGITS = 6
+"""Decimals of the floats in a network's JSON description (``rounded``): counts such as 0.16 x 147,980 = 23,676.8
+come out without float noise."""
+
+
+def rounded(obj, digits: int = JSON_DIGITS):
+    """``obj`` (dicts, lists, numbers) with every float rounded to ``digits`` decimals and integral floats kept."""
+    if isinstance(obj, dict):
+        return {k: rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [rounded(v, digits) for v in obj]
+    if isinstance(obj, float):
+        return round(obj, digits)
+    return obj

@@ -81,9 +81,10 @@ class PopulationConfig:
     config_lr: float = _field(1e-4, "Learning rate of the named configurations (the reference's 1e-4).")
     specs: tuple[str, ...] = _field(
         (),
-        "Explicit block RNNs to add, one model each (repeat a text for more seeds): NAME:h=H:lr=LR:hx=D/M/S:... "
-        "(core.spec_text).",
+        "Explicit block RNNs to add, spec_repeats models (seeds) each: NAME:h=H:lr=LR:hx=D/M/S:... "
+        "(core.spec_text; experiments.recommend prints them).",
     )
+    spec_repeats: int = _field(1, "Seeds per explicit spec of specs (each repeat its own model and seed).")
     uniform_density: float = _field(0.2, "Density of every block of the 'uniform' named config.")
     activation: str = _field("relu", f"Hidden activation: one of {ACTIVATIONS}.")
     hh_graph: str = _field("none", "Draw the sampled models' hh masks as random graphs: none, er, ws or ba.")
@@ -137,6 +138,8 @@ class PopulationConfig:
             raise ValueError("configs need a budget (or hidden_dim)")
         if "balanced" in self.configs and self.budget is None:
             raise ValueError("configs: balanced needs a budget")
+        if self.spec_repeats < 1:
+            raise ValueError(f"spec_repeats must be >= 1, got {self.spec_repeats}")
         if self.size == 0:
             raise ValueError("num_models: nothing to train (0 sampled models and no configs)")
         if self.hh_graph not in ("none",) + GRAPH_KINDS:
@@ -152,7 +155,7 @@ class PopulationConfig:
     def size(self) -> int:
         """The number of members (with ``stratify``, an upper bound: every one of the 25 strata full)."""
         sampled = self.num_models if self.stratify == "none" else 25 * self.per_stratum
-        return sampled + len(self.configs) * self.config_repeats + len(self.specs)
+        return sampled + len(self.configs) * self.config_repeats + len(self.specs) * self.spec_repeats
 
 
 @dataclasses.dataclass(frozen=True)

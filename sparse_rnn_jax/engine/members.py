@@ -4,9 +4,10 @@ Members, in id order: ``num_models`` networks drawn by ``sampler`` (ids 0..num_m
 stratified subsample of that draw, ``core.strata``), then every named
 configuration or baseline cell of ``configs`` repeated ``config_repeats`` times (each repeat its own id and so its
 own seed), at ``budget`` trainable weights (or ``hidden_dim``), then one model per explicit spec text of ``specs``
-(``core.spec_text``; a text given k times is k seeds). ``hh_graph`` draws the sampled models' hh masks
-as random graphs; ``leak`` turns every block RNN (sampled and named) into a leaky or gated one with the same
-seed. A model's seed is derived from the sweep seed and its id (``population.model_seed``).
+(``core.spec_text``), each ``spec_repeats`` times in a row (a text given k times is k more seeds). ``hh_graph``
+draws the sampled models' hh masks as random graphs; ``leak`` turns every block RNN (sampled and named) into a
+leaky or gated one with the same seed. A model's seed is derived from the sweep seed and its id
+(``population.model_seed``).
 """
 
 from __future__ import annotations
@@ -100,8 +101,9 @@ def build_members(population: PopulationConfig, seed: int, input_dim: int, outpu
             members.append(Member(i, s, model_seed(seed, i), s.name))
     for text in p.specs:
         s = spec_from_text(text, input_dim, output_dim)
-        i = len(members)
-        members.append(Member(i, s, model_seed(seed, i), s.name))
+        for _ in range(p.spec_repeats):
+            i = len(members)
+            members.append(Member(i, s, model_seed(seed, i), s.name))
     if p.leak != "none":  # the block RNNs become leaky (same seeds, so the same block weights); cells stay
         members = [
             dataclasses.replace(m, spec=LeakySpec(m.spec, p.leak, p.leak_alpha)) if m.spec.family == "block" else m

@@ -52,6 +52,7 @@ from sparse_rnn_jax.engine.population import (
     weight_entries,
 )
 from sparse_rnn_jax.engine.programs import choose_form, eval_indices, init_train_state, jitted_programs, run_steps
+from sparse_rnn_jax.engine.progress import BAR_FORMAT, SweepEta, step_work
 from sparse_rnn_jax.engine.results import spec_columns
 from sparse_rnn_jax.engine.task import Task
 from sparse_rnn_jax.engine.workdir import FINAL_PARAMS_DIR, absolute, fault_point, final_params_dir
@@ -180,9 +181,14 @@ def run_sweep(
     val_dev = put({k: np.asarray(v) for k, v in val_data.items()}, replicated)
     eval_idx, eval_w = eval_indices(n_val, cfg.eval_batch_size)
     total = sum((cfg.epochs - ledger.committed_epochs(c.key)) * steps_per_epoch for c in todo)
-    bar = tqdm(total=total, unit="step", disable=not progress, dynamic_ncols=True, smoothing=0.1)
+    x, y = members[0].spec.input_dim, members[0].spec.output_dim
+    eta = SweepEta(
+        [(step_work(c, x, y), (cfg.epochs - ledger.committed_epochs(c.key)) * steps_per_epoch, _shape(c)) for c in todo]
+    )
+    bar = tqdm(total=total, unit="step", disable=not progress, dynamic_ncols=True, bar_format=BAR_FORMAT)
     try:
         for chunk in todo:
+            eta.start_chunk()
             train_steps, evaluate = jitted_programs(
                 task,
                 chunk.family,
@@ -210,6 +216,8 @@ def run_sweep(
                 bar,
                 log,
                 on_epoch if lead else None,
+                eta,
+                step_work(chunk, x, y),
             )
             fault_point("chunk_done")
     finally:
@@ -289,6 +297,8 @@ def _train_chunk(
     bar,
     log,
     on_epoch: EpochCallback | None,
+    eta: SweepEta | None = None,
+    work_per_step: float = 0.0,
 ) -> None:
     params_np, masks_np, lrs_np = stack_chunk(chunk, cfg.mask_mode)
     exact = family_trainable(chunk, masks_np)
@@ -324,9 +334,11 @@ def _train_chunk(
         def after_call(_state, losses, n, step, clock=clock):
             nonlocal loss_sum
             loss_sum += losses.sum(axis=0)
-            bar.update(n)
             now = time.perf_counter()
-            bar.set_postfix(steps_per_s=f"{n / (now - clock[0]):.1f}", refresh=False)
+            if eta is not None:
+                eta.record(work_per_step, n, now - clock[0], _shape(chunk))
+                bar.set_postfix_str(eta.postfix(), refresh=False)
+            bar.update(n)
             clock[0] = now
             return should_stop() and step < steps_per_epoch
 
@@ -375,6 +387,11 @@ def _train_chunk(
         epoch, start_step, loss_sum = epoch + 1, 0, np.zeros(chunk.size)
         if should_stop() and epoch <= cfg.epochs:
             raise SweepInterrupted(f"stopped in chunk {chunk.key} after epoch {epoch - 1}; checkpoint saved")
+
+
+def _shape(chunk: Chunk) -> tuple:
+    """What a chunk's compiled programs depend on: family, activation, padded hidden size and models."""
+    return (chunk.family, chunk.activation, chunk.padded_hidden_dim, chunk.size)
 
 
 def family_trainable(chunk: Chunk, masks: Mapping[str, np.ndarray]) -> np.ndarray:

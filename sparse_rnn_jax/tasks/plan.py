@@ -12,7 +12,10 @@ the chunk's size, plus the data loading time scaled from the slice. Environment 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -27,6 +30,10 @@ from sparse_rnn_jax.models.registry import family_of
 from sparse_rnn_jax.tasks.run import prepare
 from sparse_rnn_jax.tasks.run_config import RunConfig
 
+DEFAULT_CACHE = Path(os.path.expanduser("~")) / ".cache" / "sparse_rnn_jax" / "plan_calibration.json"
+"""Where ``plan_run`` keeps its measured calibrations (``CalibrationCache``)."""
+QUICK_CALL_STEPS = 5
+"""Steps per calibration call of a quick plan (the full plan times calls of the run's own ``steps_per_call``)."""
 CALIBRATION_SEQUENCES = 64
 """Training sequences of the calibration slice (validation: a quarter of it)."""
 
@@ -60,6 +67,78 @@ def _model_bytes(chunk: Chunk) -> int:
     return chunk.size * (20 * params + masks)
 
 
+class CalibrationCache:
+    """Measured calibrations in a JSON file: {context key: {"family|activation|h": times}}. An unreadable file is
+    an empty cache; writes are whole-or-nothing (a temporary file renamed into place)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def _read(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    @staticmethod
+    def _key(context: dict) -> str:
+        return json.dumps(context, sort_keys=True)
+
+    def get(self, context: dict, shape: tuple) -> dict | None:
+        """The cached times of ``shape`` (family, activation, padded hidden size) in ``context``, or None."""
+        hit = self._read().get(self._key(context), {}).get("|".join(map(str, shape)))
+        ok = isinstance(hit, dict) and all(
+            isinstance(hit.get(k), (int, float))
+            for k in ("models", "step_seconds", "eval_seconds_per_sequence", "compile_seconds")
+        )
+        return dict(hit) if ok else None
+
+    def put(self, context: dict, shapes: dict) -> None:
+        """Adds measured ``shapes`` to ``context``; a cache that cannot be written is left as it was."""
+        if not shapes:
+            return
+        data = self._read()
+        entry = data.setdefault(self._key(context), {})
+        for shape, times in shapes.items():
+            entry["|".join(map(str, shape))] = {k: v for k, v in times.items() if k != "source"}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
+def _scaled(refs: list[tuple[dict, Chunk]], chunk: Chunk, seq_len: int) -> dict:
+    """The times of ``chunk``'s shape from measured reference shapes: per model, a + b x matrix FLOPs per sequence
+    through the references (step and evaluation; proportional with one reference), the compile time their mean."""
+
+    def per_model(times: dict, ch: Chunk, what: str, which: int) -> tuple[float, float]:
+        flops = _chunk_flops(ch, seq_len)[which] / ch.size
+        return flops, times[what] / times["models"]
+
+    def fit(what: str, which: int) -> float:
+        points = [per_model(t, c, what, which) for t, c in refs]
+        x = _chunk_flops(chunk, seq_len)[which] / chunk.size
+        if len(points) == 1 or points[1][0] <= points[0][0]:
+            f0, t0 = points[0]
+            return t0 * x / f0
+        (f0, t0), (f1, t1) = points
+        slope = max(0.0, (t1 - t0) / (f1 - f0))
+        return max(0.0, t0 + slope * (x - f0))
+
+    models = refs[0][0]["models"]
+    return {
+        "models": models,
+        "step_seconds": fit("step_seconds", 0) * models,
+        "eval_seconds_per_sequence": fit("eval_seconds_per_sequence", 1) * models,
+        "compile_seconds": float(np.mean([t["compile_seconds"] for t, _ in refs])),
+        "source": "scaled",
+    }
+
+
 def _slice_config(data_config, n_train: int, n_val: int):
     """The task config with its split sizes cut to a calibration slice (unchanged when it has none)."""
     fields = {f.name for f in dataclasses.fields(data_config)}
@@ -74,12 +153,18 @@ def plan_run(
     calibration_models: int | None = None,
     calibration_steps: int = 3,
     device_count: int | None = None,
+    quick: bool = False,
+    cache_path: str | os.PathLike | None = None,
     log: Callable[[str], None] = lambda _s: None,
 ) -> dict:
     """The plan of ``config`` (module docstring) as a JSON-able dict with keys ``models``, ``cells``
     (``hidden_proportion`` and ``model_density``, each mapping the five cell labels to counts), ``buckets``,
     ``chunks``, ``padding_efficiency``, ``executed_flops``, ``peak_memory_bytes``, ``estimated_seconds`` (None
-    without calibration) and ``calibration`` (the measured times). RunError before any work on bad input."""
+    without calibration) and ``calibration`` (the measured times). RunError before any work on bad input.
+
+    Every measured shape is kept in a calibration cache (``cache_path``, default ``DEFAULT_CACHE``) keyed by the
+    device, JAX version, task dims and training settings, and reused by later plans. ``quick`` compiles at most
+    two shapes (the narrowest and widest not cached) and interpolates the others by their matrix FLOPs."""
     import jax
 
     from sparse_rnn_jax.engine.devices import population_mesh, put, shardings
@@ -87,6 +172,7 @@ def plan_run(
     from sparse_rnn_jax.engine.sweep import chunk_models, data_size
 
     input_dim, output_dim = prepare(config)
+    cache_path = Path(cache_path) if cache_path is not None else DEFAULT_CACHE
     if calibration_models is None:  # a CPU's step time grows linearly with the models; an accelerator's does not
         calibration_models = 16 if jax.default_backend() == "cpu" else 1 << 30
     train = config.train
@@ -166,11 +252,10 @@ def plan_run(
     n_cal_val = data_size(data.val)
     eval_idx, eval_w = eval_indices(n_cal_val, train.eval_batch_size)
     rng = np.random.default_rng(0)
-    shapes: dict[tuple, dict] = {}
-    for ch in chunks:
-        key = (ch.family, ch.activation, ch.padded_hidden_dim)
-        if key in shapes:
-            continue
+    call_len = min(train.steps_per_call, QUICK_CALL_STEPS) if quick else train.steps_per_call
+
+    def calibrate(ch: Chunk) -> dict:
+        """Compiles and times the chunk's programs on a probe of up to ``calibration_models`` of its members."""
         p = min(len(ch.members), calibration_models)
         p += (-p) % n_dev
         probe = (
@@ -189,27 +274,21 @@ def plan_run(
             train.compute_dtype,
             choose_form(train.program_form, train.compute_dtype),
         )
-        idx_shape = (
-            (train.steps_per_call, p, train.batch_size)
-            if train.per_model_order
-            else (train.steps_per_call, train.batch_size)
+        idx_shape = (call_len, p, train.batch_size) if train.per_model_order else (call_len, train.batch_size)
+        idx = rng.integers(0, data_size(data.train), size=(calibration_steps * call_len,) + idx_shape[1:]).astype(
+            np.int32
         )
-        idx = rng.integers(
-            0, data_size(data.train), size=(calibration_steps * train.steps_per_call,) + idx_shape[1:]
-        ).astype(np.int32)
         state = put(init_train_state(params), by_model)
         t0 = time.perf_counter()
         state, _ = run_steps(
-            train_steps, state, masks, lrs, train_dev, idx[: train.steps_per_call], train.steps_per_call
+            train_steps, state, masks, lrs, train_dev, idx[:call_len], call_len
         )  # compile and one call
         jax.block_until_ready(state)
         first = time.perf_counter() - t0
         t0 = time.perf_counter()
-        state, _ = run_steps(
-            train_steps, state, masks, lrs, train_dev, idx[train.steps_per_call :], train.steps_per_call
-        )
+        state, _ = run_steps(train_steps, state, masks, lrs, train_dev, idx[call_len:], call_len)
         jax.block_until_ready(state)
-        step = (time.perf_counter() - t0) / max(1, (calibration_steps - 1) * train.steps_per_call)
+        step = (time.perf_counter() - t0) / max(1, (calibration_steps - 1) * call_len)
         ev = lambda: jax.block_until_ready(evaluate(state.params, masks, val_dev, eval_idx, eval_w))  # noqa: E731
         t0 = time.perf_counter()
         ev()
@@ -217,17 +296,53 @@ def plan_run(
         t0 = time.perf_counter()
         ev()
         eval_time = time.perf_counter() - t0
-        compile_s = max(0.0, first - step * cal_call) + max(0.0, eval_first - eval_time)
-        shapes[key] = {
-            "models": p,
-            "step_seconds": step,
-            "eval_seconds_per_sequence": eval_time / n_cal_val,
-            "compile_seconds": compile_s,
-        }
+        compile_s = max(0.0, first - step * call_len) + max(0.0, eval_first - eval_time)
         log(
             f"calibrated {ch.family} h<={ch.padded_hidden_dim}: {step * 1e3:.1f} ms/step for {p} models, "
             f"compile {compile_s:.1f} s"
         )
+        return {
+            "models": p,
+            "step_seconds": step,
+            "eval_seconds_per_sequence": eval_time / n_cal_val,
+            "compile_seconds": compile_s,
+            "source": "measured",
+        }
+
+    context = {
+        "device": str(jax.devices()[0].device_kind),
+        "backend": jax.default_backend(),
+        "devices": n_dev,
+        "jax": jax.__version__,
+        "task": task.name,
+        "dims": [input_dim, output_dim, seq_len],
+        "train": [train.batch_size, train.steps_per_call, train.unroll, train.per_model_order, train.mask_mode],
+        "eval_batch_size": train.eval_batch_size,
+        "precision": config.matmul_precision,
+        "compute": [train.compute_dtype, choose_form(train.program_form, train.compute_dtype)],
+        "calibration_models": calibration_models,
+    }
+    cache = CalibrationCache(cache_path)
+    shapes: dict[tuple, dict] = {}
+    firsts: dict[tuple, Chunk] = {}
+    for ch in chunks:
+        firsts.setdefault((ch.family, ch.activation, ch.padded_hidden_dim), ch)
+    for key in firsts:
+        hit = cache.get(context, key)
+        if hit is not None:
+            shapes[key] = {**hit, "source": "cached"}
+    missing = [k for k in firsts if k not in shapes]
+    if quick and missing:  # two compiles: the narrowest and widest missing shapes; the others interpolated
+        refs = sorted({min(missing, key=lambda k: k[2]), max(missing, key=lambda k: k[2])}, key=lambda k: k[2])
+        for ref in refs:
+            shapes[ref] = calibrate(firsts[ref])
+        for key in missing:
+            if key not in refs:
+                shapes[key] = _scaled([(shapes[r], firsts[r]) for r in refs], firsts[key], seq_len)
+    else:
+        for key in missing:
+            shapes[key] = calibrate(firsts[key])
+    cache.put(context, {k: v for k, v in shapes.items() if v["source"] == "measured"})
     total = load_seconds * (n_train + n_val) / (cal_train + max(1, cal_train // 4))
     compiled: set[tuple] = set()
     for ch in chunks:
@@ -241,6 +356,9 @@ def plan_run(
     plan["estimated_seconds"] = float(total)
     plan["calibration"] = {
         "shapes": [{"family": k[0], "activation": k[1], "padded_hidden_dim": k[2], **v} for k, v in shapes.items()],
+        "quick": quick,
+        "sources": {src: sum(v["source"] == src for v in shapes.values()) for src in ("measured", "cached", "scaled")},
+        "cache": str(cache_path),
         "slice_load_seconds": load_seconds,
         "slice_sequences": cal_train,
     }
@@ -283,6 +401,18 @@ def plan_text(plan: dict) -> str:
         s = plan["estimated_seconds"]
         lines.append(
             f"estimated wall time: {s / 60:.1f} min ({s / 3600:.2f} h) on this device "
-            "(calibrated; environment scoring not included)"
+            f"({_calibration_words(plan['calibration'])}; environment scoring not included)"
         )
     return "\n".join(lines)
+
+
+def _calibration_words(cal: dict | None) -> str:
+    """How the estimate was calibrated, in words."""
+    if not cal or "sources" not in cal:
+        return "calibrated"
+    n = cal["sources"]
+    parts = [f"{n[k]} shape(s) {k}" for k in ("measured", "cached", "scaled") if n.get(k)]
+    words = "calibration: " + ", ".join(parts)
+    if n.get("scaled"):
+        words += " by FLOPs between the narrowest and widest (quick; a full --plan measures each)"
+    return words

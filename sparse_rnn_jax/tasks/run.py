@@ -251,7 +251,7 @@ def check_workdir(workdir: epath.Path, config: RunConfig, overwrite: bool) -> tu
     if isinstance(old_epochs, int) and new_epochs < old_epochs:
         raise RunError(
             f"--epochs={new_epochs} is less than the {old_epochs} epochs of the run in {workdir}; a run can be "
-            "continued to more epochs, not shortened",
+            f"continued to more epochs, not shortened (rerun with --epochs={old_epochs} to resume or reprint it)",
             overwritable=True,
         )
     return previous, False, old_epochs if isinstance(old_epochs, int) and new_epochs > old_epochs else None
@@ -380,6 +380,7 @@ def train_and_evaluate(
     on_epoch: Callable[[str, int, list, float], None] | None = None,
     tensorboard: bool = True,
     wandb_project: str | None = None,
+    log_models: str = "named",
 ) -> RunResult:
     """Checks the workdir and takes its lock, loads the data, trains every member (resuming from the last commit,
     or continuing a finished run to more epochs), runs the task's after-training step and records run.json. A
@@ -388,7 +389,8 @@ def train_and_evaluate(
     and SweepInterrupted (run.json status "interrupted") after a stop request. ``on_epoch``: see
     ``engine.sweep.EpochCallback``. ``tensorboard`` writes live metrics (population quantiles per epoch, one curve
     per named configuration, throughput; ``engine.metrics.MetricsWriter``) into WORKDIR/tensorboard;
-    ``wandb_project`` logs them to Weights & Biases too (a one-line note when wandb is not installed)."""
+    ``wandb_project`` logs them to Weights & Biases too (a one-line note when wandb is not installed);
+    ``log_models`` picks the models with their own curves (all, named, none; every model gets its hparams)."""
     import jax
 
     from sparse_rnn_jax.engine.devices import agree
@@ -429,7 +431,7 @@ def train_and_evaluate(
             log,
             progress,
             on_epoch,
-            (tensorboard, wandb_project) if metrics else None,
+            (tensorboard, wandb_project, log_models) if metrics else None,
         )
     except RunError:
         if created and lock is not None:
@@ -470,14 +472,27 @@ def _after_training_done(task_def, workdir, members) -> bool:
     return all(m.model_id in scored for m in members)
 
 
-def _metrics_callback(config: RunConfig, workdir, data, options, on_epoch):
+def _metrics_callback(config: RunConfig, workdir, data, options, on_epoch, chunks, train):
     """(on_epoch that also writes live metrics, the writer) for a run with metrics options (tensorboard on?, wandb
-    project)."""
+    project, log_models); the committed results of a resumed or extended run are rewritten first."""
     from sparse_rnn_jax.engine.metrics import MetricsWriter
+    from sparse_rnn_jax.engine.workdir import read_parquet
 
-    tensorboard, project = options
+    _, project, log_models = options
+    try:
+        history = read_parquet(workdir / RESULTS_FILE) if (workdir / RESULTS_FILE).exists() else None
+    except Exception:  # an unreadable table is the sweep's to report and redo; the curves start afresh
+        history = None
     writer = MetricsWriter(
-        workdir / TENSORBOARD_DIR, wandb_project=project, run_name=Path(str(workdir)).name, config=config.to_dict()
+        workdir / TENSORBOARD_DIR,
+        wandb_project=project,
+        run_name=Path(str(workdir)).name,
+        config=config.to_dict(),
+        chunk_keys=[c.key for c in chunks],
+        epochs=train.epochs,
+        log_models=log_models,
+        history=history,
+        chunk_of={m.model_id: c.key for c in chunks for m in c.members},
     )
     sequences = data_size(data.train) // config.train.batch_size * config.train.batch_size
 
@@ -519,7 +534,7 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
     info = {**data.info, "arrays_sha256": arrays_sha256(data.train, data.val)}
     if previous is not None:
         check_same_data(workdir, previous.get("data"), info)
-    _, efficiency = describe_plan(members, train, jax.device_count())
+    chunks, efficiency = describe_plan(members, train, jax.device_count())
     if clear and lead:
         removed = clear_workdir(workdir)
         log(f"--overwrite: removed {', '.join(removed)} from {workdir}")
@@ -541,6 +556,7 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
         "chunk_models": train.max_models_per_chunk,
         "padding_efficiency": efficiency,
         "wall_time_s": (previous or {}).get("wall_time_s", 0.0),
+        "sessions": int((previous or {}).get("sessions", 1 if (previous or {}).get("wall_time_s") else 0)) + 1,
         "status": "running",
     }
     if lead:
@@ -551,7 +567,7 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
     frame = None
     writer = None
     if metrics is not None:
-        on_epoch, writer = _metrics_callback(config, workdir, data, metrics, on_epoch)
+        on_epoch, writer = _metrics_callback(config, workdir, data, metrics, on_epoch, chunks, train)
     try:
         frame = run_sweep(
             members,
@@ -572,7 +588,8 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
         record["status"] = "interrupted"
         raise
     finally:
-        record["wall_time_s"] += time.time() - t0
+        record["session_wall_time_s"] = time.time() - t0
+        record["wall_time_s"] += record["session_wall_time_s"]
         if writer is not None:
             writer.close()
         if lead:

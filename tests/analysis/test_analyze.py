@@ -42,6 +42,17 @@ def test_report_references_pngs_that_exist(analysed):
     assert (out / "keep.txt").read_text() == "not the report's"
 
 
+def test_several_runs_are_compared_in_one_table_and_figure(analysed):
+    out, _, _ = analysed
+    text = (out / "report.md").read_text()
+    assert "## Runs compared" in text and "figures/comparison.png" in _image_links(text)
+    table = pd.read_csv(out / "tables" / "comparison.csv")
+    assert set(table["run"]) == {"rad", "ah"} and {"balanced", "normal_size", "normal"} <= set(table["config"])
+    balanced = table[(table["config"] == "balanced") & (table["run"] == "rad")].iloc[0]
+    assert balanced["models"] == 2 and balanced["lo"] <= balanced["mean"] <= balanced["hi"]
+    assert text.index("## Runs compared") < text.index("## `rad`")
+
+
 def test_report_sections(analysed):
     out, result, _ = analysed
     text = (out / "report.md").read_text()
@@ -55,6 +66,7 @@ def test_report_sections(analysed):
     assert "### Environment scores" in text and "d4rl_score" in text
     assert "R2" in text and "without hidden proportion" in text
     assert "permutation importance" in text
+    assert "Reading importance against the ablation" in text and "95 % CI over folds" in text
     assert "| lstm | 2 |" in text  # any config name gets a row and a colour
     assert re.search(r"\| normal_size \| 60 \| \d+ \| [\d.]+ \| \[[\d.]+, [\d.]+\] \|", text)  # mean and CI
     for name in ("rad", "AdroitHandHammer-v1"):
@@ -174,6 +186,7 @@ def test_experiments_of_different_dims_or_environments_are_apart(tmp_path):
     sections = text.split("\n## ")
     small_section = next(sec for sec in sections if sec.startswith("`rad_784x10`"))
     assert "No published counterpart" in small_section and "dims 784 -> 10, not 2500 -> 10" in small_section
+    assert "paper, Table IV (a different experiment) | 1.791" in small_section  # shown, labelled as another one
     assert "paper, Table IV" in next(sec for sec in sections if sec.startswith("`rad_2500x10`"))
     door_section = next(sec for sec in sections if sec.startswith("`AdroitHandDoor-v1`"))
     assert "environment AdroitHandDoor-v1, not AdroitHandHammer-v1" in door_section
@@ -190,6 +203,16 @@ def test_sweep_summary_uses_the_same_rule():
     assert " at chance" in text and " exploded/diverged" in text
     exploded = rows.assign(diverged=True)
     assert " uc (n=" in summary_table(final_per_model(exploded))
+
+
+def test_sweep_summary_labels_the_time_of_a_run_trained_in_several_sessions():
+    from sparse_rnn_jax.analysis.summary import sweep_summary
+
+    rows = synthetic_results("rad", 6, 2, seed=6)
+    record = {"wall_time_s": 131.0, "platform": "cpu", "devices": ["cpu:0"], "chance_loss": 2.3026}
+    assert "in 131 s (cpu" in sweep_summary(rows, record)
+    extended = dict(record, sessions=2, session_wall_time_s=40.0)
+    assert "in 131 s in all over 2 sessions, the last 40 s, (cpu" in sweep_summary(rows, extended)
 
 
 def test_pooled_runs_of_different_lengths(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 from sparse_rnn_jax.analysis.candidates import candidate_specs
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS
+from sparse_rnn_jax.core.spec_text import spec_from_text
 from tests.conftest import REPO  # noqa: E402
 
 
@@ -35,6 +36,7 @@ def test_ranking_text_with_predictor(analysed):
     assert proc.returncode == 0, proc.stderr
     assert "Candidates ranked by predicted minimum validation loss" in proc.stdout
     assert "(5 of 26 candidates shown" in proc.stdout
+    assert "/chance" in proc.stdout and "cross-validated mean absolute error" in proc.stdout
 
 
 def test_json_with_predictor(analysed):
@@ -65,6 +67,17 @@ def test_json_with_predictor(analysed):
             (c["predicted_min_val_loss_forest"] + c["predicted_min_val_loss_mlp"]) / 2
         )
     assert {"balanced", "balanced@0.30", "eqn8", "normal_size#0"} <= {c["config"] for c in cands}
+    for c in cands:  # every candidate can be trained from its one-line spec, and carries its forest interval
+        spec = spec_from_text(c["spec"], 2500, 10)
+        assert spec.name == c["config"] and spec.hidden_dim == c["hidden_dim"]
+        assert spec.learning_rate == pytest.approx(c["learning_rate"])
+        lo, hi = c["predicted_interval"]
+        assert 0 < lo <= hi  # the 10th-90th percentile over trees (their mean may lie outside with few trees)
+    chance = d["predictor"]["chance_loss"]
+    assert chance and cands[0]["predicted_min_loss_per_chance"] == pytest.approx(preds[0] / chance)
+    u = d["uncertainty"]
+    assert u["error"] == pytest.approx(d["predictor"]["cv_mae_forest"]) and 1 <= u["within_of_best"] <= u["compared"]
+    assert cands[0]["command"] is None  # the synthetic run records no run config to train it like
 
 
 @pytest.mark.parametrize(

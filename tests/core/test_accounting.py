@@ -68,3 +68,9 @@ def test_exact_counts_match_masks_and_ignore_padding():
     bad["hh"] = np.ones((12, 12), bool)
     with pytest.raises(ValueError, match="outside"):
         exact_accounting(spec, bad)
+
+
+def test_json_description_has_no_float_noise():
+    from sparse_rnn_jax.core.accounting import rounded
+
+    assert rounded({"t": 23676.800000000003, "b": [0.1 + 0.2, 3], "n": "x"}) == {"t": 23676.8, "b": [0.3, 3], "n": "x"}

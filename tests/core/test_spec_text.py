@@ -47,3 +47,14 @@ def test_explicit_specs_are_one_member_each_after_the_named_configs():
     assert len(only) == 1 and only[0].spec.hidden_dim == members[4].spec.hidden_dim
     with pytest.raises(ValueError, match="missing"):
         PopulationConfig(num_models=0, specs=("x:h=3",))
+
+
+def test_spec_repeats_equal_repeating_each_text():
+    a = spec_to_text(balanced_spec(28, 10, 2_000, target=0.3, name="b30"))
+    b = spec_to_text(balanced_spec(28, 10, 2_000, target=0.6, name="b60"))
+    repeated = PopulationConfig(num_models=0, specs=(a, b), spec_repeats=3)
+    written = PopulationConfig(num_models=0, specs=(a, a, a, b, b, b))
+    assert repeated.size == 6
+    assert build_members(repeated, 0, 28, 10) == build_members(written, 0, 28, 10)
+    with pytest.raises(ValueError, match="spec_repeats"):
+        PopulationConfig(num_models=0, specs=(a,), spec_repeats=0)

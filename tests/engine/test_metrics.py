@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from sparse_rnn_jax.engine.metrics import MetricsWriter, epoch_scalars, read_scalars
+from sparse_rnn_jax.engine.metrics import HPARAM_COLUMNS, MetricsWriter, epoch_scalars, read_hparams, read_scalars
 from tests.conftest import REPO
 
 
@@ -43,37 +43,80 @@ def test_scalars_of_one_epoch():
     assert not any(t.startswith("val_accuracy") for t in regression)  # no finite accuracy: not written
 
 
-def test_event_files_read_back_per_chunk_with_monotone_steps(tmp_path):
+def _two_chunks(writer, epochs=(1, 2, 3)):
+    for k, (chunk, offset) in enumerate((("b0_c0", 0.0), ("b1_c0", 100.0))):  # chunks train one after another
+        for epoch in epochs:
+            rows = [dict(r, model_id=r["model_id"] + 10 * k) for r in _rows(epoch, offset=offset)]
+            writer.epoch(chunk, epoch, rows, seconds=0.5, sequences=1000)
+
+
+def test_one_sweep_run_at_a_global_step_and_named_model_curves(tmp_path):
     logdir = tmp_path / "tensorboard"
-    with MetricsWriter(logdir) as w:
-        for chunk, offset in (("b0_c0", 0.0), ("b1_c0", 100.0)):  # chunks train one after another
-            for epoch in (1, 2, 3):
-                w.epoch(chunk, epoch, _rows(epoch, offset=offset), seconds=0.5, sequences=1000)
+    with MetricsWriter(logdir, chunk_keys=["b0_c0", "b1_c0"], epochs=3) as w:
+        _two_chunks(w)
     scalars = read_scalars(logdir)
-    assert set(scalars) == {"chunk_b0_c0", "chunk_b1_c0"}
-    for run, tags in scalars.items():
-        assert {"val_loss/p50", "train_loss/p90", "val_accuracy/p10", "config/dense/val_loss", "diverged/share"} <= set(
-            tags
-        )
-        assert tags["throughput/model_sequences_per_s"] == [(1, 2000.0), (2, 2000.0), (3, 2000.0)]
-        for tag, points in tags.items():
-            steps = [s for s, _ in points]
-            assert steps == sorted(steps) == [1, 2, 3], (run, tag)
-    p50 = dict(scalars["chunk_b1_c0"]["val_loss/p50"])
-    assert p50[2] == pytest.approx(100.0 + np.median(np.arange(10) / 2) + 0.5)
+    # one run for the sweep; curves for the named models only (dense, balanced; sampled draws have none)
+    curves = {run for run, tags in scalars.items() if "val_loss" in tags and run != "sweep"}
+    assert curves == {
+        f"models/{i:05d}_{c}" for i, c in ((8, "dense"), (9, "balanced"), (18, "dense"), (19, "balanced"))
+    }
+    assert len(scalars) == 1 + 20  # and every model's hparams session
+    sweep = scalars["sweep"]
+    assert {"val_loss/p50", "train_loss/p90", "val_accuracy/p10", "config/dense/val_loss", "diverged/share"} <= set(
+        sweep
+    )
+    for tag, points in sweep.items():
+        assert [s for s, _ in points] == [1, 2, 3, 4, 5, 6], tag  # chunk index x epochs + epoch: only grows
+    assert [v for _, v in sweep["progress/chunk"]] == [0, 0, 0, 1, 1, 1]
+    assert dict(sweep["val_loss/p50"])[5] == pytest.approx(100.0 + np.median(np.arange(10) / 2) + 0.5)
+    assert [s for s, _ in scalars["models/00019_balanced"]["val_loss"]] == [1, 2, 3]  # a model's curve: step = epoch
+
+
+def test_every_model_gets_its_hparams_session_with_final_metrics(tmp_path):
+    with MetricsWriter(tmp_path, chunk_keys=["c"], epochs=2, log_models="none") as w:
+        for epoch in (1, 2):
+            w.epoch("c", epoch, _rows(epoch), 1.0, 10)
+    sessions = read_hparams(tmp_path)
+    assert len(sessions) == 10 and set(read_scalars(tmp_path)) == {"sweep", *sessions}
+    hp = sessions["models/00009_balanced"]
+    assert hp["config"] == "balanced" and hp["hidden_proportion"] == pytest.approx(0.9)
+    assert set(HPARAM_COLUMNS) == set(hp) and sessions["models/00000_normal_size"]["activation"] == "none"
+    final = read_scalars(tmp_path)["models/00009_balanced"]
+    assert final["hparams/min_val_loss"] == [(2, pytest.approx(9 / 2 + 0.5))]  # min over epochs 1, 2
+    assert final["hparams/diverged"] == [(2, 0.0)] and read_scalars(tmp_path)["models/00000_normal_size"][
+        "hparams/diverged"
+    ] == [(2, 1.0)]
+    assert len(w.models_table()) == 10
+
+
+@pytest.mark.parametrize("mode,runs", [("all", 10), ("named", 2), ("none", 0)])
+def test_log_models_picks_the_curves(tmp_path, mode, runs):
+    with MetricsWriter(tmp_path, chunk_keys=["c"], epochs=3, log_models=mode) as w:
+        w.epoch("c", 1, _rows(1), 1.0, 10)  # no model at its last epoch: no hparams yet
+    assert len(set(read_scalars(tmp_path)) - {"sweep"}) == runs and not read_hparams(tmp_path)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="tensorboard is not installed")
-def test_tensorboard_event_accumulator_reads_the_files(tmp_path):
+def test_an_extended_run_is_rewritten_at_the_new_global_steps(tmp_path):
+    import pandas as pd
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    with MetricsWriter(tmp_path) as w:
-        w.epoch("c", 1, _rows(1), 1.0, 10)
-        w.epoch("c", 2, _rows(2), 1.0, 10)
-    acc = EventAccumulator(str(tmp_path / "chunk_c")).Reload()
-    events = acc.Scalars("val_loss/p50")
-    assert [e.step for e in events] == [1, 2]
-    assert events[0].value == pytest.approx(np.median(np.arange(10)) + 0.5)
+    with MetricsWriter(tmp_path, chunk_keys=["b0_c0", "b1_c0"], epochs=2) as w:
+        _two_chunks(w, epochs=(1, 2))  # steps 1-4
+    history = pd.DataFrame(
+        [
+            dict(r, model_id=r["model_id"] + 10 * k)
+            for k, off in ((0, 0.0), (1, 100.0))
+            for e in (1, 2)
+            for r in _rows(e, offset=off)
+        ]
+    )
+    chunk_of = {i: "b0_c0" for i in range(10)} | {i: "b1_c0" for i in range(10, 20)}
+    with MetricsWriter(tmp_path, chunk_keys=["b0_c0", "b1_c0"], epochs=3, history=history, chunk_of=chunk_of) as w:
+        w.epoch("b0_c0", 3, _rows(3), 0.5, 1000)  # the extension: each chunk's third epoch
+        w.epoch("b1_c0", 3, [dict(r, model_id=r["model_id"] + 10) for r in _rows(3, offset=100.0)], 0.5, 1000)
+    events = EventAccumulator(str(tmp_path / "sweep")).Reload().Scalars("progress/chunk")
+    assert [(e.step, e.value) for e in events] == [(1, 0), (2, 0), (3, 0), (4, 1), (5, 1), (6, 1)]
 
 
 def test_without_wandb_one_line_and_no_traceback(tmp_path):
@@ -89,17 +132,24 @@ def test_without_wandb_one_line_and_no_traceback(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip() == "metrics: wandb is not installed (pip install wandb); W&B logging is off"
     assert "Traceback" not in proc.stderr
-    assert read_scalars(tmp_path)["chunk_c"]["val_loss/p50"] == [(1, 1.0)]
+    assert read_scalars(tmp_path)["sweep"]["val_loss/p50"] == [(1, 1.0)]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is None, reason="wandb is not installed")
-def test_wandb_offline(tmp_path, monkeypatch):
+def test_wandb_offline_one_run_in_wandb_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wb"))
+    (tmp_path / "wb").mkdir()
     notes: list[str] = []
-    w = MetricsWriter(tmp_path, wandb_project="sparse_rnn_jax_test", run_name="t", config={"a": 1}, log=notes.append)
+    logdir = tmp_path / "tensorboard"
+    w = MetricsWriter(
+        logdir, wandb_project="sparse_rnn_jax_test", run_name="t", config={"a": 1}, log=notes.append, epochs=1
+    )
     assert w.wandb_active, notes
     w.epoch("c", 1, _rows(1), 1.0, 10)
-    w.epoch("d", 1, _rows(1), 1.0, 10)  # a second chunk: W&B's own step still grows
+    w.epoch("d", 1, _rows(1), 1.0, 10)  # a second chunk: the global step still grows
     w.close()
-    assert list(tmp_path.rglob("*.wandb")), "no offline W&B run written"
+    runs = list((tmp_path / "wb").rglob("*.wandb"))
+    assert len(runs) == 1, "one offline W&B run, in WANDB_DIR"
+    assert not list(logdir.rglob("*.wandb"))

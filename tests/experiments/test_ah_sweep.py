@@ -10,6 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
+import tests.needs_adroit  # noqa: F401  (skips this module without the Adroit stack)
 from tests.conftest import REPO  # noqa: E402
 
 

@@ -70,6 +70,7 @@ def _sweep(*args, budget="--budget=2000"):
 # (module, args, text the one line must contain). {C}: the case's own cache folder. {T}: the test's folder (a file
 # "blocker", a read-only folder "ro", a run.json of an unfinished run in "unfinished", a garbled results.parquet in
 # "garbled").
+SPEC = "s:h=4:lr=0.001:hx=1/0/0.1:hh=1/0/0.1:hy=1/0/0.1:yx=1/0/0.1:yh=1/0/0.1:yy=1/0/0.1"
 CASES: list[tuple[str, list[str], str]] = [
     # the sweeps
     ("experiments.rad_sweep", _sweep("--sampler=normal", "--hidden_mean=nan"), "--hidden_mean"),
@@ -114,6 +115,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("experiments.reber_sweep", ["--workdir={T}/blocker/w"], "--workdir"),
     ("experiments.ah_sweep", ["--workdir={T}/w", "--budget=2000", "--seed=-3"], "--seed"),
     ("experiments.ah_sweep", ["--workdir={T}/blocker/x/y"], "--workdir"),
+    (
+        "experiments.minari_sweep",
+        ["--workdir={T}/w", "--budget=2000", "--spec_repeats=0", "--specs=" + SPEC],
+        "spec_repeats",
+    ),
     # describe
     (
         "experiments.describe",
@@ -249,8 +255,10 @@ def outcomes(tmp_path_factory) -> tuple[Path, dict[tuple[str, int], dict]]:
 def test_at_least_forty_cases_over_every_entry_point():
     modules = {m for m, _, _ in CASES}
     assert len(CASES) >= 40
-    assert {f"experiments.{n}" for n in ("sweep", "rad_sweep", "ah_sweep", "reber_sweep", "describe", "analyze")} | {
-        f"experiments.{n}" for n in ("recommend", "prune", "diagnose", "bench", "show_rad", "collect_minari")
+    assert {
+        f"experiments.{n}" for n in ("sweep", "rad_sweep", "ah_sweep", "minari_sweep", "reber_sweep", "describe")
+    } | {
+        f"experiments.{n}" for n in ("analyze", "recommend", "prune", "diagnose", "bench", "show_rad", "collect_minari")
     } <= modules
 
 

@@ -99,8 +99,9 @@ def test_more_epochs_continue_and_equal_a_longer_run(tmp_path, complete):
     pd.testing.assert_frame_equal(result.frame, longer, check_exact=True)
     record = json.loads((work / "run.json").read_text())
     assert record["status"] == "complete" and record["config"]["train"]["epochs"] == 3
-    with pytest.raises(RunError, match="not shortened") as e:
+    with pytest.raises(RunError, match=r"not shortened \(rerun with --epochs=3 to resume or reprint it\)") as e:
         _train(CONFIG, work)
+    assert record["sessions"] == 2  # the printout then says the time is the sum of two sessions
     assert e.value.overwritable
     with pytest.raises(RunError, match="different settings"):
         _train(dataclasses.replace(_epochs(CONFIG, 4), population=PopulationConfig(num_models=3, budget=2000)), work)

@@ -16,12 +16,13 @@ predicted with the actual normalised minimum loss (mean and 95 % t-interval over
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from sparse_rnn_jax.analysis.candidates import candidate_specs
+from sparse_rnn_jax.analysis.candidates import FOREST_QUANTILES, candidate_specs, ranking_uncertainty, uncertainty_text
 from sparse_rnn_jax.analysis.defaults import DEFAULT_BALANCE_TARGETS, DEFAULT_LEARNING_RATES
 from sparse_rnn_jax.analysis.meta.parent import TASK_FEATURES, CrossTaskParent, spec_meta_features, task_features
 from sparse_rnn_jax.core.accounting import describe_dict, expected_accounting
@@ -30,6 +31,11 @@ from sparse_rnn_jax.core.spec_text import spec_to_text
 
 DEFAULT_TOP_K = 3
 DEFAULT_SEEDS = 3
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_COMMAND_ROOT = "runs/recommend"
+"""Where the printed commands train each candidate (``runs/recommend/<config>``)."""
+PLACEHOLDER_DATA = "FILE.npz"
+"""The data file of the printed commands when the task was given by its dims (replace it with the task's file)."""
 
 
 def npz_descriptor(path: str, loss: str = "") -> dict:
@@ -111,10 +117,13 @@ def recommend_for_task(
     )
     features = spec_meta_features(specs, task, budget)
     score, curve = parent.rank_scores(features, ranker)
+    spread = parent.forest.quantiles(features, FOREST_QUANTILES)
     outside = parent.out_of_range(features)
+    chance = task["chance_loss"]
     rows = []
     for i, s in enumerate(specs):
         acc = expected_accounting(s)
+        interval = [float(spread[0, i]), float(spread[1, i])]
         rows.append(
             {
                 "config": s.name,
@@ -125,6 +134,9 @@ def recommend_for_task(
                 "hidden_proportion": acc.hidden_proportion,
                 "trainable_params": acc.trainable_params,
                 "predicted_min_loss": float(score[i]),
+                "predicted_interval": interval,
+                "predicted_min_val_loss": None if chance is None else float(score[i]) * chance,
+                "predicted_interval_raw": None if chance is None else [v * chance for v in interval],
                 "predicted_curve": [float(v) for v in curve[i]],
                 "extrapolating": bool(outside[i]),
                 "outside_range": outside[i],
@@ -140,16 +152,26 @@ def recommend_for_task(
     balanced["densities"] = spec.densities()
     best_balanced = next((r for r in ranked if r["config"].split("@lr")[0] == "balanced"), None)
     if best_balanced is not None:
-        balanced.update(
-            {k: best_balanced[k] for k in ("rank", "learning_rate", "predicted_min_loss", "predicted_curve")}
-        )
+        keys = ("rank", "spec", "learning_rate", "predicted_min_loss", "predicted_interval", "predicted_min_val_loss")
+        balanced.update({k: best_balanced[k] for k in keys + ("predicted_interval_raw", "predicted_curve")})
         balanced["extrapolating"] = best_balanced["extrapolating"]
+    else:
+        balanced["spec"] = spec_to_text(spec)
     loto = parent.meta.get("leave_one_task_out") or {}
+    regret = next((r for r in loto.get("summary", []) if (r["method"], r["metric"]) == ("forest", "regret_top1")), None)
+    error = float(np.median([r["predicted_interval"][1] - r["predicted_interval"][0] for r in ranked[:3]]) / 2)
     return {
         "task": task,
         "budget": float(budget),
         "balanced": balanced,
         "candidates": ranked,
+        "uncertainty": ranking_uncertainty(
+            ranked,
+            "predicted_min_loss",
+            error,
+            f"half the forest's {FOREST_QUANTILES[0]}-{FOREST_QUANTILES[1]} % spread over trees (median of the top 3)",
+        )
+        | ({"leave_one_task_out_regret_top1": regret["mean"]} if regret else {}),
         "task_outside_zoo": task_outside,
         "predictor": {
             "kind": "cross-task parent",
@@ -164,36 +186,50 @@ def recommend_for_task(
     }
 
 
+def _prediction(r: dict, width: int = 0) -> str:
+    """``0.61 [0.55, 0.70]`` (÷ chance) and, when the chance loss is known, ``= 1.40 raw``."""
+    lo, hi = r["predicted_interval"]
+    text = f"{r['predicted_min_loss']:.3f} [{lo:.3f}, {hi:.3f}]"
+    return text.rjust(width)
+
+
 def recommendation_text(rec: dict, top: int = 20) -> str:
-    """The recommendation as a few lines and a table for a terminal (with its validation when it has one)."""
+    """The recommendation as a few lines and a table for a terminal (with its training or validation when it has
+    one)."""
     from sparse_rnn_jax.core.spec import BLOCKS
 
     t = rec["task"]
     p = rec["predictor"]
+    chance = t.get("chance_loss")
     lines = [
         f"Task: |x| {t['input_dim']}, |y| {t['output_dim']}, {t['seq_len']} steps, loss {t['loss']}, "
         f"{t['train_size']:,} training sequences ({t['train_size_source']}); budget {rec['budget']:,.0f}",
         f"Cross-task parent ({p['ranker']}) trained on {p['n_models']:,} models of {len(p['tasks'])} zoo tasks: "
         + ", ".join(p["tasks"]),
-        "Predicted loss: minimum validation loss / the task's chance loss (1 = chance, 0 = perfect).",
+        "Predicted loss: the minimum validation loss / the task's chance loss (1 = chance, 0 = perfect)"
+        + (f"; x {chance:.4g} (the chance loss) gives the raw loss a sweep prints" if chance else "")
+        + f". [lo, hi]: the {FOREST_QUANTILES[0]:g}th-{FOREST_QUANTILES[1]:g}th percentile over the forest's trees.",
     ]
     if rec["task_outside_zoo"]:
         lines.append("note: the task lies outside the zoo's range in " + ", ".join(rec["task_outside_zoo"]))
     b = rec["balanced"]
     if "predicted_min_loss" in b:
+        raw = f" (raw {b['predicted_min_val_loss']:.3f})" if b.get("predicted_min_val_loss") is not None else ""
         lines.append(
             f"A-priori balanced (Eqn 13): |h| {b['hidden_dim']}, hidden proportion {b['hidden_proportion']:.3f}, "
-            f"predicted {b['predicted_min_loss']:.3f} at lr {b['learning_rate']:g} (rank {b['rank']})"
+            f"predicted {_prediction(b)} / chance{raw} at lr {b['learning_rate']:g} (rank {b['rank']})"
         )
     head = f"{'rank':>4}  {'config':<24}{'|h|':>6}" + "".join(f"{k:>6}" for k in BLOCKS)
-    lines += ["", head + f"{'lr':>9}{'hid.prop':>10}{'predicted':>11}  curve (first -> last)"]
+    raw_head = f"{'raw':>8}" if chance else ""
+    lines += ["", head + f"{'lr':>9}{'hid.prop':>10}{'predicted/chance [lo, hi]':>27}{raw_head}  curve/chance"]
     ranked = rec["candidates"]
     for r in ranked[:top]:
         c = r["predicted_curve"]
+        raw = f"{r['predicted_min_val_loss']:>8.3f}" if chance else ""
         lines.append(
             f"{r['rank']:>4}  {r['config']:<24}{r['hidden_dim']:>6}"
             + "".join(f"{r['densities'][k]:>6.2f}" for k in BLOCKS)
-            + f"{r['learning_rate']:>9.2g}{r['hidden_proportion']:>10.3f}{r['predicted_min_loss']:>11.3f}"
+            + f"{r['learning_rate']:>9.2g}{r['hidden_proportion']:>10.3f}{_prediction(r, 27)}{raw}"
             + f"  {c[0]:.2f} -> {c[-1]:.2f}"
             + (" *" if r["extrapolating"] else "")
         )
@@ -202,7 +238,13 @@ def recommendation_text(rec: dict, top: int = 20) -> str:
             "* outside the zoo's range (extrapolating): "
             + ", ".join(sorted({f for r in ranked[:top] for f in r["outside_range"]}))
         )
-    lines.append(f"({min(top, len(ranked))} of {len(ranked)} candidates shown)")
+    lines.append(
+        f"({min(top, len(ranked))} of {len(ranked)} candidates shown; curve/chance: the predicted mean validation "
+        "loss / chance at the first and last of 10 points through training, a mean over models, so it can end above "
+        "the predicted minimum, which is each model's best epoch)"
+    )
+    if rec.get("uncertainty"):
+        lines.append(uncertainty_text(rec["uncertainty"]))
     summary = {(s["method"], s["metric"]): s for s in p["leave_one_task_out"]}
     if summary:
         parts = []
@@ -211,6 +253,16 @@ def recommendation_text(rec: dict, top: int = 20) -> str:
             if s:
                 parts.append(f"{m} {s['mean']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]")
         lines.append("Leave-one-task-out regret of the top pick (mean over zoo tasks, 95 % CI): " + "; ".join(parts))
+    if ranked and "command" in ranked[0]:
+        tr = rec["training"]
+        lines += [
+            "",
+            f"Train the best candidate ({tr['seeds']} seeds, {tr['epochs']} epochs; --json gives every candidate's "
+            "command" + (f"; put your data file for {tr['data']}" if tr["data_is_placeholder"] else "") + "):",
+            "  " + ranked[0]["command"],
+        ]
+    if "trained" in rec:
+        lines += ["", validation_text(rec["trained"], "Trained the top candidates")]
     if "validation" in rec:
         lines += ["", validation_text(rec["validation"])]
     return "\n".join(lines)
@@ -227,6 +279,99 @@ def chosen_for_validation(rec: dict, top_k: int = DEFAULT_TOP_K) -> list[dict]:
     return chosen
 
 
+def zoo_epochs(rec: dict) -> int:
+    """The training length the parent's predictions refer to: the zoo's longest run."""
+    return max(int(t["epochs"]) for t in rec["predictor"]["task_descriptors"])
+
+
+def training_config(
+    rec: dict,
+    texts: Sequence[str],
+    data_path: str | None,
+    *,
+    seeds: int = DEFAULT_SEEDS,
+    epochs: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    seed: int = 0,
+    loss: str = "",
+):
+    """The run config (``tasks.command.specs_config``) that trains the spec ``texts`` with ``seeds`` seeds each on
+    the npz task ``data_path`` (``PLACEHOLDER_DATA`` when None) for ``epochs`` (default: the zoo's)."""
+    from sparse_rnn_jax.engine.config import SweepConfig
+    from sparse_rnn_jax.tasks.command import specs_config
+    from sparse_rnn_jax.tasks.npz import NpzConfig
+
+    train = SweepConfig(epochs=epochs or zoo_epochs(rec), batch_size=batch_size, seed=seed, max_buckets=2)
+    return specs_config(
+        "npz", NpzConfig(data=str(data_path or PLACEHOLDER_DATA), loss=loss), texts, seeds=seeds, train=train
+    )
+
+
+def attach_commands(
+    rec: dict,
+    data_path: str | None,
+    *,
+    root: str = DEFAULT_COMMAND_ROOT,
+    seeds: int = DEFAULT_SEEDS,
+    epochs: int | None = None,
+    seed: int = 0,
+    loss: str = "",
+) -> None:
+    """Gives every candidate (and the balanced spec) a ``command``: the ``experiments.sweep`` line that trains it
+    with ``seeds`` seeds on ``data_path`` (``PLACEHOLDER_DATA`` when None: replace it with the task's file) into
+    ``root/<config>``; records the settings in ``rec["training"]``."""
+    from sparse_rnn_jax.tasks.command import sweep_command
+
+    for r in rec["candidates"]:
+        config = training_config(rec, [r["spec"]], data_path, seeds=seeds, epochs=epochs, seed=seed, loss=loss)
+        r["command"] = sweep_command(config, f"{root}/{safe_name(r['config'])}")
+    b = rec["balanced"]
+    config = training_config(rec, [b["spec"]], data_path, seeds=seeds, epochs=epochs, seed=seed, loss=loss)
+    b["command"] = sweep_command(config, f"{root}/balanced")
+    rec["training"] = {
+        "data": data_path or PLACEHOLDER_DATA,
+        "data_is_placeholder": data_path is None,
+        "seeds": seeds,
+        "epochs": epochs or zoo_epochs(rec),
+        "batch_size": DEFAULT_BATCH_SIZE,
+    }
+
+
+def safe_name(name: str) -> str:
+    """A candidate's name as a folder name (``@`` and ``#`` become ``_``)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def train_top(
+    rec: dict,
+    data_path: str,
+    workdir: str | Path | None = None,
+    *,
+    k: int = 1,
+    seeds: int = DEFAULT_SEEDS,
+    epochs: int | None = None,
+    seed: int = 0,
+    loss: str = "",
+    log: Callable[[str], None] = print,
+    progress: bool = False,
+) -> dict:
+    """Trains the ``k`` best-ranked candidates x ``seeds`` as one population on the npz task ``data_path`` in
+    ``workdir`` and returns ``train_candidates``' dict plus the ``command`` that reruns (resumes) it."""
+    return train_candidates(
+        rec,
+        rec["candidates"][:k],
+        data_path,
+        workdir,
+        seeds=seeds,
+        epochs=epochs,
+        seed=seed,
+        loss=loss,
+        log=log,
+        progress=progress,
+        prefix="recommend_top_",
+    )
+
+
 def validate(
     rec: dict,
     data_path: str,
@@ -235,17 +380,50 @@ def validate(
     top_k: int = DEFAULT_TOP_K,
     seeds: int = DEFAULT_SEEDS,
     epochs: int | None = None,
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
     loss: str = "",
     log: Callable[[str], None] = print,
     progress: bool = False,
 ) -> dict:
-    """Trains the chosen candidates (``chosen_for_validation``) x ``seeds`` as one population on the npz task
-    ``data_path`` in ``workdir`` (default: a new ``recommend_validate_*`` folder in the current directory) for
-    ``epochs`` (default: the zoo's) and returns {"workdir", "chance_loss", "epochs", "rows": [{rank, config, seeds,
-    predicted_min_loss, actual_mean, actual_lo, actual_hi}], "spearman"} (normalised losses). Raises
-    ``tasks.run.RunError`` before any work on bad input."""
+    """Trains the chosen candidates (``chosen_for_validation``: the top-k, balanced and dense) x ``seeds`` as one
+    population (``train_candidates``)."""
+    return train_candidates(
+        rec,
+        chosen_for_validation(rec, top_k),
+        data_path,
+        workdir,
+        seeds=seeds,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        loss=loss,
+        log=log,
+        progress=progress,
+        prefix="recommend_validate_",
+    )
+
+
+def train_candidates(
+    rec: dict,
+    chosen: Sequence[dict],
+    data_path: str,
+    workdir: str | Path | None = None,
+    *,
+    seeds: int = DEFAULT_SEEDS,
+    epochs: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    seed: int = 0,
+    loss: str = "",
+    log: Callable[[str], None] = print,
+    progress: bool = False,
+    prefix: str = "recommend_",
+) -> dict:
+    """Trains ``chosen`` candidates x ``seeds`` as one population on the npz task ``data_path`` in ``workdir``
+    (default: a new ``<prefix>*`` folder in the current directory) for ``epochs`` (default: the zoo's) and returns
+    {"workdir", "command" (reruns it), "chance_loss", "epochs", "rows": [{rank, config, seeds,
+    predicted_min_loss, actual_mean, actual_lo, actual_hi, actual_min_val_loss}], "spearman"} (losses / chance
+    but ``actual_min_val_loss``, raw). Raises ``tasks.run.RunError`` before any work on bad input."""
     import tempfile
 
     import pandas as pd
@@ -253,21 +431,15 @@ def validate(
     from sparse_rnn_jax.analysis.convergence import classify
     from sparse_rnn_jax.analysis.meta.loto import rank_correlation
     from sparse_rnn_jax.analysis.tables import t_interval
-    from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
     from sparse_rnn_jax.engine.results import final_per_model
-    from sparse_rnn_jax.tasks.npz import NpzConfig
+    from sparse_rnn_jax.tasks.command import sweep_command
     from sparse_rnn_jax.tasks.run import train_and_evaluate
-    from sparse_rnn_jax.tasks.run_config import RunConfig
 
-    epochs = epochs or max(t["epochs"] for t in rec["predictor"]["task_descriptors"])
-    workdir = workdir or tempfile.mkdtemp(prefix="recommend_validate_", dir=".")
-    chosen = chosen_for_validation(rec, top_k)
-    texts = tuple(c["spec"] for c in chosen for _ in range(seeds))
-    config = RunConfig(
-        "npz",
-        NpzConfig(data=str(data_path), loss=loss),
-        PopulationConfig(num_models=0, specs=texts),
-        SweepConfig(epochs=epochs, batch_size=batch_size, seed=seed, max_buckets=2),
+    epochs = epochs or zoo_epochs(rec)
+    workdir = workdir or tempfile.mkdtemp(prefix=prefix, dir=".")
+    texts = [c["spec"] for c in chosen]
+    config = training_config(
+        rec, texts, data_path, seeds=seeds, epochs=epochs, batch_size=batch_size, seed=seed, loss=loss
     )
     result = train_and_evaluate(config, workdir, log=log, progress=progress)
     frame = result.frame.assign(run=str(workdir))
@@ -277,7 +449,8 @@ def validate(
     models["norm"] = models["capped_min_val_loss"] / chance
     rows = []
     for c in chosen:
-        v = models.loc[models["config"] == c["config"], "norm"].to_numpy(float)
+        picked = models.loc[models["config"] == c["config"]]
+        v = picked["norm"].to_numpy(float)
         mean = float(v.mean()) if v.size else math.nan
         lo, hi = t_interval(v)
         rows.append(
@@ -289,26 +462,39 @@ def validate(
                 "actual_mean": mean,
                 "actual_lo": lo,
                 "actual_hi": hi,
+                "actual_min_val_loss": float(picked["min_val_loss"].mean()) if v.size else math.nan,
             }
         )
     table = pd.DataFrame(rows)
     rho = rank_correlation(table["predicted_min_loss"].to_numpy(), table["actual_mean"].to_numpy())
-    return {"workdir": str(workdir), "chance_loss": chance, "epochs": epochs, "rows": rows, "spearman": rho}
+    return {
+        "workdir": str(workdir),
+        "command": sweep_command(config, str(workdir)),
+        "chance_loss": chance,
+        "epochs": epochs,
+        "rows": rows,
+        "spearman": rho,
+    }
 
 
-def validation_text(val: dict) -> str:
-    """Predicted vs actual normalised minimum loss per validated candidate, and their rank correlation."""
+def validation_text(val: dict, title: str = "Validation") -> str:
+    """Predicted vs actual normalised minimum loss per trained candidate, their rank correlation and the command
+    that reruns the training."""
     lines = [
-        f"Validation in {val['workdir']} ({val['epochs']} epochs; losses / chance loss {val['chance_loss']:.4g}; "
-        "actual: mean [95 % CI] over seeds):",
-        f"{'rank':>4}  {'config':<24}{'seeds':>6}{'predicted':>11}  actual",
+        f"{title} in {val['workdir']} ({val['epochs']} epochs; losses / chance loss {val['chance_loss']:.4g}; "
+        "actual: mean [95 % CI] over seeds; raw: the mean minimum validation loss a sweep prints):",
+        f"{'rank':>4}  {'config':<24}{'seeds':>6}{'predicted':>11}  actual (raw)",
     ]
     for r in val["rows"]:
         ci = "" if not math.isfinite(r["actual_lo"]) else f" [{r['actual_lo']:.3f}, {r['actual_hi']:.3f}]"
         lines.append(
             f"{r['rank']:>4}  {r['config']:<24}{r['seeds']:>6}{r['predicted_min_loss']:>11.3f}"
             f"  {r['actual_mean']:.3f}{ci}"
+            + (f" ({r['actual_min_val_loss']:.3f})" if "actual_min_val_loss" in r else "")
         )
     rho = val["spearman"]
-    lines.append(f"rank correlation (predicted vs actual mean): {'-' if not math.isfinite(rho) else f'{rho:.2f}'}")
+    if len(val["rows"]) > 1:
+        lines.append(f"rank correlation (predicted vs actual mean): {'-' if not math.isfinite(rho) else f'{rho:.2f}'}")
+    if val.get("command"):
+        lines.append(f"rerun (resumes; a larger --epochs continues): {val['command']}")
     return "\n".join(lines)

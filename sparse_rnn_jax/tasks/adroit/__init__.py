@@ -53,7 +53,9 @@ class AdroitTaskConfig:
     """The Minari data of a sweep and how its models are scored."""
 
     dataset_id: str = task_field(
-        "D4RL/hammer/expert-v2", "Minari dataset id (downloaded when not local and reachable)."
+        "D4RL/hammer/expert-v2",
+        "Any Minari dataset id of a Box-action environment (D4RL/hammer/expert-v2, D4RL/door/expert-v2, "
+        "local/hammer/expert-v0, ...); downloaded when not local and reachable.",
     )
     download: bool = task_field(True, "Download the dataset when it is not in the local Minari store.", defining=False)
     train_size: int = task_field(4500, "Training episodes.")
@@ -62,7 +64,9 @@ class AdroitTaskConfig:
     data_seed: int = task_field(0, "Seed of the episode split.")
     max_len: int | None = task_field(None, "Truncate episodes to this many steps.")
     eval_episodes: int = task_field(100, "Environment episodes per model after training (0: no scoring).")
-    eval_env_id: str | None = task_field(None, "Environment to score in (default: the dataset's own env).")
+    eval_env_id: str | None = task_field(
+        None, "Environment to score in (default: the dataset's own, e.g. AdroitHandDoor-v1 for D4RL/door/expert-v2)."
+    )
     eval_seed: int = task_field(1_000_000, "Episode k of every model is reset with eval_seed + k.")
     eval_max_steps: int | None = task_field(
         None, "Steps per scoring episode (default: the dataset's episode length, its env's TimeLimit)."

@@ -1,7 +1,3 @@
-"""The Adroit tests need the optional Adroit stack (``pip install -e '.[adroit]'``): without it they are not
-collected (``missing_packages`` names what is missing)."""
-
-from sparse_rnn_jax.tasks.adroit import missing_packages
-
-if missing_packages():
-    collect_ignore_glob = ["test_*.py"]
+"""The Adroit tests: those that need the optional Adroit stack (``pip install -e '.[adroit]'``) skip, naming what
+is missing, when it is absent (``tests.conftest.skip_without_adroit``); the messages a missing stack gives are
+tested without it (test_task.py)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import tests.needs_adroit  # noqa: F401  (skips this module without the Adroit stack)
 from sparse_rnn_jax.tasks.adroit.collect import CollectError, check_collection, collect_dataset
 from sparse_rnn_jax.tasks.adroit.policies import PolicyError, load_npz_policy
 from tests.conftest import REPO  # noqa: E402

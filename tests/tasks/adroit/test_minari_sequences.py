@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
+import tests.needs_adroit  # noqa: F401  (skips this module without the Adroit stack)
 from sparse_rnn_jax.tasks.adroit.minari_sequences import (
     MinariDataError,
     SequenceDataset,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sparse_rnn_jax.tasks.adroit.policies import PolicyError, TanhMlpPolicy, load_npz_policy
+from tests.conftest import skip_without_adroit
 
 HAMMER_OBS, HAMMER_ACT = 46, 26
 
@@ -99,7 +100,7 @@ def test_loader_errors_are_one_line(tmp_path):
 
 
 def test_space_check(small_policy):
-    from gymnasium import spaces
+    spaces = pytest.importorskip("gymnasium.spaces", reason="needs gymnasium (pip install -e '.[adroit]')")
 
     policy, _ = small_policy
     box = lambda n: spaces.Box(-1, 1, (n,), np.float32)  # noqa: E731
@@ -127,6 +128,7 @@ def test_shared_expert_policy_fits_hammer(shared_dir):
         pytest.skip(f"{path} not found")
     policy = load_npz_policy(path)
     assert (policy.obs_dim, policy.act_dim, policy.hidden_sizes) == (HAMMER_OBS, HAMMER_ACT, (32, 32))
+    skip_without_adroit()
     from sparse_rnn_jax.tasks.adroit.rollout import make_env
 
     env = make_env("AdroitHandHammer-v1")

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import tests.needs_adroit  # noqa: F401  (skips this module without the Adroit stack)
 from sparse_rnn_jax.core.spec import make_spec
 from sparse_rnn_jax.models.block import block_rnn_forward, block_rnn_step, init_model
 from sparse_rnn_jax.tasks.adroit import rollout

@@ -27,11 +27,18 @@ def test_eval_steps_follow_the_dataset_unless_given():
         AdroitTaskConfig(eval_max_steps=0)
 
 
+needs_stack = pytest.mark.skipif(
+    bool(missing_packages()), reason=stack_message(missing_packages()) if missing_packages() else ""
+)
+"""The tests that hide one part of an installed stack."""
+
+
 def _hide(monkeypatch, module: str) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
 
 
+@needs_stack
 def test_missing_stack_is_one_line_naming_the_extra(monkeypatch):
     assert missing_packages() == []  # the test environment has the stack
     check_stack()
