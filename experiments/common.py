@@ -64,6 +64,7 @@ FLAG_KINDS: dict[str, str] = {
             "num_processes",
             "sizes",
             "per_stratum",
+            "spec_repeats",
         )
     },
     **{
@@ -72,6 +73,7 @@ FLAG_KINDS: dict[str, str] = {
             "num_models",
             "config_repeats",
             "num_candidates",
+            "train_top",
             "finetune_steps",
             "max_models_per_chunk",
             "washout",
