@@ -388,7 +388,7 @@ class WorkdirLock:
         if not isinstance(record, dict):
             return None
         pid = record.get("pid")
-        if record.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0 and not _alive(pid):
+        if record.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0 and not process_alive(pid):
             return None
         return record
 
@@ -425,7 +425,7 @@ class WorkdirLock:
         self._lock = None
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether process ``pid`` of this host exists."""
     try:
         os.kill(pid, 0)

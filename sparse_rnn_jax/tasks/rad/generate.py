@@ -54,6 +54,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sparse_rnn_jax.core.rng import rng as core_rng
+from sparse_rnn_jax.engine.workdir import process_alive
 from sparse_rnn_jax.tasks.rad.mnist import MnistDigits, digits_sha256
 
 Log = Optional[Callable[[str], object]]
@@ -618,7 +619,7 @@ def remove_stale_temporaries(cache_dir: str | Path) -> list[str]:
         return removed
     for name in names:
         match = TEMPORARY.fullmatch(name)
-        if match is None or _alive(int(match.group(1))):
+        if match is None or process_alive(int(match.group(1))):
             continue
         try:
             os.unlink(os.path.join(cache_dir, name))
@@ -627,14 +628,6 @@ def remove_stale_temporaries(cache_dir: str | Path) -> list[str]:
             pass
     return removed
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
     return True
 
 
