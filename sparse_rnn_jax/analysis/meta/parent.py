@@ -137,6 +137,32 @@ def targets(frame: pd.DataFrame, points: int = CURVE_POINTS) -> tuple[np.ndarray
     return frame["norm_min_loss"].to_numpy(float), resample_curves(frame[curve_columns(frame)].to_numpy(float), points)
 
 
+RANK_TARGETS: tuple[str, ...] = ("relative", "rank")
+RANK_TARGET = "relative"
+"""The within-(task, budget) target of the ranking forest: ``relative`` = the normalised minimum loss minus the
+median of its run (one task at one budget); ``rank`` = its percentile rank within the run (0 best, 1 worst)."""
+
+
+def rank_target(frame: pd.DataFrame, kind: str = RANK_TARGET) -> np.ndarray:
+    """f64[n]: the within-run target ``kind`` (``RANK_TARGETS``) of meta-dataset rows; runs are the rows sharing
+    (task, run). Uses only the rows of each run, so held-out runs never inform a training row's target."""
+    from scipy.stats import rankdata
+
+    if kind not in RANK_TARGETS:
+        raise ValueError(f"rank target must be one of {RANK_TARGETS}, got {kind!r}")
+    loss = frame["norm_min_loss"].to_numpy(float)
+    out = np.empty(len(frame))
+    keys = frame["task"].astype(str) + "\0" + frame["run"].astype(str)
+    for _, pos in pd.Series(np.arange(len(frame))).groupby(keys.to_numpy()).groups.items():
+        pos = np.asarray(pos, int)
+        v = loss[pos]
+        if kind == "relative":
+            out[pos] = v - np.median(v)
+        else:
+            out[pos] = (rankdata(v) - 1) / max(v.size - 1, 1)
+    return out
+
+
 def fit_forest_multi(
     features: np.ndarray,
     outputs: np.ndarray,
@@ -149,9 +175,10 @@ def fit_forest_multi(
     ``ForestArrays`` with ``value: f32[nodes, k]`` (its ``predict`` then returns f64[n, k])."""
     from sklearn.ensemble import RandomForestRegressor
 
+    outputs = np.asarray(outputs, dtype=float).reshape(len(features), -1)
     forest = RandomForestRegressor(
         n_estimators=trees, max_depth=max_depth, min_samples_leaf=min_leaf, n_jobs=-1, random_state=seed
-    ).fit(features, outputs)
+    ).fit(features, outputs[:, 0] if outputs.shape[1] == 1 else outputs)
     arrays = ForestArrays.from_sklearn(forest)
     value = np.concatenate([est.tree_.value.reshape(est.tree_.node_count, -1) for est in forest.estimators_])
     return dataclasses.replace(arrays, value=value.astype(np.float32))
@@ -263,9 +290,10 @@ def fit_parent(
     mlp: bool = True,
     mlp_config: MLPConfig = MLPConfig(),
     loto: dict | None = None,
+    lofo: dict | None = None,
 ) -> CrossTaskParent:
-    """The cross-task parent fitted on every row of the meta-dataset ``frame`` (``loto``: the leave-one-task-out
-    result to record in its meta)."""
+    """The cross-task parent fitted on every row of the meta-dataset ``frame`` (``lofo`` and ``loto``: the
+    leave-one-family-out and leave-one-task-out summaries to record in its meta)."""
     features = meta_features(frame)
     min_loss, curves = targets(frame)
     forest = fit_forest_multi(features, np.concatenate([min_loss[:, None], curves], axis=1), trees, max_depth, seed)
@@ -286,5 +314,6 @@ def fit_parent(
         "n_models": int(len(frame)),
         "importances": dict(zip(FEATURES, forest.importances.tolist())),
         "leave_one_task_out": loto,
+        "lofo": lofo,
     }
     return CrossTaskParent(meta, forest, model)
