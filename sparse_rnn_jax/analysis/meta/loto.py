@@ -12,7 +12,8 @@ are the meta-dataset's normalised minimum validation losses (1 = chance).
 
 Methods: ``forest`` and ``mlp`` (the cross-task parent's normalised-loss output, never trained on the unit),
 ``rank_forest`` (the parent's within-(task, budget) target, ``parent.RANK_TARGET``: it learns which network is
-better than another on the same task and budget, with the task's descriptors as context), ``per_task`` (a forest
+better than another on the same task and budget, with the task's descriptors as context), ``rank_model`` (the
+same target from the model's features alone, ``parent.MODEL_FEATURES``), ``per_task`` (a forest
 cross-validated on the task's own models, grouped k-fold: a named config's seeds, identical feature rows, are one
 group; what a per-task parent reaches after a sweep of the task), ``hp05`` (the order "hidden proportion closest
 to 0.5 first", no fit), ``balanced`` (the a-priori rule alone), ``dense``, and ``random`` (the expected value over
@@ -45,6 +46,7 @@ from sparse_rnn_jax.analysis.meta.dataset import families
 from sparse_rnn_jax.analysis.meta.parent import (
     DEFAULT_MAX_DEPTH,
     FEATURES,
+    MODEL_FEATURES,
     RANK_TARGET,
     fit_forest_multi,
     fit_mlp,
@@ -55,7 +57,7 @@ from sparse_rnn_jax.analysis.meta.parent import (
 from sparse_rnn_jax.analysis.predictor import MLPConfig, RegressionData, cv_forest, row_groups
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS
 
-PREDICTORS: tuple[str, ...] = ("forest", "mlp", "rank_forest", "per_task")
+PREDICTORS: tuple[str, ...] = ("forest", "mlp", "rank_forest", "rank_model", "per_task")
 BASELINES: tuple[str, ...] = ("hp05", "balanced", "dense", "random")
 HOLDOUTS: tuple[str, ...] = ("family", "task")
 """Hold-out units: a family (every variant of one generator; the headline) or a single task."""
@@ -195,7 +197,8 @@ def holdout_predictions(
     outputs = np.concatenate([min_loss[:, None], curves], axis=1)
     relative = rank_target(frame, rank) if rank else None
     units = holdout_units(frame, by)
-    names = ("forest",) + (("mlp",) if mlp else ()) + (("rank_forest",) if rank else ()) + ("per_task",)
+    names = ("forest",) + (("mlp",) if mlp else ()) + (("rank_forest", "rank_model") if rank else ()) + ("per_task",)
+    model = np.array([f in MODEL_FEATURES for f in FEATURES])
     out = {m: np.full(len(frame), np.nan) for m in names}
     for u in sorted(set(units)):
         test = units == u
@@ -209,9 +212,11 @@ def holdout_predictions(
         if rank:
             ranker = fit_forest_multi(features[train], relative[train, None], trees, max_depth, seed)
             out["rank_forest"][test] = np.asarray(ranker.predict(features[test])).reshape(n, -1)[:, 0]
+            ranker = fit_forest_multi(features[train][:, model], relative[train, None], trees, max_depth, seed)
+            out["rank_model"][test] = np.asarray(ranker.predict(features[test][:, model])).reshape(n, -1)[:, 0]
         if mlp:
-            model = fit_mlp(features[train], min_loss[train], curves[train], seed, mlp_config)
-            out["mlp"][test] = model.predict(features[test])[:, 0]
+            net = fit_mlp(features[train], min_loss[train], curves[train], seed, mlp_config)
+            out["mlp"][test] = net.predict(features[test])[:, 0]
     tasks = frame["task"].astype(str).to_numpy()
     for t in sorted(set(tasks)):
         test = np.flatnonzero(tasks == t)
@@ -433,7 +438,8 @@ def leave_one_family_out(frame: pd.DataFrame, **kwargs) -> dict:
 METHOD_LABELS = {
     "forest": "cross-task forest",
     "mlp": "cross-task MLP",
-    "rank_forest": "cross-task ranking forest",
+    "rank_forest": "ranking forest (task context)",
+    "rank_model": "ranking forest (model features)",
     "per_task": "per-task forest (grouped k-fold)",
     "hp05": "hidden proportion closest to 0.5",
     "balanced": "balanced rule",
