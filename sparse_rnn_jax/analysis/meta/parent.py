@@ -63,6 +63,8 @@ FEATURES: tuple[str, ...] = TASK_FEATURES + MODEL_FEATURES
 CURVE_POINTS = 10
 """Points of the resampled normalised loss curve."""
 PARENT_FILE = "parent.json"
+RANK_FOREST_FILE = "rank_forest.npz"
+"""The ranking forest (within-run target from ``MODEL_FEATURES``), when the parent has one."""
 SHIPPED_PARENT = Path(__file__).parent / "data" / "parent"
 """The parent shipped with the package (fitted on the shipped meta-dataset by ``experiments.zoo``)."""
 DEFAULT_TREES = 300
@@ -196,18 +198,25 @@ def fit_mlp(
 
 @dataclasses.dataclass
 class CrossTaskParent:
-    """A fitted cross-task parent: the multi-output forest, the MLP (or None) and ``meta`` (``parent.json``)."""
+    """A fitted cross-task parent: the multi-output forest, the MLP (or None), ``meta`` (``parent.json``) and the
+    ranking forest (or None: a parent fitted before it existed), which predicts ``RANK_TARGET`` from the
+    ``MODEL_FEATURES`` columns."""
 
     meta: dict
     forest: ForestArrays
     mlp: MLPModel | None
+    rank_forest: ForestArrays | None = None
 
     def predict(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        """{"forest": f64[n], "forest_curve": f64[n, CURVE_POINTS]} and, with an MLP, "mlp" and "mlp_curve", for
-        ``features: f[n, len(FEATURES)]`` (normalised losses)."""
+        """{"forest": f64[n], "forest_curve": f64[n, CURVE_POINTS]} (normalised losses), with a ranking forest
+        "rank" (the within-run score: lower ranks first) and, with an MLP, "mlp" and "mlp_curve", for
+        ``features: f[n, len(FEATURES)]``."""
         features = np.asarray(features, dtype=float).reshape(-1, len(FEATURES))
         f = np.asarray(self.forest.predict(features), dtype=float).reshape(len(features), -1)
         out = {"forest": f[:, 0], "forest_curve": f[:, 1:]}
+        if self.rank_forest is not None:
+            model = [FEATURES.index(c) for c in MODEL_FEATURES]
+            out["rank"] = np.asarray(self.rank_forest.predict(features[:, model]), dtype=float).reshape(-1)
         if self.mlp is not None:
             m = self.mlp.predict(features)
             out["mlp"], out["mlp_curve"] = m[:, 0], m[:, 1:]
@@ -237,6 +246,10 @@ class CrossTaskParent:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.forest.save(directory / FOREST_FILE)
+        if self.rank_forest is not None:
+            self.rank_forest.save(directory / RANK_FOREST_FILE)
+        elif (directory / RANK_FOREST_FILE).exists():
+            (directory / RANK_FOREST_FILE).unlink()
         if self.mlp is not None:
             self.mlp.save(directory)
         elif (directory / MLP_FILE).exists():
@@ -255,7 +268,8 @@ class CrossTaskParent:
             raise ValueError(f"{directory / PARENT_FILE}: features differ from this version's; refit the parent")
         forest = ForestArrays.load(directory / FOREST_FILE)
         model = MLPModel.load(directory) if mlp and (directory / MLP_FILE).is_file() else None
-        return cls(meta, forest, model)
+        rank = ForestArrays.load(directory / RANK_FOREST_FILE) if (directory / RANK_FOREST_FILE).is_file() else None
+        return cls(meta, forest, model, rank)
 
 
 def task_summaries(frame: pd.DataFrame) -> list[dict]:
@@ -291,6 +305,7 @@ def fit_parent(
     mlp_config: MLPConfig = MLPConfig(),
     loto: dict | None = None,
     lofo: dict | None = None,
+    rank: str | None = RANK_TARGET,
 ) -> CrossTaskParent:
     """The cross-task parent fitted on every row of the meta-dataset ``frame`` (``lofo`` and ``loto``: the
     leave-one-family-out and leave-one-task-out summaries to record in its meta)."""
@@ -298,6 +313,10 @@ def fit_parent(
     min_loss, curves = targets(frame)
     forest = fit_forest_multi(features, np.concatenate([min_loss[:, None], curves], axis=1), trees, max_depth, seed)
     model = fit_mlp(features, min_loss, curves, seed, mlp_config) if mlp else None
+    ranker = None
+    if rank:
+        cols = [FEATURES.index(c) for c in MODEL_FEATURES]
+        ranker = fit_forest_multi(features[:, cols], rank_target(frame, rank)[:, None], trees, max_depth, seed)
     tasks = task_summaries(frame)
     meta = {
         "features": list(FEATURES),
@@ -315,5 +334,7 @@ def fit_parent(
         "importances": dict(zip(FEATURES, forest.importances.tolist())),
         "leave_one_task_out": loto,
         "lofo": lofo,
+        "rank_target": rank,
+        "rank_features": list(MODEL_FEATURES) if rank else None,
     }
-    return CrossTaskParent(meta, forest, model)
+    return CrossTaskParent(meta, forest, model, ranker)
