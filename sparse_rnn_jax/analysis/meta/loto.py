@@ -42,7 +42,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from sparse_rnn_jax.analysis.meta.dataset import families
+from sparse_rnn_jax.analysis.meta.dataset import curve_columns, families
 from sparse_rnn_jax.analysis.meta.parent import (
     DEFAULT_MAX_DEPTH,
     FEATURES,
@@ -58,7 +58,7 @@ from sparse_rnn_jax.analysis.predictor import MLPConfig, RegressionData, cv_fore
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS
 
 PREDICTORS: tuple[str, ...] = ("forest", "mlp", "rank_forest", "rank_model", "per_task")
-BASELINES: tuple[str, ...] = ("hp05", "balanced", "dense", "random")
+BASELINES: tuple[str, ...] = ("race", "hp05", "balanced", "dense", "random")
 HOLDOUTS: tuple[str, ...] = ("family", "task")
 """Hold-out units: a family (every variant of one generator; the headline) or a single task."""
 METRICS: tuple[str, ...] = ("spearman", "regret_top1", "regret_top3")
@@ -116,10 +116,44 @@ class Group:
     actual: np.ndarray
     predicted: dict[str, np.ndarray]
     named: dict[str, int]
+    curves: np.ndarray | None = None
+    hidden_proportion: np.ndarray | None = None
+
+    def race(self) -> tuple[float, float]:
+        """(regret of the race's winner, its compute fraction): the race of ``analysis.meta.race`` simulated on
+        the recorded curves (a rung of e epochs sees each entrant's minimum over its first e epochs, which a
+        retraining with the same spec and seed reproduces), entrants chosen by the ranking forest's held-out
+        prediction (else the forest's). NaN without curves."""
+        from sparse_rnn_jax.analysis.meta.race import DEFAULT_DIVERSE, DEFAULT_TOP, rung_plan
+
+        ranker = self.predicted.get("rank_model", self.predicted.get("forest"))
+        if self.curves is None or ranker is None:
+            return math.nan, math.nan
+        order = list(np.argsort(ranker, kind="stable"))
+        chosen = order[:DEFAULT_TOP]
+        rest = order[DEFAULT_TOP:]
+        if rest and self.hidden_proportion is not None:
+            hp = self.hidden_proportion[rest]
+            edges = np.quantile(hp, np.linspace(0, 1, DEFAULT_DIVERSE + 1))
+            for k in range(DEFAULT_DIVERSE):
+                pick = next((c for c, v in zip(rest, hp) if edges[k] <= v <= edges[k + 1] and c not in chosen), None)
+                if pick is not None:
+                    chosen.append(pick)
+        chosen += [i for n, i in self.named.items() if n in ("balanced", "dense") and i not in chosen]
+        epochs = int(np.isfinite(self.curves).sum(axis=1).min())
+        plan = rung_plan(len(chosen), epochs)
+        alive = chosen
+        for step in plan:
+            alive = alive[: step["models"]]
+            seen = np.nanmin(self.curves[alive, : step["epochs"]], axis=1)
+            alive = [alive[i] for i in np.argsort(seen, kind="stable")]
+        cost = sum(r["models"] * r["epochs"] for r in plan) / (len(chosen) * epochs)
+        return float(self.actual[alive[0]] - self.actual.min()), float(cost)
 
     def metrics(self, idx: np.ndarray | None = None) -> dict[tuple[str, str], float]:
         """(method, metric) -> value over the candidates ``idx`` (default: all; the named configs are always
         added, so the fixed picks stay available)."""
+        full = idx is None
         if idx is None:
             idx = np.arange(self.actual.size)
         keep = np.concatenate([idx, [i for i in self.named.values()]]).astype(int)
@@ -136,6 +170,13 @@ class Group:
             out[(name, "spearman")] = math.nan
             out[(name, "regret_top1")] = self.actual[self.named[name]] - best if name in self.named else math.nan
             out[(name, "regret_top3")] = math.nan
+        if full and self.curves is not None:
+            regret, _ = self.race()
+            out[("race", "spearman")], out[("race", "regret_top1")], out[("race", "regret_top3")] = (
+                math.nan,
+                regret,
+                math.nan,
+            )
         out[("random", "spearman")] = math.nan
         out[("random", "regret_top1")] = float(actual.mean() - best)
         out[("random", "regret_top3")] = expected_best_of(actual) - best
@@ -159,7 +200,13 @@ def groups_of(frame: pd.DataFrame, predictions: dict[str, np.ndarray]) -> list[G
         actual = mean(frame["norm_min_loss"].to_numpy(float)[pos])
         predicted = {m: mean(np.asarray(p, float)[pos]) for m, p in predictions.items()}
         named = {str(u): i for i, u in enumerate(uniq) if u in NAMED_CONFIGS}
-        out.append(Group(str(task), str(run), actual, predicted, named))
+        cols = curve_columns(frame)
+        curves = None
+        if cols:
+            raw = frame[cols].to_numpy(float)[pos]
+            curves = np.stack([np.nanmean(raw[inv == c], axis=0) for c in range(len(uniq))])
+        hp = mean(frame["hidden_proportion"].to_numpy(float)[pos])
+        out.append(Group(str(task), str(run), actual, predicted, named, curves, hp))
     return out
 
 
@@ -275,7 +322,7 @@ def score_groups(
         for b in range(bootstrap):
             reps = [g.metrics(rng.integers(0, g.actual.size, g.actual.size)) for g in mine]
             for k in keys:
-                boot[k][b] = _nanmean([r[k] for r in reps])
+                boot[k][b] = _nanmean([r.get(k, math.nan) for r in reps])
         for k in keys:
             v = _nanmean([p[k] for p in point])
             value[t][k] = v
@@ -442,6 +489,7 @@ METHOD_LABELS = {
     "rank_model": "ranking forest (model features)",
     "per_task": "per-task forest (grouped k-fold)",
     "hp05": "hidden proportion closest to 0.5",
+    "race": "race (<= 0.2 of the compute, simulated)",
     "balanced": "balanced rule",
     "dense": "dense",
     "random": "random pick",

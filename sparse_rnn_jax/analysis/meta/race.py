@@ -96,12 +96,22 @@ def rung_plan(n: int, epochs: int, budget: float | None = None, eta: int = DEFAU
     return plan(e0)
 
 
-def _scores(result, chance: float) -> tuple[dict[str, dict], str]:
-    """Per config of a rung's run: {score, norm_min_loss, curve, return} and the score's kind."""
-    from sparse_rnn_jax.analysis.convergence import classify
-    from sparse_rnn_jax.engine.results import final_per_model
+def _chance(*candidates) -> float:
+    """The first finite positive chance loss of ``candidates`` (the run's, then the task descriptor's, e.g. Adroit's
+    constant-action MSE), else 1 (losses are then raw)."""
+    for c in candidates:
+        if c is not None and math.isfinite(float(c)) and float(c) > 0:
+            return float(c)
+    return 1.0
 
-    models = final_per_model(result.frame.assign(run="rung")).assign(chance_loss=chance)
+
+def _scores(folder: Path, chance: float) -> tuple[dict[str, dict], str]:
+    """Per config of a rung's run in ``folder`` (its results joined with its environment scores, if any):
+    {score, norm_min_loss, curve, return} and the score's kind."""
+    from sparse_rnn_jax.analysis.convergence import classify
+    from sparse_rnn_jax.engine.results import final_per_model, read_results
+
+    models = final_per_model(read_results([folder])).assign(chance_loss=chance)
     models, rules = classify(models)
     rule = next(iter(rules.values()))
     epochs = sorted(int(c.rsplit("_", 1)[1]) for c in models.columns if c.startswith("val_loss_epoch_"))
@@ -154,8 +164,8 @@ def run_race(
         log(f"race rung {i}: {len(alive)} models x {step['epochs']} epochs in {folder}")
         config = make_config([by_config[c]["spec"] for c in alive], step["epochs"])
         result = train_and_evaluate(config, folder, log=log, progress=progress, tensorboard=False)
-        chance = float(result.record["chance_loss"])
-        scores, scored_by = _scores(result, chance)
+        chance = _chance(result.record.get("chance_loss"), rec["task"].get("chance_loss"))
+        scores, scored_by = _scores(folder, chance)
         used += len(alive) * step["epochs"]
         order = sorted(alive, key=lambda c: (scores[c]["score"], by_config[c]["rank"]))
         keep = plan[i + 1]["models"] if i + 1 < len(plan) else 1

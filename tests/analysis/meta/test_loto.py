@@ -132,3 +132,17 @@ def test_rank_target_is_within_run_and_hp05_is_a_ranked_baseline(planted):
     assert s[("rank_forest", "spearman")]["mean"] > 0.6
     assert s[("forest", "regret_top1")]["vs_random_hi"] < 0 and "vs_random" not in s[("random", "regret_top1")]
     assert result["settings"]["holdout"] == "task"
+
+
+def test_the_simulated_race_reads_the_recorded_curves():
+    rng = np.random.default_rng(0)
+    c, epochs = 14, 20
+    final = rng.uniform(0.2, 0.9, c)
+    final[5] = 0.05  # the best candidate, ranked 5th by the predictor: the race must find it from the curves
+    curves = final[:, None] + 0.5 * np.exp(-np.arange(epochs)[None, :] / 4.0)
+    pred = np.argsort(np.argsort(final)).astype(float)
+    pred[5] = 4.5
+    g = Group("t", "t/b1", curves.min(axis=1), {"rank_model": pred}, {"balanced": 0, "dense": 1}, curves, final)
+    regret, fraction = g.race()
+    assert regret == 0.0 and fraction <= 0.2
+    assert g.metrics()[("race", "regret_top1")] == 0.0 and ("race", "regret_top1") not in g.metrics(np.arange(c))
