@@ -123,7 +123,7 @@ class Group:
         """(regret of the race's winner, its compute fraction): the race of ``analysis.meta.race`` simulated on
         the recorded curves (a rung of e epochs sees each entrant's minimum over its first e epochs, which a
         retraining with the same spec and seed reproduces), entrants chosen by the ranking forest's held-out
-        prediction (else the forest's). NaN without curves."""
+        prediction (else the forest's). NaN without curves or when too few epochs fit the default budget."""
         from sparse_rnn_jax.analysis.meta.race import DEFAULT_DIVERSE, DEFAULT_TOP, rung_plan
 
         ranker = self.predicted.get("rank_model", self.predicted.get("forest"))
@@ -141,7 +141,10 @@ class Group:
                     chosen.append(pick)
         chosen += [i for n, i in self.named.items() if n in ("balanced", "dense") and i not in chosen]
         epochs = int(np.isfinite(self.curves).sum(axis=1).min())
-        plan = rung_plan(len(chosen), epochs)
+        try:
+            plan = rung_plan(len(chosen), epochs)
+        except ValueError:  # too few epochs for a race within the default budget
+            return math.nan, math.nan
         alive = chosen
         for step in plan:
             alive = alive[: step["models"]]
