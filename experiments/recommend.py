@@ -82,7 +82,8 @@ flags.DEFINE_integer("race_top", 6, "The parent's top picks in the race.")
 flags.DEFINE_integer("race_diverse", 4, "Diverse candidates in the race (one per hidden-proportion quantile bin).")
 common.help_group("the new task", ["input_dim", "output_dim", "budget", "balance_target"])
 common.help_group(
-    "race and new-task options", ["train_size", "task", "task_config", "race", "race_budget", "race_eta", "race_top"]
+    "race and new-task options",
+    ["train_size", "task", "task_config", "race", "race_budget", "race_eta", "race_top", "race_diverse"],
 )
 common.help_group(
     "any task: the shipped cross-task parent",
