@@ -74,7 +74,25 @@ flags.DEFINE_string(
     "workdir", None, "Folder of --train_top's or --validate's run (default: a new recommend_* folder here)."
 )
 flags.DEFINE_integer("epochs", None, "Epochs of --train_top, --validate and the printed commands (default: the zoo's).")
+flags.DEFINE_integer(
+    "train_size",
+    None,
+    "Training sequences of the new task (a parent feature; default: from --data, else the zoo's median).",
+)
+flags.DEFINE_string("task", None, "A registered task (tasks.registry) as the new task; its config from --task_config.")
+flags.DEFINE_string("task_config", "{}", "With --task: JSON object of the task config's fields, e.g. '{\"lag\": 12}'.")
+flags.DEFINE_bool(
+    "race", False, "With --data or --task: successive halving over the parent's candidates (analysis.meta.race)."
+)
+flags.DEFINE_float("race_budget", None, "Model-epochs the race may train (default: 0.2 x entrants x epochs).")
+flags.DEFINE_integer("race_eta", 3, "Keep the best 1/eta of each rung.")
+flags.DEFINE_integer("race_top", 6, "The parent's top picks in the race.")
+flags.DEFINE_integer("race_diverse", 4, "Diverse candidates in the race (one per hidden-proportion quantile bin).")
 common.help_group("the new task", ["input_dim", "output_dim", "budget", "balance_target"])
+common.help_group(
+    "race and new-task options",
+    ["train_size", "task", "task_config", "race", "race_budget", "race_eta", "race_top", "race_diverse"],
+)
 common.help_group(
     "any task: the shipped cross-task parent",
     ["seq_len", "loss", "data", "train_top", "validate", "top_k", "seeds", "workdir", "epochs"],
@@ -125,21 +143,36 @@ def _any_task(targets: list[float], lrs: list[float]) -> None:
         common.fail("give one of --train_top and --validate")
     if FLAGS.train_top < 0:
         common.fail(f"--train_top must be >= 0, got {FLAGS.train_top}")
+    if FLAGS.race and not (FLAGS.data or FLAGS.task):
+        common.fail("--race needs --data=FILE.npz or --task=NAME")
+    if FLAGS.train_size is not None and FLAGS.train_size < 1:
+        common.fail(f"--train_size must be >= 1, got {FLAGS.train_size}")
+    if FLAGS.race_budget is not None and not FLAGS.race_budget > 0:
+        common.fail(f"--race_budget must be > 0 model-epochs, got {FLAGS.race_budget}")
+    if FLAGS.race_eta < 2 or FLAGS.race_top < 1 or FLAGS.race_diverse < 0:
+        common.fail("--race_eta must be >= 2, --race_top >= 1 and --race_diverse >= 0")
     for name in ("top_k", "seeds", "epochs"):
         if FLAGS[name].value is not None and FLAGS[name].value < 1:
             common.fail(f"--{name} must be >= 1, got {FLAGS[name].value}")
     common.expand_user("data")
-    trains = FLAGS.validate or FLAGS.train_top > 0
+    trains = FLAGS.validate or FLAGS.train_top > 0 or FLAGS.race
     workdir = common.check_path("workdir", FLAGS.workdir, "dir") if trains else None
     if trains and workdir is None:
         common.check_path("workdir", ".", "dir")  # the default: a new folder here
-    from sparse_rnn_jax.analysis.meta import recommend
+    from sparse_rnn_jax.analysis.meta import newtask, recommend
     from sparse_rnn_jax.tasks.run import RunError
 
     try:
-        task = {n: FLAGS[n].value for n in ("data", "input_dim", "output_dim", "seq_len", "loss")}
+        if FLAGS.task:
+            task_config = newtask.registered_task_config(FLAGS.task, FLAGS.task_config)
+            descriptor = newtask.registered_descriptor(FLAGS.task, task_config)
+        else:
+            task = {n: FLAGS[n].value for n in ("data", "input_dim", "output_dim", "seq_len", "loss")}
+            descriptor = recommend.new_task_descriptor(**task)
+        if FLAGS.train_size is not None:
+            descriptor = {**descriptor, "train_size": FLAGS.train_size}
         rec = recommend.recommend_for_task(
-            recommend.new_task_descriptor(**task),
+            descriptor,
             FLAGS.budget,
             num_sampled=FLAGS.num_candidates,
             seed=FLAGS.seed,
@@ -175,9 +208,27 @@ def _any_task(targets: list[float], lrs: list[float]) -> None:
                 seed=FLAGS.seed,
                 log=(lambda s: None) if FLAGS.json else print,
             )
+        newtask.add_extrapolation(rec)
+        if FLAGS.race:
+            from sparse_rnn_jax.analysis.meta.race import run_race
+
+            make = newtask.rung_config_factory(
+                FLAGS.task or "npz", task_config if FLAGS.task else None, FLAGS.data, FLAGS.loss or "", FLAGS.seed
+            )
+            rec["race"] = run_race(
+                rec,
+                make,
+                newtask.race_workdir(workdir),
+                epochs=FLAGS.epochs or newtask.zoo_epochs(rec),
+                budget=FLAGS.race_budget,
+                eta=FLAGS.race_eta,
+                top=FLAGS.race_top,
+                diverse=FLAGS.race_diverse,
+                log=(lambda s: None) if FLAGS.json else print,
+            )
     except (ValueError, RunError) as e:
         common.fail(common.flag_error(e))
-    print(json.dumps(rec, indent=2) if FLAGS.json else recommend.recommendation_text(rec, FLAGS.top))
+    print(json.dumps(rec, indent=2) if FLAGS.json else newtask.full_text(rec, FLAGS.top))
 
 
 def main(argv):
@@ -190,7 +241,7 @@ def main(argv):
         if not FLAGS.workdir:
             common.fail("--train_top with --predictor needs --workdir (where the top candidates train)")
         common.check_path("workdir", FLAGS.workdir, "dir")
-    if not FLAGS.predictor and (FLAGS.data or FLAGS.seq_len is not None or FLAGS.loss is not None):
+    if not FLAGS.predictor and (FLAGS.data or FLAGS.task or FLAGS.seq_len is not None or FLAGS.loss is not None):
         targets = _floats("balance_targets", FLAGS.balance_targets, 0.0, 1.0)
         return _any_task(targets, _floats("learning_rates", FLAGS.learning_rates, 0.0, math.inf))
     _check_flags()

@@ -3,10 +3,12 @@
   python -m experiments.zoo --flagfile=experiments/flags/zoo_smoke.flags --plan
   python -m experiments.zoo --flagfile=experiments/flags/zoo_smoke.flags
   python -m experiments.zoo --flagfile=experiments/flags/zoo.flags --write_shipped
+  python -m experiments.zoo --flagfile=experiments/flags/zoo_generated.flags --write_shipped
 
 Each run (task x budget) trains into WORKDIR/<task>/b<budget>/ as experiments.sweep would (resumable: rerun the
 same command after an interruption; complete runs are skipped). Then WORKDIR/meta/ gets meta_dataset.parquet,
-loto.json and loto.md (leave-one-task-out evaluation) and parent/ (the cross-task parent). --write_shipped copies
+lofo.json and lofo.md (leave-one-family-out evaluation; --holdouts=family,task adds loto.*, leave-one-task-out)
+and parent/ (the cross-task parent). --write_shipped copies
 the meta-dataset and the parent into the package, where experiments.recommend reads them. --plan prints each
 run's calibrated time estimate and the total, and exits. Ctrl-C stops at the next step boundary (exit 3).
 """
@@ -32,13 +34,18 @@ flags.DEFINE_bool("calibrate", True, "With --plan: time each compiled shape (els
 flags.DEFINE_bool("train", True, "Train the runs (false: only rebuild meta/ from the complete runs).")
 flags.DEFINE_bool("progress", False, "Show a progress bar per run.")
 flags.DEFINE_integer("trees", 300, "Trees of the cross-task parent's forest.")
-flags.DEFINE_integer("loto_trees", 200, "Trees of each leave-one-task-out forest.")
+flags.DEFINE_integer("loto_trees", 200, "Trees of each held-out forest (leave-one-family-out, -task-out).")
+flags.DEFINE_list(
+    "holdouts", ["family"], "Held-out evaluations: family (lofo.json, the headline) and/or task (loto.json)."
+)
 flags.DEFINE_bool("mlp", True, "Also fit and evaluate the MLP parent.")
 flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples of the 95 % CIs.")
 flags.DEFINE_bool("write_shipped", False, "Copy meta/meta_dataset.parquet and meta/parent/ into the package.")
 common.help_group("the zoo: tasks, budgets, populations, training", ZOO_FLAGS)
 common.help_group("run", ["workdir", "plan", "calibrate", "train", "progress"])
-common.help_group("meta-dataset and cross-task parent", ["trees", "loto_trees", "mlp", "bootstrap", "write_shipped"])
+common.help_group(
+    "meta-dataset and cross-task parent", ["trees", "loto_trees", "holdouts", "mlp", "bootstrap", "write_shipped"]
+)
 
 
 class _Stop:
@@ -71,6 +78,9 @@ def main(argv):
     for name in ("trees", "loto_trees", "bootstrap"):
         if FLAGS[name].value < 1:
             common.fail(f"--{name} must be >= 1, got {FLAGS[name].value}")
+    bad = [h for h in FLAGS.holdouts if h not in ("family", "task")]
+    if bad or not FLAGS.holdouts:
+        common.fail(f"--holdouts must be family and/or task, got {','.join(FLAGS.holdouts)}")
     zoo = common.dataclass_from_flags(ZooConfig)
     log = lambda s: print(s, flush=True)  # noqa: E731
     if FLAGS.plan:
@@ -98,15 +108,22 @@ def main(argv):
 
     try:
         out = build_outputs(
-            workdir, trees=FLAGS.trees, loto_trees=FLAGS.loto_trees, mlp=FLAGS.mlp, bootstrap=FLAGS.bootstrap, log=log
+            workdir,
+            trees=FLAGS.trees,
+            loto_trees=FLAGS.loto_trees,
+            mlp=FLAGS.mlp,
+            bootstrap=FLAGS.bootstrap,
+            holdouts=tuple(dict.fromkeys(FLAGS.holdouts)),
+            log=log,
         )
     except ValueError as e:
         common.fail(str(e))
-    if out["loto"] is not None:
-        from sparse_rnn_jax.analysis.meta.loto import loto_markdown
+    from sparse_rnn_jax.analysis.meta.loto import loto_markdown
 
-        print("\nLeave-one-task-out (normalised losses; mean over tasks [95 % CI]):\n")
-        print(loto_markdown(out["loto"]))
+    for key, label in (("lofo", "Leave-one-family-out"), ("loto", "Leave-one-task-out")):
+        if out[key] is not None:
+            print(f"\n{label} (normalised losses; mean over tasks [95 % CI over held-out units]):\n")
+            print(loto_markdown(out[key]))
     if FLAGS.write_shipped:
         try:
             for p in ship(out["out"]):

@@ -121,18 +121,38 @@ def spec_features(specs: Sequence[NetworkSpec]) -> np.ndarray:
     return np.array([[float(r[f]) for f in FEATURES] for r in rows], dtype=float).reshape(len(rows), len(FEATURES))
 
 
-def kfold_test_indices(n: int, folds: int, seed: int) -> list[np.ndarray]:
-    """Shuffled k-fold split of range(n): the test indices of each fold (sorted).
+def row_groups(features: np.ndarray) -> np.ndarray:
+    """int[n]: one group per distinct feature row, numbered by first occurrence (identical rows, such as a named
+    config's seeds, share a group; a table of distinct rows gets 0..n-1)."""
+    features = np.asarray(features, dtype=float).reshape(len(features), -1)
+    _, first, inverse = np.unique(features, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[np.asarray(inverse).reshape(-1)]
 
-    scikit-learn's ``KFold`` (unshuffled: the first n % folds folds one row larger) over one numpy permutation
-    drawn from ``seed``, so the folds are those of every earlier version of this analysis.
+
+def kfold_test_indices(n: int, folds: int, seed: int, groups: np.ndarray | None = None) -> list[np.ndarray]:
+    """Shuffled (grouped) k-fold split of range(n): the test indices of each fold (sorted).
+
+    scikit-learn's ``KFold`` (unshuffled: the first g % folds folds one group larger) over one numpy permutation
+    of the groups drawn from ``seed``; every row of a group lands in the same fold, so a model never has an
+    identical twin on the other side of a split. ``groups`` (int[n], e.g. ``row_groups``) defaults to one group
+    per row, whose folds are those of every earlier version of this analysis.
     """
     from sklearn.model_selection import KFold
 
-    if folds < 2 or folds > n:
-        raise ValueError(f"need 2 <= folds <= number of models ({n}), got {folds}")
-    order = np.random.default_rng(seed).permutation(n)
-    return [np.sort(order[test]) for _, test in KFold(folds).split(order)]
+    groups = np.arange(n) if groups is None else np.asarray(groups)
+    if groups.shape != (n,):
+        raise ValueError(f"groups must have one entry per model ({n}), got shape {groups.shape}")
+    ids, inverse = np.unique(groups, return_inverse=True)
+    if folds < 2 or folds > ids.size:
+        raise ValueError(f"need 2 <= folds <= number of distinct models ({ids.size}), got {folds}")
+    order = np.random.default_rng(seed).permutation(ids.size)
+    out = []
+    for _, test in KFold(folds).split(order):
+        out.append(np.flatnonzero(np.isin(inverse, order[test])))
+    return out
 
 
 # --------------------------------------------------------------------------------------------- scores
@@ -336,9 +356,10 @@ def permutation_importance_held_out(
 def cv_forest(
     data: RegressionData, folds: int, trees: int, max_depth: int, seed: int, importance: bool = False
 ) -> tuple[CVScore, np.ndarray | None]:
-    """k-fold cross-validated scores of the random forest on ``data``, and with ``importance`` the permutation
-    importances on each held-out fold, f64[folds * PERMUTATION_REPEATS, n_features] (else None)."""
-    tests = kfold_test_indices(len(data.min_loss), folds, seed)
+    """Grouped k-fold cross-validated scores of the random forest on ``data`` (identical feature rows, such as a
+    named config's seeds, are one group: ``row_groups``), and with ``importance`` the permutation importances on
+    each held-out fold, f64[folds * PERMUTATION_REPEATS, n_features] (else None)."""
+    tests = kfold_test_indices(len(data.min_loss), folds, seed, row_groups(data.features))
     predicted = np.empty_like(data.min_loss)
     drops = []
     for k, test in enumerate(tests):
@@ -558,7 +579,7 @@ def cv_mlp(
     without curves) and the final model (early-stopped on a held-out share of all models).
     """
     n = len(data.min_loss)
-    tests = kfold_test_indices(n, folds, seed)
+    tests = kfold_test_indices(n, folds, seed, row_groups(data.features))
     rng = np.random.default_rng(seed + 1)
     train_w, stop_w = np.zeros((folds + 1, n)), np.zeros((folds + 1, n))
     for k, test in enumerate(tests + [np.array([], dtype=int)]):
@@ -728,8 +749,8 @@ def fit_and_evaluate(
     """
     if len(models) < MIN_MODELS:
         raise ValueError(f"the parent network needs at least {MIN_MODELS} models, got {len(models)}")
-    folds = min(folds, len(models))
     data = regression_data(models, rule)
+    folds = min(folds, int(row_groups(data.features).max()) + 1)
     ablated = data.without("hidden_proportion")
     forest_cv, drops = cv_forest(data, folds, trees, max_depth, seed, importance=True)
     forest_ablated, _ = cv_forest(ablated, folds, trees, max_depth, seed)

@@ -41,12 +41,19 @@ DRAWS_PER_MODEL = 50
 @dataclasses.dataclass(frozen=True)
 class ZooEntry:
     """One task of the zoo: ``name`` (its folder and its name in the meta-dataset), the registered ``task`` and
-    the overrides of its config; ``environment``: models are scored by an environment return (Adroit)."""
+    the overrides of its config; ``environment``: models are scored by an environment return (Adroit);
+    ``family``: the generator the entry is a variant of (default: the registered task, so every variant of one
+    task module is one family). Leave-one-family-out holds a whole family out at once."""
 
     name: str
     task: str
     data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     environment: bool = False
+    family: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.family:
+            object.__setattr__(self, "family", self.task)
 
 
 ZOO: tuple[ZooEntry, ...] = (
@@ -66,6 +73,31 @@ ZOO: tuple[ZooEntry, ...] = (
 ZOO_NAMES: tuple[str, ...] = tuple(e.name for e in ZOO)
 
 
+def family_of(name: str, task: str = "") -> str:
+    """The family of zoo entry ``name`` as declared in ``ZOO`` (an entry unknown here: its registered ``task``,
+    else its name)."""
+    entry = next((e for e in ZOO if e.name == name), None)
+    return entry.family if entry is not None else (task or name)
+
+
+def generated_families() -> tuple[str, ...]:
+    """The registered generated task families (``tasks.generated``), in registry order."""
+    return tuple(name for name, module in TASKS.items() if module.startswith("sparse_rnn_jax.tasks.generated."))
+
+
+def generated_entries(families: tuple[str, ...], per_family: int, seed: int) -> tuple[ZooEntry, ...]:
+    """``per_family`` instances of each generated family (``tasks.generated.base.sample_instances``: a Latin
+    hypercube over the family's ranges), named ``<family>_<k>``; each family is its own family."""
+    from sparse_rnn_jax.tasks.generated.base import sample_instances
+
+    out = []
+    for family in families:
+        module = importlib.import_module(TASKS[family])
+        for k, values in enumerate(sample_instances(module.FAMILY, per_family, seed)):
+            out.append(ZooEntry(f"{family}_{k:02d}", family, values, family=family))
+    return tuple(out)
+
+
 def _field(default, help: str):
     return dataclasses.field(default=default, metadata={"help": help})
 
@@ -74,7 +106,11 @@ def _field(default, help: str):
 class ZooConfig:
     """The zoo's scale; its fields are ``experiments.zoo``'s flags."""
 
-    tasks: tuple[str, ...] = _field((), f"Zoo entries to run (default: all of {ZOO_NAMES}).")
+    tasks: tuple[str, ...] = _field(
+        (), f"Zoo entries to run (default: all of {ZOO_NAMES} and the generated instances)."
+    )
+    generated: int = _field(0, "Instances sampled per generated task family (tasks.generated; 0: none).")
+    generated_families: tuple[str, ...] = _field((), "Generated families to sample (default: every registered one).")
     dense_hidden: tuple[int, ...] = _field(
         (8, 24), "Budget levels: each task's budget is the dense network's trainable weights at these hidden sizes."
     )
@@ -100,14 +136,21 @@ class ZooConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", tuple(self.tasks))
+        object.__setattr__(self, "generated_families", tuple(self.generated_families))
+        bad = [f for f in self.generated_families if f not in generated_families()]
+        if bad:
+            raise ValueError(f"generated_families: unknown family {bad[0]!r}; expected any of {generated_families()}")
+        if self.generated < 0:
+            raise ValueError(f"generated must be >= 0, got {self.generated}")
         object.__setattr__(self, "configs", tuple(self.configs))
         try:
             object.__setattr__(self, "dense_hidden", tuple(int(h) for h in self.dense_hidden))
         except (TypeError, ValueError):
             raise ValueError(f"dense_hidden must be hidden sizes (ints), got {self.dense_hidden}") from None
-        unknown = [t for t in self.tasks if t not in ZOO_NAMES]
+        names = ZOO_NAMES + tuple(e.name for e in self.generated_entries())
+        unknown = [t for t in self.tasks if t not in names]
         if unknown:
-            raise ValueError(f"tasks: unknown zoo entry {unknown[0]!r}; expected any of {ZOO_NAMES}")
+            raise ValueError(f"tasks: unknown zoo entry {unknown[0]!r}; expected any of {names}")
         bad = [c for c in self.configs if c not in NAMED_CONFIGS]
         if bad:
             raise ValueError(f"configs: unknown config {bad[0]!r}; expected any of {NAMED_CONFIGS}")
@@ -129,9 +172,15 @@ class ZooConfig:
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
 
+    def generated_entries(self) -> tuple[ZooEntry, ...]:
+        """The generated instances (``generated`` per family of ``generated_families``, default all)."""
+        if not self.generated:
+            return ()
+        return generated_entries(self.generated_families or generated_families(), self.generated, self.seed)
+
     def entries(self) -> tuple[ZooEntry, ...]:
-        """The selected entries, in ``ZOO`` order."""
-        return tuple(e for e in ZOO if not self.tasks or e.name in self.tasks)
+        """The selected entries: ``ZOO``'s, then the generated instances."""
+        return tuple(e for e in ZOO + self.generated_entries() if not self.tasks or e.name in self.tasks)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,7 +309,12 @@ def write_descriptor(folder: Path, entry: ZooEntry, data_config: Any) -> dict:
     """Writes ``folder/descriptor.json``: the entry's task descriptor with the zoo entry's name and task (for
     reading; the meta-dataset computes it from each run's own config)."""
     path = Path(folder) / DESCRIPTOR_FILE
-    desc = {**task_descriptor(entry.task, data_config), "zoo_task": entry.name, "task": entry.task}
+    desc = {
+        **task_descriptor(entry.task, data_config),
+        "zoo_task": entry.name,
+        "task": entry.task,
+        "family": entry.family,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(desc, indent=1))
@@ -273,7 +327,14 @@ def zoo_record(zoo: ZooConfig, runs: list[ZooRun]) -> dict:
     return {
         "config": dataclasses.asdict(zoo),
         "runs": [
-            {"entry": r.entry.name, "task": r.entry.task, "level": r.level, "budget": r.budget, "path": r.path}
+            {
+                "entry": r.entry.name,
+                "task": r.entry.task,
+                "family": r.entry.family,
+                "level": r.level,
+                "budget": r.budget,
+                "path": r.path,
+            }
             for r in runs
         ],
     }

@@ -18,6 +18,16 @@ TASKS: dict[str, str] = {
     "narma": "sparse_rnn_jax.tasks.narma",
     "smnist": "sparse_rnn_jax.tasks.seq_mnist",
     "npz": "sparse_rnn_jax.tasks.npz",
+    "teacher": "sparse_rnn_jax.tasks.generated.teacher",
+    "recall": "sparse_rnn_jax.tasks.generated.recall",
+    "parity": "sparse_rnn_jax.tasks.generated.parity",
+    "sines": "sparse_rnn_jax.tasks.generated.sines",
+    "prototypes": "sparse_rnn_jax.tasks.generated.prototypes",
+    "modcount": "sparse_rnn_jax.tasks.generated.modcount",
+    "lds": "sparse_rnn_jax.tasks.generated.lds",
+    "recent_set": "sparse_rnn_jax.tasks.generated.recent_set",
+    "moving_average": "sparse_rnn_jax.tasks.generated.moving_average",
+    "markov": "sparse_rnn_jax.tasks.generated.markov",
 }
 
 

@@ -63,6 +63,19 @@ def test_kfold_and_r2_are_those_of_the_hand_written_versions():
     assert P.r2_score(actual, predicted) == pytest.approx(manual, abs=1e-12)
 
 
+def test_grouped_kfold_keeps_identical_rows_together():
+    features = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [2.0, 2.0], [1.0, 0.0], [0.0, 1.0], [3.0, 3.0]])
+    groups = P.row_groups(features)
+    assert groups.tolist() == [0, 1, 0, 2, 1, 0, 3]
+    assert np.array_equal(P.row_groups(np.eye(4)), np.arange(4))
+    tests = P.kfold_test_indices(len(features), 2, 0, groups)
+    assert sorted(np.concatenate(tests).tolist()) == list(range(7))
+    for t in tests:  # a row's twins are never on the other side of the split
+        assert all(set(np.flatnonzero(groups == groups[i])) <= set(t.tolist()) for i in t)
+    with pytest.raises(ValueError, match="distinct models"):
+        P.kfold_test_indices(len(features), 5, 0, groups)
+
+
 def test_mlp_learns_the_relation_and_the_curve(fitted):
     # 200 training rows for a 20-feature MLP: well below the forest (at ~1,500 models both reach ~0.95).
     _, ev = fitted

@@ -83,11 +83,13 @@ def test_tiny_zoo_writes_the_meta_dataset_and_parent(tiny_zoo):
     assert set(frame["run"]) == {"adding/b99", "reber_cls/b170"}
     assert (frame.loc[frame.task == "adding", "chance_loss"] == 1 / 6).all()
     assert frame["norm_min_loss"].between(0, 1.96).all() and "norm_loss_epoch_1" in frame
-    loto = json.loads((work / "meta" / "loto.json").read_text())
-    assert loto["tasks"] == ["adding", "reber_cls"] and loto["summary"]
+    lofo = json.loads((work / "meta" / "lofo.json").read_text())  # two families: adding and reber
+    assert lofo["tasks"] == ["adding", "reber_cls"] and lofo["summary"] and lofo["settings"]["holdout"] == "family"
+    assert lofo["units"] == {"adding": "adding", "reber_cls": "reber"} and not (work / "meta" / "loto.json").exists()
     parent = json.loads((work / "meta" / "parent" / "parent.json").read_text())
-    assert parent["n_models"] == 8 and parent["leave_one_task_out"]["summary"]
-    assert "Leave-one-task-out" in proc.stdout and json.loads((work / "zoo.json").read_text())["runs"]
+    assert parent["n_models"] == 8 and parent["lofo"]["summary"] and parent["leave_one_task_out"] is None
+    assert "Leave-one-family-out" in proc.stdout and json.loads((work / "zoo.json").read_text())["runs"]
+    assert set(read_meta_dataset(work / "meta" / "meta_dataset.parquet")["family"]) == {"adding", "reber"}
 
 
 def test_rerun_skips_complete_runs(tiny_zoo):

@@ -75,3 +75,32 @@ def test_draws_keep_the_mixture_shares_and_are_deterministic():
 def test_bad_config_names_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ZooConfig(**kwargs)
+
+
+def test_families_are_declared_and_generated_instances_span_their_ranges():
+    import importlib
+    import math
+
+    from sparse_rnn_jax.studies.zoo import ZooConfig, family_of, generated_families
+    from sparse_rnn_jax.tasks.generated.base import sample_instances
+
+    assert {family_of(n) for n in ("rad28_T11", "rad50_T11", "rad28_T6")} == {"rad"}
+    assert family_of("smnist") == family_of("psmnist") == "smnist" and family_of("reber_cls") == "reber"
+    families = generated_families()
+    assert len(families) >= 10
+    zoo = ZooConfig(generated=3)
+    gen = zoo.generated_entries()
+    assert len(gen) == 3 * len(families) and {e.family for e in gen} == set(families)
+    assert [e.name for e in zoo.entries()][-1] == f"{families[-1]}_02"
+    assert ZooConfig(generated=3, tasks=("recall_01",)).entries()[0].data["lag"] >= 1
+    with pytest.raises(ValueError, match="unknown zoo entry 'recall_09'"):
+        ZooConfig(generated=3, tasks=("recall_09",))
+    for name in families:
+        family = importlib.import_module(TASKS[name]).FAMILY
+        values = sample_instances(family, 6, 0)
+        for p, (lo, hi, scale) in family.ranges.items():
+            if p == "seq_len":
+                continue
+            f = (lambda v: math.log(v)) if scale.startswith("log") else (lambda v: v)
+            got = [f(v[p]) for v in values]
+            assert max(got) - min(got) >= 0.5 * (f(hi) - f(lo)), (name, p, got)

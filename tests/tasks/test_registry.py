@@ -25,6 +25,8 @@ NAN_CHANCE = {"ah"}  # behaviour cloning: judged by environment scores, no chanc
 MNIST_IDX = SHARED / "data" / "mnist"
 MNIST = f"idx:{MNIST_IDX}" if MNIST_IDX.is_dir() else "embedded"
 SIZES = {"train_size": 24, "val_size": 8, "test_size": 8}
+GENERATED = ("teacher", "recall", "parity", "sines", "prototypes", "modcount", "lds", "recent_set")
+GENERATED += ("moving_average", "markov")
 DESCRIPTOR_KEYS = {"name", "input_dim", "output_dim", "seq_len", "loss", "chance_loss", "train_size"}
 
 
@@ -90,6 +92,8 @@ def _tiny(case: str, request, tmp_path):
         return name, replace(default, mnist_source=MNIST, permuted=variant == "permuted", **SIZES)
     if name == "npz":
         return name, replace(default, data=_npz_file(tmp_path, variant))
+    if name in GENERATED:
+        return name, replace(default, **SIZES)
     raise AssertionError(f"task {name!r} has no tiny config in {__file__}: add one")
 
 
@@ -108,6 +112,7 @@ CASES = [
     "npz-ce_steps",
     "npz-mse",
     "npz-bce",
+    *GENERATED,
 ]
 ENGINE_TASK = {  # npz variant -> the engine task its loss and label shape pick
     "ce": "last_step_classification_score",

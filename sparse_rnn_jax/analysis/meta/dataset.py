@@ -6,6 +6,8 @@ models were scored in an environment) plus the descriptor of the run's task conf
 
   task, task_kind, results_task, run, model_id, config, seed   the zoo entry, its registered task, the results
                               tables' task name, the run folder (``<entry>/b<budget>``), the model and its seed
+  family                      the entry's family (``studies.zoo.ZooEntry.family``; added from the zoo's
+                              declarations when a meta-dataset written before it lacks the column)
   input_dim, output_dim, seq_len, loss, chance_loss, train_size   the task's descriptor (``tasks.base``)
   budget, budget_level        the run's trainable-weight budget and its level (the dense network's hidden size)
   the 19 hyperparameters      ``core.spec.HYPERPARAMETER_FEATURES``
@@ -38,7 +40,7 @@ from sparse_rnn_jax.analysis.convergence import cap_curves, classify
 from sparse_rnn_jax.core.spec import HYPERPARAMETER_FEATURES
 from sparse_rnn_jax.engine.results import final_per_model, read_results
 from sparse_rnn_jax.engine.workdir import RUN_FILE, write_parquet_atomic
-from sparse_rnn_jax.studies.zoo import task_descriptor
+from sparse_rnn_jax.studies.zoo import family_of, task_descriptor
 from sparse_rnn_jax.tasks.run_config import RunConfig
 
 SHIPPED_DATASET = Path(__file__).parent / "data" / "meta_dataset.parquet"
@@ -56,7 +58,18 @@ COLUMNS: tuple[str, ...] = (
     + SCORE_COLUMNS
     + ("norm_return",)
 )
-"""Every column of the meta-dataset except the per-epoch ones (``val_loss_epoch_k``, ``norm_loss_epoch_k``)."""
+"""Every column of the meta-dataset except the per-epoch ones (``val_loss_epoch_k``, ``norm_loss_epoch_k``)
+and ``family``."""
+FAMILY = "family"
+
+
+def families(frame: pd.DataFrame) -> np.ndarray:
+    """str[n]: each row's family: the ``family`` column where the meta-dataset has it, else the family its zoo
+    entry declares (``studies.zoo.family_of``)."""
+    if FAMILY in frame.columns:
+        return frame[FAMILY].astype(str).to_numpy()
+    pairs = {(t, k): family_of(t, k) for t, k in zip(frame["task"].astype(str), frame["task_kind"].astype(str))}
+    return np.array([pairs[(t, k)] for t, k in zip(frame["task"].astype(str), frame["task_kind"].astype(str))])
 
 
 def curve_columns(frame: pd.DataFrame, prefix: str = "norm_loss_epoch_") -> list[str]:
@@ -92,6 +105,8 @@ def read_meta_dataset(path: str | Path | None = None) -> pd.DataFrame:
         raise ValueError(f"no meta-dataset at {path}")
     frame = pd.read_parquet(path)
     check_schema(frame)
+    if FAMILY not in frame.columns:
+        frame.insert(len(COLUMNS), FAMILY, families(frame))
     return frame
 
 
@@ -112,7 +127,8 @@ def _descriptor(run_dir: Path, record: dict, cache: dict) -> dict:
     if key not in cache:
         run_config = RunConfig.from_dict(config)
         cache[key] = task_descriptor(run_config.task, run_config.data)
-    return {**cache[key], "zoo_task": run_dir.parent.name, "task": config["task"]}
+    name = run_dir.parent.name
+    return {**cache[key], "zoo_task": name, "task": config["task"], "family": family_of(name, config["task"])}
 
 
 def normalised_return(models: pd.DataFrame) -> np.ndarray:
@@ -149,6 +165,7 @@ def run_rows(run_dir: Path, zoo_dir: Path | None = None, cache: dict | None = No
         {
             "task": desc.get("zoo_task", run_dir.parent.name),
             "task_kind": desc.get("task", record["config"]["task"]),
+            FAMILY: desc["family"],
             "results_task": models["task"].astype(str),
             "run": str(run_dir.relative_to(zoo_dir)) if zoo_dir else run_dir.name,
             "model_id": models["model_id"].astype(int),
@@ -204,4 +221,4 @@ def build_meta_dataset(zoo_dir: str | Path, log: Callable[[str], None] = print) 
         raise ValueError(f"no complete zoo run under {zoo_dir}")
     frame = pd.concat(frames, ignore_index=True)
     epoch_cols = curve_columns(frame, "val_loss_epoch_") + curve_columns(frame)
-    return frame[list(COLUMNS) + epoch_cols]
+    return frame[list(COLUMNS) + [FAMILY] + epoch_cols]

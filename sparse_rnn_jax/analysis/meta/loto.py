@@ -1,27 +1,36 @@
-"""Leave-one-task-out evaluation of the cross-task parent against simple ways to choose a network.
+"""Leave-one-family-out (the headline) and leave-one-task-out evaluation of the cross-task parent against simple
+ways to choose a network.
 
-For each zoo task: fit the parent on the other tasks, predict the task's models, and score the predictions
-within each of its runs (one budget: the models a user at that budget chooses among), then average over the
-task's budgets. Candidates: each sampled model, and each named config (its seeds pooled: its actual loss is the
-mean over seeds, so a pick of it is a pick of the config, not of a lucky seed). All losses are the meta-dataset's
-normalised minimum validation losses (1 = chance).
+Hold-out unit (``by``): a **family** (``dataset.families``: every variant of one generator, e.g. the three RAD
+entries, Reber's two variants, sequential and permuted MNIST) or a single task. For each unit: fit the parent on
+the other units, predict the unit's models, and score the predictions within each of its runs (one task at one
+budget: the models a user at that budget chooses among), then average over the task's budgets. Held out by task, a
+sibling of the task (same generator, often identical descriptors) stays in the training set, which flatters the
+parent; held out by family it does not. Candidates: each sampled model, and each named config (its seeds pooled:
+its actual loss is the mean over seeds, so a pick of it is a pick of the config, not of a lucky seed). All losses
+are the meta-dataset's normalised minimum validation losses (1 = chance).
 
-Methods: ``forest`` and ``mlp`` (the cross-task parent, never trained on the task), ``per_task`` (a forest
-cross-validated on the task's own models, k-fold: what a per-task parent reaches after a sweep of the task),
-``balanced`` (the a-priori rule alone), ``dense``, and ``random`` (the expected value over uniform picks).
-Metrics: ``spearman`` (predicted vs actual rank of the candidates), ``regret_top1`` (loss of the top pick minus
-the best candidate's) and ``regret_top3`` (best of the top three picks minus the best; for ``random`` the expected
-best of three distinct uniform picks). A single fixed pick (balanced, dense) has no rank correlation and no
-top three.
+Methods: ``forest`` and ``mlp`` (the cross-task parent's normalised-loss output, never trained on the unit),
+``rank_forest`` (the parent's within-(task, budget) target, ``parent.RANK_TARGET``: it learns which network is
+better than another on the same task and budget, with the task's descriptors as context), ``rank_model`` (the
+same target from the model's features alone, ``parent.MODEL_FEATURES``), ``per_task`` (a forest
+cross-validated on the task's own models, grouped k-fold: a named config's seeds, identical feature rows, are one
+group; what a per-task parent reaches after a sweep of the task), ``hp05`` (the order "hidden proportion closest
+to 0.5 first", no fit), ``balanced`` (the a-priori rule alone), ``dense``, and ``random`` (the expected value over
+uniform picks). Metrics: ``spearman`` (predicted vs actual rank of the candidates), ``regret_top1`` (loss of the
+top pick minus the best candidate's) and ``regret_top3`` (best of the top three picks minus the best; for
+``random`` the expected best of three distinct uniform picks). A single fixed pick (balanced, dense) has no rank
+correlation and no top three.
 
 95 % CIs: per task, percentile bootstrap over the task's candidates (resampled with replacement within each run,
-the fixed baselines always present); for the means over tasks, bootstrap over tasks. Each method's mean regret
-is also compared with the balanced rule's top-1 regret (paired by task; for best-of-top-3 that compares three
-trainings with the rule's one): a difference whose CI holds 0 is "within noise".
+the fixed baselines always present); for the means over tasks, a cluster bootstrap over the hold-out units
+(families resampled with all their tasks). Each method's mean regret is compared, paired within each bootstrap
+resample, with the balanced rule's top-1 regret and with a random pick's (for best-of-top-3: with the rule's one
+pick and random's best of three): a difference whose CI holds 0 is "within noise".
 
 Environment tasks (a return per model, ``norm_return``): the rank correlation of the return with the actual loss,
-with the parent's predicted loss (its leave-one-task-out prediction) and with a per-task forest that predicts the
-return itself (k-fold on the task's models).
+with the parent's predicted loss (its held-out prediction) and with a per-task forest that predicts the return
+itself (grouped k-fold on the task's models).
 """
 
 from __future__ import annotations
@@ -33,19 +42,25 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from sparse_rnn_jax.analysis.meta.dataset import curve_columns, families
 from sparse_rnn_jax.analysis.meta.parent import (
     DEFAULT_MAX_DEPTH,
     FEATURES,
+    MODEL_FEATURES,
+    RANK_TARGET,
     fit_forest_multi,
     fit_mlp,
     meta_features,
+    rank_target,
     targets,
 )
-from sparse_rnn_jax.analysis.predictor import MLPConfig, RegressionData, cv_forest
+from sparse_rnn_jax.analysis.predictor import MLPConfig, RegressionData, cv_forest, row_groups
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS
 
-PREDICTORS: tuple[str, ...] = ("forest", "mlp", "per_task")
-BASELINES: tuple[str, ...] = ("balanced", "dense", "random")
+PREDICTORS: tuple[str, ...] = ("forest", "mlp", "rank_forest", "rank_model", "per_task")
+BASELINES: tuple[str, ...] = ("race", "hp05", "balanced", "dense", "random")
+HOLDOUTS: tuple[str, ...] = ("family", "task")
+"""Hold-out units: a family (every variant of one generator; the headline) or a single task."""
 METRICS: tuple[str, ...] = ("spearman", "regret_top1", "regret_top3")
 LOTO_TREES = 200
 BOOTSTRAP = 1000
@@ -101,10 +116,47 @@ class Group:
     actual: np.ndarray
     predicted: dict[str, np.ndarray]
     named: dict[str, int]
+    curves: np.ndarray | None = None
+    hidden_proportion: np.ndarray | None = None
+
+    def race(self) -> tuple[float, float]:
+        """(regret of the race's winner, its compute fraction): the race of ``analysis.meta.race`` simulated on
+        the recorded curves (a rung of e epochs sees each entrant's minimum over its first e epochs, which a
+        retraining with the same spec and seed reproduces), entrants chosen by the ranking forest's held-out
+        prediction (else the forest's). NaN without curves or when too few epochs fit the default budget."""
+        from sparse_rnn_jax.analysis.meta.race import DEFAULT_DIVERSE, DEFAULT_TOP, rung_plan
+
+        ranker = self.predicted.get("rank_model", self.predicted.get("forest"))
+        if self.curves is None or ranker is None:
+            return math.nan, math.nan
+        order = list(np.argsort(ranker, kind="stable"))
+        chosen = order[:DEFAULT_TOP]
+        rest = order[DEFAULT_TOP:]
+        if rest and self.hidden_proportion is not None:
+            hp = self.hidden_proportion[rest]
+            edges = np.quantile(hp, np.linspace(0, 1, DEFAULT_DIVERSE + 1))
+            for k in range(DEFAULT_DIVERSE):
+                pick = next((c for c, v in zip(rest, hp) if edges[k] <= v <= edges[k + 1] and c not in chosen), None)
+                if pick is not None:
+                    chosen.append(pick)
+        chosen += [i for n, i in self.named.items() if n in ("balanced", "dense") and i not in chosen]
+        epochs = int(np.isfinite(self.curves).sum(axis=1).min())
+        try:
+            plan = rung_plan(len(chosen), epochs)
+        except ValueError:  # too few epochs for a race within the default budget
+            return math.nan, math.nan
+        alive = chosen
+        for step in plan:
+            alive = alive[: step["models"]]
+            seen = np.nanmin(self.curves[alive, : step["epochs"]], axis=1)
+            alive = [alive[i] for i in np.argsort(seen, kind="stable")]
+        cost = sum(r["models"] * r["epochs"] for r in plan) / (len(chosen) * epochs)
+        return float(self.actual[alive[0]] - self.actual.min()), float(cost)
 
     def metrics(self, idx: np.ndarray | None = None) -> dict[tuple[str, str], float]:
         """(method, metric) -> value over the candidates ``idx`` (default: all; the named configs are always
         added, so the fixed picks stay available)."""
+        full = idx is None
         if idx is None:
             idx = np.arange(self.actual.size)
         keep = np.concatenate([idx, [i for i in self.named.values()]]).astype(int)
@@ -121,6 +173,13 @@ class Group:
             out[(name, "spearman")] = math.nan
             out[(name, "regret_top1")] = self.actual[self.named[name]] - best if name in self.named else math.nan
             out[(name, "regret_top3")] = math.nan
+        if full and self.curves is not None:
+            regret, _ = self.race()
+            out[("race", "spearman")], out[("race", "regret_top1")], out[("race", "regret_top3")] = (
+                math.nan,
+                regret,
+                math.nan,
+            )
         out[("random", "spearman")] = math.nan
         out[("random", "regret_top1")] = float(actual.mean() - best)
         out[("random", "regret_top3")] = expected_best_of(actual) - best
@@ -144,45 +203,85 @@ def groups_of(frame: pd.DataFrame, predictions: dict[str, np.ndarray]) -> list[G
         actual = mean(frame["norm_min_loss"].to_numpy(float)[pos])
         predicted = {m: mean(np.asarray(p, float)[pos]) for m, p in predictions.items()}
         named = {str(u): i for i, u in enumerate(uniq) if u in NAMED_CONFIGS}
-        out.append(Group(str(task), str(run), actual, predicted, named))
+        cols = curve_columns(frame)
+        curves = None
+        if cols:
+            raw = frame[cols].to_numpy(float)[pos]
+            curves = np.stack([np.nanmean(raw[inv == c], axis=0) for c in range(len(uniq))])
+        hp = mean(frame["hidden_proportion"].to_numpy(float)[pos])
+        out.append(Group(str(task), str(run), actual, predicted, named, curves, hp))
     return out
 
 
-def loto_predictions(
+def holdout_units(frame: pd.DataFrame, by: str) -> np.ndarray:
+    """str[n]: each row's hold-out unit, its family (``by="family"``) or its task (``by="task"``)."""
+    if by not in HOLDOUTS:
+        raise ValueError(f"hold out by one of {HOLDOUTS}, got {by!r}")
+    return families(frame) if by == "family" else frame["task"].astype(str).to_numpy()
+
+
+def hp05_order(frame: pd.DataFrame) -> np.ndarray:
+    """f64[n]: the "hidden proportion closest to 0.5 first" order as a score (lower is picked first)."""
+    return np.abs(frame["hidden_proportion"].to_numpy(float) - 0.5)
+
+
+def holdout_predictions(
     frame: pd.DataFrame,
     *,
+    by: str = "family",
     trees: int = LOTO_TREES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     seed: int = 0,
     mlp: bool = True,
     mlp_config: MLPConfig = MLPConfig(),
+    rank: str | None = RANK_TARGET,
     folds: int = PER_TASK_FOLDS,
     log: Callable[[str], None] = lambda _s: None,
 ) -> dict[str, np.ndarray]:
-    """Per row of ``frame`` (index 0..n-1): the cross-task forest's (and MLP's) prediction made without the row's
-    task, and the per-task forest's out-of-fold prediction. f64[n] each."""
+    """Per row of ``frame`` (index 0..n-1): the cross-task forest's (and MLP's, and with ``rank`` the ranking
+    forest's) prediction made without the row's hold-out unit (``by``), the per-task forest's grouped out-of-fold
+    prediction and the ``hp05`` order. f64[n] each."""
     frame = frame.reset_index(drop=True)
     features = meta_features(frame)
     min_loss, curves = targets(frame)
     outputs = np.concatenate([min_loss[:, None], curves], axis=1)
-    tasks = frame["task"].to_numpy()
-    out = {m: np.full(len(frame), np.nan) for m in (("forest", "mlp") if mlp else ("forest",)) + ("per_task",)}
-    for t in sorted(set(tasks)):
-        test = tasks == t
+    relative = rank_target(frame, rank) if rank else None
+    units = holdout_units(frame, by)
+    names = ("forest",) + (("mlp",) if mlp else ()) + (("rank_forest", "rank_model") if rank else ()) + ("per_task",)
+    model = np.array([f in MODEL_FEATURES for f in FEATURES])
+    out = {m: np.full(len(frame), np.nan) for m in names}
+    for u in sorted(set(units)):
+        test = units == u
         train = ~test
-        log(f"leave-one-task-out: {t} ({int(test.sum())} models held out)")
-        if train.any():
-            forest = fit_forest_multi(features[train], outputs[train], trees, max_depth, seed)
-            out["forest"][test] = np.asarray(forest.predict(features[test])).reshape(int(test.sum()), -1)[:, 0]
-            if mlp:
-                model = fit_mlp(features[train], min_loss[train], curves[train], seed, mlp_config)
-                out["mlp"][test] = model.predict(features[test])[:, 0]
+        log(f"leave-one-{by}-out: {u} ({int(test.sum())} models held out)")
+        if not train.any():
+            continue
         n = int(test.sum())
-        if n >= 4:  # folds of >= 2 models each
-            data = RegressionData(features[test], FEATURES, min_loss[test], None, np.zeros(n, bool))
-            score, _ = cv_forest(data, min(folds, n // 2), trees, max_depth, seed)
+        forest = fit_forest_multi(features[train], outputs[train], trees, max_depth, seed)
+        out["forest"][test] = np.asarray(forest.predict(features[test])).reshape(n, -1)[:, 0]
+        if rank:
+            ranker = fit_forest_multi(features[train], relative[train, None], trees, max_depth, seed)
+            out["rank_forest"][test] = np.asarray(ranker.predict(features[test])).reshape(n, -1)[:, 0]
+            ranker = fit_forest_multi(features[train][:, model], relative[train, None], trees, max_depth, seed)
+            out["rank_model"][test] = np.asarray(ranker.predict(features[test][:, model])).reshape(n, -1)[:, 0]
+        if mlp:
+            net = fit_mlp(features[train], min_loss[train], curves[train], seed, mlp_config)
+            out["mlp"][test] = net.predict(features[test])[:, 0]
+    tasks = frame["task"].astype(str).to_numpy()
+    for t in sorted(set(tasks)):
+        test = np.flatnonzero(tasks == t)
+        data = RegressionData(features[test], FEATURES, min_loss[test], None, np.zeros(test.size, bool))
+        distinct = int(row_groups(features[test]).max()) + 1
+        if distinct >= 4:  # folds of >= 2 distinct models each
+            score, _ = cv_forest(data, min(folds, distinct // 2), trees, max_depth, seed)
             out["per_task"][test] = score.predicted
+    out["hp05"] = hp05_order(frame)
     return out
+
+
+def loto_predictions(frame: pd.DataFrame, **kwargs) -> dict[str, np.ndarray]:
+    """``holdout_predictions`` held out by task."""
+    return holdout_predictions(frame, by="task", **kwargs)
 
 
 def _interval(samples: np.ndarray) -> tuple[float, float]:
@@ -199,9 +298,21 @@ def _nanmean(values) -> float:
     return float(v.mean()) if v.size else math.nan
 
 
-def score_groups(groups: list[Group], bootstrap: int = BOOTSTRAP, seed: int = 0) -> dict:
-    """Per-task values with bootstrap CIs over candidates, and the means over tasks with bootstrap CIs over tasks
-    (module docstring). Returns {"per_task": [...], "summary": [...]}."""
+def _paired(row: dict, name: str, v: np.ndarray, base: np.ndarray, draws: list[np.ndarray]) -> None:
+    """Adds ``<name>``, ``<name>_lo``, ``<name>_hi`` and ``within_noise_<name>`` to ``row``: the mean of
+    ``v - base`` over tasks and its interval over the task index sets ``draws``."""
+    d = v - base
+    row[name] = _nanmean(d)
+    row[f"{name}_lo"], row[f"{name}_hi"] = _interval([_nanmean(d[i]) for i in draws])
+    row[f"within_noise_{name}"] = bool(row[f"{name}_lo"] <= 0 <= row[f"{name}_hi"])
+
+
+def score_groups(
+    groups: list[Group], bootstrap: int = BOOTSTRAP, seed: int = 0, units: dict[str, str] | None = None
+) -> dict:
+    """Per-task values with bootstrap CIs over candidates, and the means over tasks with a cluster bootstrap over
+    the hold-out ``units`` (task -> unit; default: each task its own unit) (module docstring). Returns
+    {"per_task": [...], "summary": [...]}."""
     rng = np.random.default_rng(seed)
     tasks = sorted({g.task for g in groups})
     keys = sorted({k for g in groups for k in g.metrics()})
@@ -214,7 +325,7 @@ def score_groups(groups: list[Group], bootstrap: int = BOOTSTRAP, seed: int = 0)
         for b in range(bootstrap):
             reps = [g.metrics(rng.integers(0, g.actual.size, g.actual.size)) for g in mine]
             for k in keys:
-                boot[k][b] = _nanmean([r[k] for r in reps])
+                boot[k][b] = _nanmean([r.get(k, math.nan) for r in reps])
         for k in keys:
             v = _nanmean([p[k] for p in point])
             value[t][k] = v
@@ -230,19 +341,26 @@ def score_groups(groups: list[Group], bootstrap: int = BOOTSTRAP, seed: int = 0)
                     "candidates": int(sum(g.actual.size for g in mine)),
                 }
             )
+    units = {t: (units or {}).get(t, t) for t in tasks}
+    clusters = [np.array([i for i, t in enumerate(tasks) if units[t] == u]) for u in sorted(set(units.values()))]
+    draws = [
+        np.concatenate([clusters[j] for j in rng.integers(0, len(clusters), len(clusters))]) for _ in range(bootstrap)
+    ]
     summary = []
-    idx = rng.integers(0, len(tasks), size=(bootstrap, len(tasks)))
     for k in keys:
         v = np.array([value[t][k] for t in tasks])
         if not np.isfinite(v).any():
             continue
         row = {"method": k[0], "metric": k[1], "mean": _nanmean(v), "n_tasks": int(np.isfinite(v).sum())}
-        row["lo"], row["hi"] = _interval([_nanmean(v[i]) for i in idx])
-        if k[1].startswith("regret") and k[0] != "balanced":
-            d = v - np.array([value[t][("balanced", "regret_top1")] for t in tasks])
-            row["vs_balanced"] = _nanmean(d)
-            row["vs_balanced_lo"], row["vs_balanced_hi"] = _interval([_nanmean(d[i]) for i in idx])
-            row["within_noise"] = bool(row["vs_balanced_lo"] <= 0 <= row["vs_balanced_hi"])
+        row["n_units"] = len(clusters)
+        row["lo"], row["hi"] = _interval([_nanmean(v[i]) for i in draws])
+        if k[1].startswith("regret"):
+            if k[0] != "balanced":
+                _paired(row, "vs_balanced", v, np.array([value[t][("balanced", "regret_top1")] for t in tasks]), draws)
+                row["within_noise"] = row.pop("within_noise_vs_balanced")
+            if k[0] != "random":
+                base = np.array([value[t][("random", k[1])] for t in tasks])
+                _paired(row, "vs_random", v, base, draws)
         summary.append(row)
     return {"per_task": per_task, "summary": summary}
 
@@ -298,51 +416,83 @@ def return_scores(
     return out
 
 
-def leave_one_task_out(
+def leave_one_out(
     frame: pd.DataFrame,
     *,
+    by: str = "family",
     trees: int = LOTO_TREES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     seed: int = 0,
     mlp: bool = True,
     mlp_config: MLPConfig = MLPConfig(),
+    rank: str | None = RANK_TARGET,
     folds: int = PER_TASK_FOLDS,
     bootstrap: int = BOOTSTRAP,
     log: Callable[[str], None] = lambda _s: None,
 ) -> dict:
-    """The full evaluation (module docstring) of the meta-dataset ``frame`` (>= 2 tasks) as a JSON-able dict:
-    settings, tasks, per_task, summary, returns."""
+    """The full evaluation (module docstring) of the meta-dataset ``frame`` held out by ``by`` (family or task;
+    >= 2 units) as a JSON-able dict: settings, tasks, units (task -> unit), per_task, summary, returns."""
     frame = frame.reset_index(drop=True)
     tasks = sorted(frame["task"].unique())
-    if len(tasks) < 2:
-        raise ValueError(f"leave-one-task-out needs at least 2 tasks, got {len(tasks)}")
-    predictions = loto_predictions(
-        frame, trees=trees, max_depth=max_depth, seed=seed, mlp=mlp, mlp_config=mlp_config, folds=folds, log=log
+    unit_of = holdout_units(frame, by)
+    if len(set(unit_of)) < 2:
+        plural = "families" if by == "family" else "tasks"
+        raise ValueError(f"leave-one-{by}-out needs at least 2 {plural}, got {len(set(unit_of))}")
+    predictions = holdout_predictions(
+        frame,
+        by=by,
+        trees=trees,
+        max_depth=max_depth,
+        seed=seed,
+        mlp=mlp,
+        mlp_config=mlp_config,
+        rank=rank,
+        folds=folds,
+        log=log,
     )
-    scores = score_groups(groups_of(frame, predictions), bootstrap, seed)
+    units = dict(zip(frame["task"].astype(str), unit_of))
+    scores = score_groups(groups_of(frame, predictions), bootstrap, seed, units)
     returns = return_scores(
         frame, predictions["forest"], trees=trees, max_depth=max_depth, seed=seed, folds=folds, bootstrap=bootstrap
     )
     return {
         "settings": {
+            "holdout": by,
             "trees": trees,
             "max_depth": max_depth,
             "mlp": mlp,
+            "rank_target": rank,
             "per_task_folds": folds,
+            "per_task_groups": "identical feature rows (a named config's seeds) are one group",
             "bootstrap": bootstrap,
             "seed": seed,
             "models": int(len(frame)),
         },
         "tasks": tasks,
+        "units": {t: units[t] for t in tasks},
         **scores,
         "returns": returns,
     }
 
 
+def leave_one_task_out(frame: pd.DataFrame, **kwargs) -> dict:
+    """``leave_one_out`` held out by task (a task's siblings stay in the training set)."""
+    return leave_one_out(frame, by="task", **kwargs)
+
+
+def leave_one_family_out(frame: pd.DataFrame, **kwargs) -> dict:
+    """``leave_one_out`` held out by family (the headline evaluation)."""
+    return leave_one_out(frame, by="family", **kwargs)
+
+
 METHOD_LABELS = {
     "forest": "cross-task forest",
     "mlp": "cross-task MLP",
-    "per_task": "per-task forest (k-fold)",
+    "rank_forest": "ranking forest (task context)",
+    "rank_model": "ranking forest (model features)",
+    "per_task": "per-task forest (grouped k-fold)",
+    "hp05": "hidden proportion closest to 0.5",
+    "race": "race (<= 0.2 of the compute, simulated)",
     "balanced": "balanced rule",
     "dense": "dense",
     "random": "random pick",
@@ -358,12 +508,14 @@ def _ci(v, lo, hi, digits: int = 3) -> str:
 
 
 def loto_markdown(result: dict) -> str:
-    """The summary (means over tasks) and per-task tables of ``leave_one_task_out`` as markdown."""
+    """The summary (means over tasks) and per-task tables of ``leave_one_out`` as markdown."""
     summary = {(r["method"], r["metric"]): r for r in result["summary"]}
     methods = [m for m in PREDICTORS + BASELINES if any(k[0] == m for k in summary)]
+    rankers = [m for m in methods if (m, "spearman") in summary]
     lines = [
-        "| method | Spearman | regret top-1 | regret best-of-top-3 | top-1 regret minus balanced's | |",
-        "|---|---|---|---|---|---|",
+        "| method | Spearman | regret top-1 | regret best-of-top-3 | top-1 regret minus balanced's | |"
+        " top-1 regret minus random's |",
+        "|---|---|---|---|---|---|---|",
     ]
     for m in methods:
         cells = []
@@ -373,18 +525,18 @@ def loto_markdown(result: dict) -> str:
         r = summary.get((m, "regret_top1"), {})
         diff = _ci(r.get("vs_balanced"), r.get("vs_balanced_lo"), r.get("vs_balanced_hi"))
         verdict = "" if "within_noise" not in r else ("within noise" if r["within_noise"] else "differs")
-        lines.append(f"| {METHOD_LABELS[m]} | " + " | ".join(cells) + f" | {diff} | {verdict} |")
+        vs_random = _ci(r.get("vs_random"), r.get("vs_random_lo"), r.get("vs_random_hi"))
+        lines.append(f"| {METHOD_LABELS[m]} | " + " | ".join(cells) + f" | {diff} | {verdict} | {vs_random} |")
     per = {(r["task"], r["method"], r["metric"]): r for r in result["per_task"]}
-    head = ["task", "candidates"] + [f"{METHOD_LABELS[m]} rho" for m in PREDICTORS if m in methods]
+    head = ["task", "candidates"] + [f"{METHOD_LABELS[m]} rho" for m in rankers]
     head += [f"{METHOD_LABELS[m]} regret" for m in methods]
     lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for t in result["tasks"]:
         any_row = per.get((t, "random", "regret_top1"))
         cells = [t, str(any_row["candidates"]) if any_row else "-"]
-        for m in PREDICTORS:
-            if m in methods:
-                r = per.get((t, m, "spearman"))
-                cells.append(_ci(r["value"], r["lo"], r["hi"], 2) if r else "-")
+        for m in rankers:
+            r = per.get((t, m, "spearman"))
+            cells.append(_ci(r["value"], r["lo"], r["hi"], 2) if r else "-")
         for m in methods:
             r = per.get((t, m, "regret_top1"))
             cells.append(_ci(r["value"], r["lo"], r["hi"]) if r else "-")

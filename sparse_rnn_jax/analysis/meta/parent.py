@@ -63,6 +63,8 @@ FEATURES: tuple[str, ...] = TASK_FEATURES + MODEL_FEATURES
 CURVE_POINTS = 10
 """Points of the resampled normalised loss curve."""
 PARENT_FILE = "parent.json"
+RANK_FOREST_FILE = "rank_forest.npz"
+"""The ranking forest (within-run target from ``MODEL_FEATURES``), when the parent has one."""
 SHIPPED_PARENT = Path(__file__).parent / "data" / "parent"
 """The parent shipped with the package (fitted on the shipped meta-dataset by ``experiments.zoo``)."""
 DEFAULT_TREES = 300
@@ -137,6 +139,32 @@ def targets(frame: pd.DataFrame, points: int = CURVE_POINTS) -> tuple[np.ndarray
     return frame["norm_min_loss"].to_numpy(float), resample_curves(frame[curve_columns(frame)].to_numpy(float), points)
 
 
+RANK_TARGETS: tuple[str, ...] = ("relative", "rank")
+RANK_TARGET = "relative"
+"""The within-(task, budget) target of the ranking forest: ``relative`` = the normalised minimum loss minus the
+median of its run (one task at one budget); ``rank`` = its percentile rank within the run (0 best, 1 worst)."""
+
+
+def rank_target(frame: pd.DataFrame, kind: str = RANK_TARGET) -> np.ndarray:
+    """f64[n]: the within-run target ``kind`` (``RANK_TARGETS``) of meta-dataset rows; runs are the rows sharing
+    (task, run). Uses only the rows of each run, so held-out runs never inform a training row's target."""
+    from scipy.stats import rankdata
+
+    if kind not in RANK_TARGETS:
+        raise ValueError(f"rank target must be one of {RANK_TARGETS}, got {kind!r}")
+    loss = frame["norm_min_loss"].to_numpy(float)
+    out = np.empty(len(frame))
+    keys = frame["task"].astype(str) + "\0" + frame["run"].astype(str)
+    for _, pos in pd.Series(np.arange(len(frame))).groupby(keys.to_numpy()).groups.items():
+        pos = np.asarray(pos, int)
+        v = loss[pos]
+        if kind == "relative":
+            out[pos] = v - np.median(v)
+        else:
+            out[pos] = (rankdata(v) - 1) / max(v.size - 1, 1)
+    return out
+
+
 def fit_forest_multi(
     features: np.ndarray,
     outputs: np.ndarray,
@@ -149,9 +177,10 @@ def fit_forest_multi(
     ``ForestArrays`` with ``value: f32[nodes, k]`` (its ``predict`` then returns f64[n, k])."""
     from sklearn.ensemble import RandomForestRegressor
 
+    outputs = np.asarray(outputs, dtype=float).reshape(len(features), -1)
     forest = RandomForestRegressor(
         n_estimators=trees, max_depth=max_depth, min_samples_leaf=min_leaf, n_jobs=-1, random_state=seed
-    ).fit(features, outputs)
+    ).fit(features, outputs[:, 0] if outputs.shape[1] == 1 else outputs)
     arrays = ForestArrays.from_sklearn(forest)
     value = np.concatenate([est.tree_.value.reshape(est.tree_.node_count, -1) for est in forest.estimators_])
     return dataclasses.replace(arrays, value=value.astype(np.float32))
@@ -169,18 +198,25 @@ def fit_mlp(
 
 @dataclasses.dataclass
 class CrossTaskParent:
-    """A fitted cross-task parent: the multi-output forest, the MLP (or None) and ``meta`` (``parent.json``)."""
+    """A fitted cross-task parent: the multi-output forest, the MLP (or None), ``meta`` (``parent.json``) and the
+    ranking forest (or None: a parent fitted before it existed), which predicts ``RANK_TARGET`` from the
+    ``MODEL_FEATURES`` columns."""
 
     meta: dict
     forest: ForestArrays
     mlp: MLPModel | None
+    rank_forest: ForestArrays | None = None
 
     def predict(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        """{"forest": f64[n], "forest_curve": f64[n, CURVE_POINTS]} and, with an MLP, "mlp" and "mlp_curve", for
-        ``features: f[n, len(FEATURES)]`` (normalised losses)."""
+        """{"forest": f64[n], "forest_curve": f64[n, CURVE_POINTS]} (normalised losses), with a ranking forest
+        "rank" (the within-run score: lower ranks first) and, with an MLP, "mlp" and "mlp_curve", for
+        ``features: f[n, len(FEATURES)]``."""
         features = np.asarray(features, dtype=float).reshape(-1, len(FEATURES))
         f = np.asarray(self.forest.predict(features), dtype=float).reshape(len(features), -1)
         out = {"forest": f[:, 0], "forest_curve": f[:, 1:]}
+        if self.rank_forest is not None:
+            model = [FEATURES.index(c) for c in MODEL_FEATURES]
+            out["rank"] = np.asarray(self.rank_forest.predict(features[:, model]), dtype=float).reshape(-1)
         if self.mlp is not None:
             m = self.mlp.predict(features)
             out["mlp"], out["mlp_curve"] = m[:, 0], m[:, 1:]
@@ -210,6 +246,10 @@ class CrossTaskParent:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.forest.save(directory / FOREST_FILE)
+        if self.rank_forest is not None:
+            self.rank_forest.save(directory / RANK_FOREST_FILE)
+        elif (directory / RANK_FOREST_FILE).exists():
+            (directory / RANK_FOREST_FILE).unlink()
         if self.mlp is not None:
             self.mlp.save(directory)
         elif (directory / MLP_FILE).exists():
@@ -228,7 +268,8 @@ class CrossTaskParent:
             raise ValueError(f"{directory / PARENT_FILE}: features differ from this version's; refit the parent")
         forest = ForestArrays.load(directory / FOREST_FILE)
         model = MLPModel.load(directory) if mlp and (directory / MLP_FILE).is_file() else None
-        return cls(meta, forest, model)
+        rank = ForestArrays.load(directory / RANK_FOREST_FILE) if (directory / RANK_FOREST_FILE).is_file() else None
+        return cls(meta, forest, model, rank)
 
 
 def task_summaries(frame: pd.DataFrame) -> list[dict]:
@@ -263,13 +304,19 @@ def fit_parent(
     mlp: bool = True,
     mlp_config: MLPConfig = MLPConfig(),
     loto: dict | None = None,
+    lofo: dict | None = None,
+    rank: str | None = RANK_TARGET,
 ) -> CrossTaskParent:
-    """The cross-task parent fitted on every row of the meta-dataset ``frame`` (``loto``: the leave-one-task-out
-    result to record in its meta)."""
+    """The cross-task parent fitted on every row of the meta-dataset ``frame`` (``lofo`` and ``loto``: the
+    leave-one-family-out and leave-one-task-out summaries to record in its meta)."""
     features = meta_features(frame)
     min_loss, curves = targets(frame)
     forest = fit_forest_multi(features, np.concatenate([min_loss[:, None], curves], axis=1), trees, max_depth, seed)
     model = fit_mlp(features, min_loss, curves, seed, mlp_config) if mlp else None
+    ranker = None
+    if rank:
+        cols = [FEATURES.index(c) for c in MODEL_FEATURES]
+        ranker = fit_forest_multi(features[:, cols], rank_target(frame, rank)[:, None], trees, max_depth, seed)
     tasks = task_summaries(frame)
     meta = {
         "features": list(FEATURES),
@@ -286,5 +333,8 @@ def fit_parent(
         "n_models": int(len(frame)),
         "importances": dict(zip(FEATURES, forest.importances.tolist())),
         "leave_one_task_out": loto,
+        "lofo": lofo,
+        "rank_target": rank,
+        "rank_features": list(MODEL_FEATURES) if rank else None,
     }
-    return CrossTaskParent(meta, forest, model)
+    return CrossTaskParent(meta, forest, model, ranker)

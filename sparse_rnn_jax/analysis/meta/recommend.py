@@ -182,6 +182,7 @@ def recommend_for_task(
             "curve_points": parent.meta.get("curve_points"),
             "target": parent.meta.get("target"),
             "leave_one_task_out": loto.get("summary", []),
+            "lofo": (parent.meta.get("lofo") or {}).get("summary", []),
         },
     }
 
@@ -245,8 +246,19 @@ def recommendation_text(rec: dict, top: int = 20) -> str:
     )
     if rec.get("uncertainty"):
         lines.append(uncertainty_text(rec["uncertainty"]))
+    lofo = {(s["method"], s["metric"]): s for s in p.get("lofo", [])}
     summary = {(s["method"], s["metric"]): s for s in p["leave_one_task_out"]}
-    if summary:
+    if lofo:
+        parts = []
+        for m in ("forest", "balanced", "random"):
+            s = lofo.get((m, "regret_top1"))
+            if s:
+                parts.append(f"{m} {s['mean']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]")
+        lines.append(
+            "Leave-one-family-out regret of the top pick (mean over zoo tasks, 95 % CI over families): "
+            + "; ".join(parts)
+        )
+    elif summary:
         parts = []
         for m in ("forest", "balanced", "random"):
             s = summary.get((m, "regret_top1"))

@@ -88,3 +88,61 @@ def test_markdown_names_every_method_and_task(planted):
 def test_needs_two_tasks():
     with pytest.raises(ValueError, match="at least 2 tasks"):
         leave_one_task_out(synthetic_meta(tasks=("alpha",)), trees=5, mlp=False, bootstrap=5)
+
+
+def _siblings():
+    """alpha and its sibling alpha2 (identical descriptors, one family "a") plant their optimum at hidden
+    proportion 0.85; every other task at 0.15."""
+    import pandas as pd
+
+    from tests.analysis.meta.synthetic_meta import planted as plant
+
+    frame = synthetic_meta(tasks=("alpha", "beta", "gamma", "delta"), seed=1)
+    sib = frame[frame["task"] == "alpha"].assign(task="alpha2", run=lambda d: "alpha2/" + d["run"].str[6:])
+    frame = pd.concat([frame, sib], ignore_index=True)
+    mine = frame["task"].isin(["alpha", "alpha2"])
+    frame.loc[mine, "norm_min_loss"] = plant(frame.loc[mine, "hidden_proportion"].to_numpy(), 0.85)
+    frame["family"] = np.where(mine, "a", frame["task"])
+    return frame
+
+
+def test_a_sibling_in_training_flatters_leave_one_task_out():
+    from sparse_rnn_jax.analysis.meta.loto import groups_of, holdout_predictions, holdout_units
+
+    frame = _siblings()
+    assert set(holdout_units(frame, "family")) == {"a", "beta", "gamma", "delta"}
+    regret = {}
+    for by in ("task", "family"):
+        pred = holdout_predictions(frame, by=by, trees=40, mlp=False, rank=None)
+        g = next(g for g in groups_of(frame, pred) if g.task == "alpha")
+        regret[by] = g.metrics()[("forest", "regret_top1")]
+    # By task, alpha2 (same descriptors, same optimum) teaches the forest alpha's answer; by family it cannot.
+    assert regret["task"] < 0.1 < regret["family"]
+
+
+def test_rank_target_is_within_run_and_hp05_is_a_ranked_baseline(planted):
+    from sparse_rnn_jax.analysis.meta.parent import rank_target
+
+    frame, result = planted
+    rel, rk = rank_target(frame, "relative"), rank_target(frame, "rank")
+    for _, pos in frame.groupby("run").indices.items():
+        assert np.median(rel[pos]) == pytest.approx(0.0) and rk[pos].min() == 0.0 and rk[pos].max() == 1.0
+    s = {(r["method"], r["metric"]): r for r in result["summary"]}
+    assert s[("hp05", "spearman")]["mean"] < s[("forest", "spearman")]["mean"]  # optimum 0.15, not 0.5
+    assert s[("rank_forest", "spearman")]["mean"] > 0.6
+    assert s[("forest", "regret_top1")]["vs_random_hi"] < 0 and "vs_random" not in s[("random", "regret_top1")]
+    assert result["settings"]["holdout"] == "task"
+
+
+def test_the_simulated_race_reads_the_recorded_curves():
+    rng = np.random.default_rng(0)
+    c, epochs = 14, 20
+    final = rng.uniform(0.2, 0.9, c)
+    final[5] = 0.05  # the best candidate, ranked 5th by the predictor: the race must find it from the curves
+    curves = final[:, None] + 0.5 * np.exp(-np.arange(epochs)[None, :] / 4.0)
+    pred = np.argsort(np.argsort(final)).astype(float)
+    pred[5] = 4.5
+    g = Group("t", "t/b1", curves.min(axis=1), {"rank_model": pred}, {"balanced": 0, "dense": 1}, curves, final)
+    regret, fraction = g.race()
+    assert regret == 0.0 and fraction <= 0.2
+    assert g.metrics()[("race", "regret_top1")] == 0.0 and ("race", "regret_top1") not in g.metrics(np.arange(c))

@@ -43,7 +43,7 @@ def test_save_and_load_give_the_same_predictions(tmp_path):
     loaded = CrossTaskParent.load(folder)
     features = meta_features(frame)
     a, b = parent.predict(features), loaded.predict(features)
-    assert a.keys() == b.keys() == {"forest", "forest_curve", "mlp", "mlp_curve"}
+    assert a.keys() == b.keys() == {"forest", "forest_curve", "mlp", "mlp_curve", "rank"}
     assert b["forest_curve"].shape == b["mlp_curve"].shape == (len(frame), CURVE_POINTS)
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=1e-6)
@@ -57,6 +57,8 @@ def test_save_and_load_give_the_same_predictions(tmp_path):
     outside = loaded.out_of_range(features * 0 + features.max(axis=0) + 1.0)
     assert outside[0] == list(FEATURES)
     assert loaded.out_of_range(features[:3]) == [[], [], []]
+    assert b["rank"].shape == (len(frame),) and np.isfinite(b["rank"]).all()
+    assert (folder / "rank_forest.npz").is_file() and meta["rank_target"] == "relative"
 
 
 def test_ranker_without_mlp_is_refused(tmp_path):
