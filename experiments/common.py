@@ -65,6 +65,12 @@ FLAG_KINDS: dict[str, str] = {
             "sizes",
             "per_stratum",
             "spec_repeats",
+            "race_eta",
+            "race_top",
+            "modulus",
+            "num_frequencies",
+            "recall_steps",
+            "window",
         )
     },
     **{
@@ -74,6 +80,9 @@ FLAG_KINDS: dict[str, str] = {
             "config_repeats",
             "num_candidates",
             "train_top",
+            "race_diverse",
+            "generated",
+            "lag",
             "finetune_steps",
             "max_models_per_chunk",
             "washout",
@@ -90,16 +99,27 @@ FLAG_KINDS: dict[str, str] = {
     "unroll": "unroll",
     **{n: "dim" for n in ("input_dim", "output_dim", "hidden_dim", "image_size", "seq_len", "max_len", "length")},
     "dense_hidden": "dim",
+    **{n: "dim" for n in ("state_dim", "teacher_hidden")},
     "num_classes": "dim0",
     "budget": "budget",
     **{
         n: "positive"
-        for n in ("hidden_mean", "config_lr", "diverge_threshold", "exponent", "tau", "max_hidden_factor")
+        for n in (
+            "hidden_mean",
+            "config_lr",
+            "diverge_threshold",
+            "exponent",
+            "tau",
+            "max_hidden_factor",
+            "concentration",
+            "race_budget",
+            "spectral_radius",
+        )
     },
     "learning_rates": "positive",
-    **{n: "nonnegative" for n in ("hidden_std", "gamma", "beta")},
+    **{n: "nonnegative" for n in ("hidden_std", "gamma", "beta", "noise")},
     **{n: "unit_open" for n in ("balance_target", "balance_targets")},
-    **{n: "unit_half" for n in ("uniform_density", "leak_alpha")},
+    **{n: "unit_half" for n in ("uniform_density", "leak_alpha", "io_density", "recurrent_density")},
     **{n: "unit" for n in ("hh_graph_beta", "density", "densities", "fractions")},
 }
 """The bounds kind (``sparse_rnn_jax.core.bounds.KINDS``) of every numeric flag of every entry point (list flags:
