@@ -246,25 +246,19 @@ def recommendation_text(rec: dict, top: int = 20) -> str:
     )
     if rec.get("uncertainty"):
         lines.append(uncertainty_text(rec["uncertainty"]))
-    lofo = {(s["method"], s["metric"]): s for s in p.get("lofo", [])}
-    summary = {(s["method"], s["metric"]): s for s in p["leave_one_task_out"]}
-    if lofo:
-        parts = []
-        for m in ("forest", "balanced", "random"):
-            s = lofo.get((m, "regret_top1"))
-            if s:
-                parts.append(f"{m} {s['mean']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]")
-        lines.append(
-            "Leave-one-family-out regret of the top pick (mean over zoo tasks, 95 % CI over families): "
-            + "; ".join(parts)
-        )
-    elif summary:
-        parts = []
-        for m in ("forest", "balanced", "random"):
-            s = summary.get((m, "regret_top1"))
-            if s:
-                parts.append(f"{m} {s['mean']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]")
-        lines.append("Leave-one-task-out regret of the top pick (mean over zoo tasks, 95 % CI): " + "; ".join(parts))
+    for key, label in (
+        ("lofo", "Leave-one-family-out regret of the top pick (mean over zoo tasks, 95 % CI over families): "),
+        ("leave_one_task_out", "Leave-one-task-out regret of the top pick (mean over zoo tasks, 95 % CI): "),
+    ):
+        summary = {(s["method"], s["metric"]): s for s in p.get(key, [])}
+        parts = [
+            f"{m} {s['mean']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]"
+            for m in ("forest", "balanced", "random")
+            if (s := summary.get((m, "regret_top1")))
+        ]
+        if parts:  # the family hold-out when the parent has it, else the task hold-out
+            lines.append(label + "; ".join(parts))
+            break
     if ranked and "command" in ranked[0]:
         tr = rec["training"]
         lines += [
