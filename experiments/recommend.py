@@ -184,30 +184,17 @@ def _any_task(targets: list[float], lrs: list[float]) -> None:
         recommend.attach_commands(
             rec, FLAGS.data, seeds=FLAGS.seeds, epochs=FLAGS.epochs, seed=FLAGS.seed, loss=FLAGS.loss or ""
         )
+        training = dict(
+            seeds=FLAGS.seeds,
+            epochs=FLAGS.epochs,
+            loss=FLAGS.loss or "",
+            seed=FLAGS.seed,
+            log=(lambda s: None) if FLAGS.json else print,
+        )
         if FLAGS.train_top:
-            rec["trained"] = recommend.train_top(
-                rec,
-                FLAGS.data,
-                workdir,
-                k=FLAGS.train_top,
-                seeds=FLAGS.seeds,
-                epochs=FLAGS.epochs,
-                loss=FLAGS.loss or "",
-                seed=FLAGS.seed,
-                log=(lambda s: None) if FLAGS.json else print,
-            )
+            rec["trained"] = recommend.train_top(rec, FLAGS.data, workdir, k=FLAGS.train_top, **training)
         if FLAGS.validate:
-            rec["validation"] = recommend.validate(
-                rec,
-                FLAGS.data,
-                workdir,
-                top_k=FLAGS.top_k,
-                seeds=FLAGS.seeds,
-                epochs=FLAGS.epochs,
-                loss=FLAGS.loss or "",
-                seed=FLAGS.seed,
-                log=(lambda s: None) if FLAGS.json else print,
-            )
+            rec["validation"] = recommend.validate(rec, FLAGS.data, workdir, top_k=FLAGS.top_k, **training)
         newtask.add_extrapolation(rec)
         if FLAGS.race:
             from sparse_rnn_jax.analysis.meta.race import run_race
