@@ -451,12 +451,36 @@ def _table_section(run, table: str, out: Path, folds: int, trees: int, seed: int
     return md
 
 
+PAPER_FIG1_STEPS = 46_875
+"""The paper's Fig. 1 training length: 30,000 sequences x 25 epochs in minibatches of 16."""
+
+
+def _run_scale(run) -> tuple[str, str]:
+    """(short label, sentence) of a run's training length against the paper's Fig. 1 (from its run.json), e.g.
+    ("full length", "46,875 steps of 16 (100 % of the paper's 46,875) on gpu"); empty strings when unreadable."""
+    import json
+
+    try:
+        rec = json.loads((Path(str(run)) / "run.json").read_text())
+        train, data = rec["config"]["train"], rec["config"]["data"]
+        steps = int(data["train_size"]) // int(train["batch_size"]) * int(train["epochs"])
+        batch = int(train["batch_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "", ""
+    share = steps / PAPER_FIG1_STEPS
+    label = "full length" if share >= 0.999 else f"{share:.0%} of the paper's steps"
+    return label, (
+        f"{steps:,} steps of {batch} ({share:.0%} of the paper's {PAPER_FIG1_STEPS:,}) on {rec.get('platform', '?')}"
+    )
+
+
 def _fig1_section(runs: Sequence, out: Path, sensitivity=None) -> list[str]:
     """The Fig. 1 questions asked of every seed set in ``runs`` (each a finished named-configuration sweep), their
     combined verdicts, curves per set, and the ``sensitivity`` run's answers labelled as such."""
     from sparse_rnn_jax.analysis.figures import curves_by_config
 
-    md = ["## Fig. 1 at CPU scale", ""]
+    labels = {_run_scale(r)[0] for r in runs}
+    md = [f"## Fig. 1{' at ' + labels.pop() if len(labels) == 1 and '' not in labels else ''}", ""]
     per_set, names = [], []
     for k, run in enumerate(list(runs) + ([sensitivity] if sensitivity else [])):
         rows, models, rule = _models(run)
@@ -465,7 +489,10 @@ def _fig1_section(runs: Sequence, out: Path, sensitivity=None) -> list[str]:
         epochs = int(rows["epoch"].max())
         lr = sorted(models["learning_rate"].unique()) if "learning_rate" in models else []
         seeds = models.groupby("config")["model_id"].nunique()
-        fig = curves_by_config(rows, rule, out / "figures" / f"fig1_{name}.png", f"Fig. 1 at CPU scale: {name}")
+        scale, scale_words = _run_scale(run)
+        fig = curves_by_config(
+            rows, rule, out / "figures" / f"fig1_{name}.png", f"Fig. 1{' (' + scale + ')' if scale else ''}: {name}"
+        )
         cs = per_model_curve_stats(rows)
         if "at_chance" in models:
             cs = cs.merge(models[["model_id", "at_chance"]], on="model_id", how="left")
@@ -487,7 +514,7 @@ def _fig1_section(runs: Sequence, out: Path, sensitivity=None) -> list[str]:
             title,
             "",
             f"{epochs} epochs, learning rate {', '.join(f'{x:g}' for x in lr)}, seeds per configuration "
-            f"{int(seeds.min())}–{int(seeds.max())}.",
+            f"{int(seeds.min())}–{int(seeds.max())}" + (f"; {scale_words}." if scale_words else "."),
             "",
             f"![Fig. 1 {name}](figures/{fig.name})",
             "",
@@ -542,7 +569,7 @@ def write_report(
 
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    md = ["# Replication at CPU scale", ""]
+    md = ["# Replication", ""]
     as_list = lambda v: [] if v is None else [v] if isinstance(v, (str, Path)) else list(v)  # noqa: E731
     for run in as_list(table_iv):
         md += _table_section(run, "IV", out, folds, trees, seed, log)
