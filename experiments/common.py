@@ -49,7 +49,6 @@ FLAG_KINDS: dict[str, str] = {
             "top_k",
             "seeds",
             "max_models_per_program",
-            "eval_episodes",
             "eval_max_envs",
             "eval_max_steps",
             "images_per_sequence",
@@ -76,6 +75,7 @@ FLAG_KINDS: dict[str, str] = {
     **{
         n: "count0"
         for n in (
+            "eval_episodes",  # 0: no environment scoring (AdroitConfig)
             "num_models",
             "config_repeats",
             "num_candidates",
