@@ -548,6 +548,97 @@ def _fig1_section(runs: Sequence, out: Path, sensitivity=None) -> list[str]:
     return md
 
 
+def _ah_section(runs: Sequence, out: Path) -> list[str]:
+    """The Adroit Hammer named configurations of every seed set in ``runs``: per set the return and minimum
+    validation loss per configuration, eqn7 (the paper's best mixed configuration there) against each other one
+    (Welch, Holm over the set's tests; "holds" = eqn7 better, "reversed" = eqn7 worse), the curves; then each
+    comparison's verdict over the sets (``combined_verdict``)."""
+    from sparse_rnn_jax.analysis.figures import curves_by_config
+
+    md, per_set, names = [], [], []
+    for run in runs:
+        rows, models, rule = _models(run)
+        name = Path(str(run)).name
+        configs = [c for c in ("eqn7", "eqn8", "dense", "uniform", "balanced") if (models["config"] == c).any()]
+        parts = []
+        for value, label, higher in (("eval_return_mean", "return", True), ("min_val_loss", "min val loss", False)):
+            if value not in models or not np.isfinite(models[value]).any():
+                continue
+            s = config_summary(models, value, configs)
+            s["text"] = [
+                fmt_interval(*r, digits=1 if higher else 4) for r in s[["mean", "ci95_low", "ci95_high"]].to_numpy()
+            ]
+            parts.append((label, s, higher, value))
+        md += [f"## Adroit Hammer named configurations: `{run}`", ""]
+        all_checks = []
+        for label, s, higher, value in parts:
+            others = [c for c in configs if c != PAPER_AH_BEST]
+            all_checks.append(
+                pd.DataFrame(
+                    [
+                        {
+                            "measure": label,
+                            "pair": f"{PAPER_AH_BEST} vs {c}",
+                            **difference(
+                                models.loc[models["config"] == PAPER_AH_BEST, value].to_numpy(float),
+                                models.loc[models["config"] == c, value].to_numpy(float),
+                            ),
+                            "higher": higher,
+                        }
+                        for c in others
+                    ]
+                )
+            )
+            md += [
+                f"{label} per configuration (mean [95 % CI] over seeds):",
+                "",
+                markdown(s, ["config", "n", "text"], ["config", "n", label]),
+                "",
+            ]
+        if all_checks:
+            checks = pd.concat(all_checks, ignore_index=True)
+            checks["p_holm"] = holm(checks["p"])
+            checks["verdict"] = [
+                "within noise"
+                if not r["p_holm"] < ALPHA
+                else ("holds" if (r["diff"] > 0) == bool(r["higher"]) else "reversed")
+                for _, r in checks.iterrows()
+            ]
+            checks["difference"] = [
+                fmt_interval(r["diff"], r["low"], r["high"], digits=1 if r["higher"] else 4)
+                for _, r in checks.iterrows()
+            ]
+            checks["question"] = [f"{m}: {pair}" for m, pair in zip(checks["measure"], checks["pair"])]
+            checks.to_csv(out / f"ah_{name}_tests.csv", index=False)
+            md += [
+                f"{PAPER_AH_BEST} against each other configuration (Welch; Holm-corrected over the {len(checks)} "
+                f"tests; holds = {PAPER_AH_BEST} better, reversed = worse):",
+                "",
+                markdown(checks, ["measure", "pair", "difference", "p", "p_holm", "verdict"]),
+                "",
+            ]
+            per_set.append(checks.set_index("question")["verdict"])
+            names.append(name)
+        fig = curves_by_config(
+            rows, rule, out / "figures" / f"ah_{name}.png", f"Adroit Hammer named configurations: {name}"
+        )
+        md += [f"![Adroit Hammer named configurations {name}](figures/{fig.name})", ""]
+    if len(per_set) > 1:
+        both = pd.concat(per_set, axis=1, keys=names)
+        both["verdict over every seed set"] = [combined_verdict(r.dropna().tolist()) for _, r in both.iterrows()]
+        both = both.reset_index()
+        both.to_csv(out / "ah_verdicts.csv", index=False)
+        md += [
+            f"### The Adroit Hammer findings over {len(names)} seed sets",
+            "",
+            f"{PAPER_AH_BEST} against each configuration; a finding reproduces only when it holds on every seed set:",
+            "",
+            markdown(both, ["question"] + names + ["verdict over every seed set"]),
+            "",
+        ]
+    return md
+
+
 def write_report(
     out,
     table_iv: Sequence | str | None = None,
@@ -563,9 +654,9 @@ def write_report(
     """``out/replication.md`` (and CSVs and figures beside it) from the runs given: Table IV runs (each: cells
     beside the paper's, neighbouring steps, the rows' Spearman, Fig. 9b, the parent network's R2), a Table III
     run (the same, Fig. 7b), Fig. 1 seed sets (named configurations on RAD: curves, the paper's claims as
-    Holm-corrected tests per set, verdicts over the sets) with an optional sensitivity run, and an Adroit Hammer
-    named-config run (returns per config and eqn7's comparisons). Returns the markdown's path."""
-    from sparse_rnn_jax.analysis.figures import curves_by_config
+    Holm-corrected tests per set, verdicts over the sets) with an optional sensitivity run, and Adroit Hammer
+    named-config seed sets (returns per config, eqn7's comparisons per set and over the sets). Returns the
+    markdown's path."""
 
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
@@ -577,64 +668,8 @@ def write_report(
         md += _table_section(table_iii, "III", out, folds, trees, seed, log)
     if as_list(fig1) or fig1_sensitivity:
         md += _fig1_section(as_list(fig1), out, fig1_sensitivity)
-    if ah is not None:
-        rows, models, rule = _models(ah)
-        configs = [c for c in ("eqn7", "eqn8", "dense", "uniform", "balanced") if (models["config"] == c).any()]
-        parts = []
-        for value, label, higher in (("eval_return_mean", "return", True), ("min_val_loss", "min val loss", False)):
-            if value not in models or not np.isfinite(models[value]).any():
-                continue
-            s = config_summary(models, value, configs)
-            s["text"] = [
-                fmt_interval(*r, digits=1 if higher else 4) for r in s[["mean", "ci95_low", "ci95_high"]].to_numpy()
-            ]
-            parts.append((label, s, higher, value))
-        md += [f"## Adroit Hammer named configurations: `{ah}`", ""]
-        all_checks = []
-        for label, s, higher, value in parts:
-            others = [c for c in configs if c != PAPER_AH_BEST]
-            checks = pd.DataFrame(
-                [
-                    {
-                        "measure": label,
-                        "pair": f"{PAPER_AH_BEST} vs {c}",
-                        **difference(
-                            models.loc[models["config"] == PAPER_AH_BEST, value].to_numpy(float),
-                            models.loc[models["config"] == c, value].to_numpy(float),
-                        ),
-                        "higher": higher,
-                    }
-                    for c in others
-                ]
-            )
-            all_checks.append(checks)
-            md += [
-                f"{label} per configuration (mean [95 % CI] over seeds):",
-                "",
-                markdown(s, ["config", "n", "text"], ["config", "n", label]),
-                "",
-            ]
-        if all_checks:
-            checks = pd.concat(all_checks, ignore_index=True)
-            checks["p_holm"] = holm(checks["p"])
-            checks["verdict"] = [
-                "within noise"
-                if not r["p_holm"] < ALPHA
-                else ("eqn7 better" if (r["diff"] > 0) == bool(r["higher"]) else "eqn7 worse")
-                for _, r in checks.iterrows()
-            ]
-            checks["difference"] = [
-                fmt_interval(r["diff"], r["low"], r["high"], digits=1 if r["higher"] else 4)
-                for _, r in checks.iterrows()
-            ]
-            md += [
-                f"eqn7 against each other configuration (Welch; Holm-corrected over the {len(checks)} tests):",
-                "",
-                markdown(checks, ["measure", "pair", "difference", "p", "p_holm", "verdict"]),
-                "",
-            ]
-        fig = curves_by_config(rows, rule, out / "figures" / "ah_named.png", "Adroit Hammer named configurations")
-        md += [f"![Adroit Hammer named configurations](figures/{fig.name})", ""]
+    if as_list(ah):
+        md += _ah_section(as_list(ah), out)
     path = out / "replication.md"
     path.write_text("\n".join(md))
     return path

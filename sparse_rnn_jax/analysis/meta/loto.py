@@ -123,8 +123,10 @@ class Group:
         """(regret of the race's winner, its compute fraction): the race of ``analysis.meta.race`` simulated on
         the recorded curves (a rung of e epochs sees each entrant's minimum over its first e epochs, which a
         retraining with the same spec and seed reproduces), entrants chosen by the ranking forest's held-out
-        prediction (else the forest's). NaN without curves or when too few epochs fit the default budget."""
-        from sparse_rnn_jax.analysis.meta.race import DEFAULT_DIVERSE, DEFAULT_TOP, rung_plan
+        prediction (else the forest's), within ``DEFAULT_FRACTION`` of the full sweep's compute (every candidate of
+        the run trained for every epoch); the fraction is of that full sweep. NaN without curves or when even one
+        epoch per entrant does not fit."""
+        from sparse_rnn_jax.analysis.meta.race import DEFAULT_DIVERSE, DEFAULT_FRACTION, DEFAULT_TOP, rung_plan
 
         ranker = self.predicted.get("rank_model", self.predicted.get("forest"))
         if self.curves is None or ranker is None:
@@ -142,7 +144,7 @@ class Group:
         chosen += [i for n, i in self.named.items() if n in ("balanced", "dense") and i not in chosen]
         epochs = int(np.isfinite(self.curves).sum(axis=1).min())
         try:
-            plan = rung_plan(len(chosen), epochs)
+            plan = rung_plan(len(chosen), epochs, budget=DEFAULT_FRACTION * self.actual.size * epochs)
         except ValueError:  # too few epochs for a race within the default budget
             return math.nan, math.nan
         alive = chosen
@@ -150,7 +152,7 @@ class Group:
             alive = alive[: step["models"]]
             seen = np.nanmin(self.curves[alive, : step["epochs"]], axis=1)
             alive = [alive[i] for i in np.argsort(seen, kind="stable")]
-        cost = sum(r["models"] * r["epochs"] for r in plan) / (len(chosen) * epochs)
+        cost = sum(r["models"] * r["epochs"] for r in plan) / (self.actual.size * epochs)
         return float(self.actual[alive[0]] - self.actual.min()), float(cost)
 
     def metrics(self, idx: np.ndarray | None = None) -> dict[tuple[str, str], float]:

@@ -146,3 +146,17 @@ def test_the_simulated_race_reads_the_recorded_curves():
     regret, fraction = g.race()
     assert regret == 0.0 and fraction <= 0.2
     assert g.metrics()[("race", "regret_top1")] == 0.0 and ("race", "regret_top1") not in g.metrics(np.arange(c))
+
+
+def test_the_simulated_race_fits_a_fifth_of_the_full_sweep_at_few_epochs():
+    # 42 candidates x 12 epochs (the generated zoo's runs): 12 entrants trained fully would cost 144 model-epochs,
+    # so halving them at 0.2 of that cannot fit; a fifth of the full sweep (every candidate, 504) does
+    rng = np.random.default_rng(1)
+    c, epochs = 42, 12
+    final = rng.uniform(0.2, 0.9, c)
+    curves = final[:, None] + 0.5 * np.exp(-np.arange(epochs)[None, :] / 3.0)
+    g = Group(
+        "t", "t/b1", curves.min(axis=1), {"rank_model": final + rng.normal(0, 0.05, c)}, {"balanced": 0}, curves, final
+    )
+    regret, fraction = g.race()
+    assert np.isfinite(regret) and 0.1 < fraction <= 0.2
