@@ -3,8 +3,9 @@ actions at every step), then every trained model scored by the return it earns a
 
 ``minari_sequences`` loads a Minari dataset as padded sequences, ``collect`` writes one offline with an npz
 expert (``policies``), ``rollout`` scores populations in the environment, ``baseline`` normalises their returns
-against a random policy, ``task`` makes the engine's Task and the scoring step. The config's fields are the ``--task=ah`` flags. Any Minari dataset of a Box-action environment
-works (``D4RL/door/expert-v2`` in ``AdroitHandDoor-v1``, pen, relocate, ...); reports name a run by its environment.
+against a random policy, ``task`` makes the engine's Task and the scoring step. The config's fields are the
+``--task=ah`` flags. Any Minari dataset of a Box-action environment works (``D4RL/door/expert-v2`` in
+``AdroitHandDoor-v1``, pen, relocate, ...); reports name a run by its environment.
 
 The Adroit stack (minari, gymnasium, gymnasium-robotics, mujoco) is the optional ``adroit`` extra: without it,
 the task's ``check`` (run before any work) and the modules that need it fail with one line naming
