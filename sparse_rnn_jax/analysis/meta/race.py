@@ -221,7 +221,7 @@ def _result_text(x: dict) -> str:
     if math.isfinite(x.get("return", math.nan)):
         text += f", return {x['return']:.4g}"
         if math.isfinite(x.get("normalised_return", math.nan)):
-            text += f" (normalised {x['normalised_return']:.1f})"
+            text += f" (normalised {x['normalised_return']:.2f})"
     return text
 
 

@@ -561,8 +561,8 @@ def validation_text(val: dict, title: str = "Validation") -> str:
         )
         if by_return:
             lo, hi = r["normalised_lo"], r["normalised_hi"]
-            nci = f" [{lo:.1f}, {hi:.1f}]" if math.isfinite(lo) else ""
-            line += f"  |  {r['return_mean']:.4g}  {r['normalised_mean']:.1f}{nci}"
+            nci = f" [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) else ""
+            line += f"  |  {r['return_mean']:.4g}  {r['normalised_mean']:.2f}{nci}"
         lines.append(line)
     rho = val["spearman"]
     if len(val["rows"]) > 1:
