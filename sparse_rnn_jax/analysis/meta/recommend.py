@@ -9,8 +9,10 @@ the parent's predicted normalised minimum validation loss (1 = the task's chance
 models. The a-priori balanced spec (Eqn 13) is always returned.
 
 ``validate`` trains the top-k candidates, the balanced and the dense one, each with several seeds, as one
-population on a user's npz task (``tasks.npz``) via ``tasks.run.train_and_evaluate``, and compares the
-predicted with the actual normalised minimum loss (mean and 95 % t-interval over seeds).
+population on a user's npz task (``tasks.npz``) or any registered task via ``tasks.run.train_and_evaluate``, and
+compares the predicted with the actual normalised minimum loss (mean and 95 % t-interval over seeds), and, where the
+task scores its models in an environment, with the return normalised against a random policy
+(``newtask.environment_scores``).
 """
 
 from __future__ import annotations
