@@ -10,10 +10,13 @@ parent network fitted by ``experiments.analyze`` (``--predictor=OUT/predictor``)
 
 For any new task, the cross-task parent shipped with the package (trained on the task zoo, experiments.zoo) ranks
 the candidates by predicted loss / the task's chance loss, and flags a task outside the zoo's range; --data takes
-the task from a FILE.npz (tasks.npz) and --validate then trains the top candidates, balanced and dense:
+the task from a FILE.npz (tasks.npz), --task any registered task (its config as JSON), and --validate then trains
+the top candidates, balanced and dense (a task scored in an environment, e.g. ah on any Minari dataset, by its
+return normalised against a random policy):
 
   python -m experiments.recommend --input_dim=40 --output_dim=5 --seq_len=30 --loss=ce --budget=5000 --json
   python -m experiments.recommend --data=FILE.npz --budget=5000 --validate --top_k=3 --seeds=3
+  python -m experiments.recommend --task=recall --task_config='{"lag": 12}' --budget=5000 --validate
 """
 
 from __future__ import annotations
@@ -60,12 +63,15 @@ flags.DEFINE_integer(
 flags.DEFINE_enum("loss", None, ["ce", "mse", "bce"], "Loss of the new task (with --seq_len: the cross-task parent).")
 flags.DEFINE_string("data", None, "The new task as FILE.npz (tasks.npz): dims, length, loss and size from the file.")
 flags.DEFINE_bool(
-    "validate", False, "With --data: train the top-k, balanced and dense candidates; predicted vs actual."
+    "validate",
+    False,
+    "With --data or --task: train the top-k, balanced and dense candidates; predicted vs actual (loss, or a "
+    "return normalised against a random policy where the task is scored in an environment).",
 )
 flags.DEFINE_integer(
     "train_top",
     0,
-    "Train the K best candidates with --seeds seeds each into --workdir (one population): on --data, or with "
+    "Train the K best candidates with --seeds seeds each into --workdir (one population): on --data or --task, or with "
     "--predictor on the analysed run's task, data and training; every candidate's printed command trains it alone.",
 )
 flags.DEFINE_integer("top_k", 3, "Top candidates --validate trains (besides balanced and dense).")
@@ -135,16 +141,14 @@ def _any_task(targets: list[float], lrs: list[float]) -> None:
     """Ranks candidates for a new task with the shipped cross-task parent (``analysis.meta.recommend``)."""
     if FLAGS.budget is None or not FLAGS.budget > 0 or math.isinf(FLAGS.budget):
         common.fail("--budget is required (a positive number)")
-    if FLAGS.validate and not FLAGS.data:
-        common.fail("--validate needs --data=FILE.npz")
-    if FLAGS.train_top and not FLAGS.data:
-        common.fail("--train_top needs --data=FILE.npz (the printed commands train a candidate on any file)")
+    if FLAGS.train_top and not (FLAGS.data or FLAGS.task):
+        common.fail(
+            "--train_top needs --data=FILE.npz or --task=NAME (the printed commands train a candidate on any file)"
+        )
     if FLAGS.train_top and FLAGS.validate:
         common.fail("give one of --train_top and --validate")
     if FLAGS.train_top < 0:
         common.fail(f"--train_top must be >= 0, got {FLAGS.train_top}")
-    if FLAGS.race and not (FLAGS.data or FLAGS.task):
-        common.fail("--race needs --data=FILE.npz or --task=NAME")
     if FLAGS.train_size is not None and FLAGS.train_size < 1:
         common.fail(f"--train_size must be >= 1, got {FLAGS.train_size}")
     if FLAGS.race_budget is not None and not FLAGS.race_budget > 0:
@@ -155,16 +159,23 @@ def _any_task(targets: list[float], lrs: list[float]) -> None:
         if FLAGS[name].value is not None and FLAGS[name].value < 1:
             common.fail(f"--{name} must be >= 1, got {FLAGS[name].value}")
     common.expand_user("data")
+    from sparse_rnn_jax.analysis.meta import newtask
+
+    task_config = None
+    if FLAGS.task:
+        try:
+            task_config = newtask.registered_task_config(FLAGS.task, FLAGS.task_config)
+        except ValueError as e:
+            common.fail(common.flag_error(e))
     trains = FLAGS.validate or FLAGS.train_top > 0 or FLAGS.race
     workdir = common.check_path("workdir", FLAGS.workdir, "dir") if trains else None
     if trains and workdir is None:
         common.check_path("workdir", ".", "dir")  # the default: a new folder here
-    from sparse_rnn_jax.analysis.meta import newtask, recommend
+    from sparse_rnn_jax.analysis.meta import recommend
     from sparse_rnn_jax.tasks.run import RunError
 
     try:
         if FLAGS.task:
-            task_config = newtask.registered_task_config(FLAGS.task, FLAGS.task_config)
             descriptor = newtask.registered_descriptor(FLAGS.task, task_config)
         else:
             task = {n: FLAGS[n].value for n in ("data", "input_dim", "output_dim", "seq_len", "loss")}
@@ -181,8 +192,9 @@ def _any_task(targets: list[float], lrs: list[float]) -> None:
             learning_rates=lrs,
             ranker=FLAGS.ranker,
         )
+        on = dict(task=FLAGS.task or "npz", task_config=task_config)
         recommend.attach_commands(
-            rec, FLAGS.data, seeds=FLAGS.seeds, epochs=FLAGS.epochs, seed=FLAGS.seed, loss=FLAGS.loss or ""
+            rec, FLAGS.data, seeds=FLAGS.seeds, epochs=FLAGS.epochs, seed=FLAGS.seed, loss=FLAGS.loss or "", **on
         )
         training = dict(
             seeds=FLAGS.seeds,
@@ -190,6 +202,7 @@ def _any_task(targets: list[float], lrs: list[float]) -> None:
             loss=FLAGS.loss or "",
             seed=FLAGS.seed,
             log=(lambda s: None) if FLAGS.json else print,
+            **on,
         )
         if FLAGS.train_top:
             rec["trained"] = recommend.train_top(rec, FLAGS.data, workdir, k=FLAGS.train_top, **training)
@@ -200,7 +213,7 @@ def _any_task(targets: list[float], lrs: list[float]) -> None:
             from sparse_rnn_jax.analysis.meta.race import run_race
 
             make = newtask.rung_config_factory(
-                FLAGS.task or "npz", task_config if FLAGS.task else None, FLAGS.data, FLAGS.loss or "", FLAGS.seed
+                FLAGS.task or "npz", task_config, FLAGS.data, FLAGS.loss or "", FLAGS.seed
             )
             rec["race"] = run_race(
                 rec,
@@ -218,10 +231,24 @@ def _any_task(targets: list[float], lrs: list[float]) -> None:
     print(json.dumps(rec, indent=2) if FLAGS.json else newtask.full_text(rec, FLAGS.top))
 
 
+def _check_task_source() -> None:
+    """Where --validate and --race train: exactly one of --data and --task (one line, exit 2, before any work)."""
+    if FLAGS.predictor and (FLAGS.data or FLAGS.validate or FLAGS.task or FLAGS.race):
+        common.fail(
+            "--data, --task, --validate and --race use the shipped cross-task parent; give them without --predictor"
+        )
+    if FLAGS.data and FLAGS.task:
+        common.fail("give one of --data=FILE.npz and --task=NAME, not both")
+    for name in ("validate", "race"):
+        if FLAGS[name].value and not (FLAGS.data or FLAGS.task):
+            common.fail(f"--{name} needs --data=FILE.npz or --task=NAME (with --task_config='{{...}}')")
+    if not FLAGS.task and FLAGS.task_config.strip() not in ("", "{}"):
+        common.fail("--task_config needs --task=NAME")
+
+
 def main(argv):
     common.check_no_positional(argv)
-    if FLAGS.predictor and (FLAGS.data or FLAGS.validate):
-        common.fail("--data and --validate use the shipped cross-task parent; give them without --predictor")
+    _check_task_source()
     if FLAGS.predictor and FLAGS.train_top:
         if FLAGS.train_top < 0 or FLAGS.seeds < 1:
             common.fail("--train_top must be >= 0 and --seeds >= 1")

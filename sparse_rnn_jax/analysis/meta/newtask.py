@@ -13,6 +13,7 @@ the task's included) and ``extrapolation_features`` (the features with a distanc
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -128,26 +129,83 @@ def race_workdir(workdir: str | None) -> Path:
     return Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="recommend_race_", dir="."))
 
 
-def rung_config_factory(task: str, task_config=None, data: str | None = None, loss: str = "", seed: int = 0):
-    """``make(spec_texts, epochs) -> RunConfig`` of one race rung: the registered ``task`` with ``task_config``,
-    or the npz file ``data`` (``task="npz"``)."""
-    from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
-    from sparse_rnn_jax.tasks.run_config import RunConfig
+def rung_config_factory(
+    task: str,
+    task_config=None,
+    data: str | None = None,
+    loss: str = "",
+    seed: int = 0,
+    *,
+    seeds: int = 1,
+    batch_size: int = 32,
+    max_buckets: int = 1,
+):
+    """``make(spec_texts, epochs) -> RunConfig`` that trains each spec with ``seeds`` seeds (``tasks.command.
+    specs_config``): the registered ``task`` with ``task_config``, or the npz file ``data`` (``task="npz"``). A race
+    rung (one seed each) and ``recommend.validate`` (several) build their run configs here."""
+    from sparse_rnn_jax.engine.config import SweepConfig
+    from sparse_rnn_jax.tasks.command import specs_config
 
     if task == "npz":
         from sparse_rnn_jax.tasks.npz import NpzConfig
 
         task_config = NpzConfig(data=str(data), loss=loss)
 
-    def make(specs: Sequence[str], epochs: int) -> RunConfig:
-        return RunConfig(
-            task,
-            task_config,
-            PopulationConfig(num_models=0, specs=tuple(specs)),
-            SweepConfig(epochs=int(epochs), batch_size=32, seed=seed, max_buckets=1),
-        )
+    def make(specs: Sequence[str], epochs: int):
+        train = SweepConfig(epochs=int(epochs), batch_size=batch_size, seed=seed, max_buckets=max_buckets)
+        return specs_config(task, task_config, specs, seeds=seeds, train=train)
 
     return make
+
+
+def chance_of(*candidates) -> float:
+    """The first finite positive chance loss of ``candidates`` (the run's, then the task descriptor's, e.g. Adroit's
+    constant-action MSE), else 1 (losses are then raw)."""
+    for c in candidates:
+        if c is not None and math.isfinite(float(c)) and float(c) > 0:
+            return float(c)
+    return 1.0
+
+
+def environment_scores(models, task: str, task_config) -> tuple[np.ndarray | None, dict | None]:
+    """(f64[n] normalised returns, the baseline dict) of ``models`` (``final_per_model`` rows joined with the run's
+    ``scores.parquet``) when the registered ``task`` scores its models in an environment: its module offers
+    ``normalised_returns(config, returns, env_id=, max_steps=)`` (the ``ah`` task: ``tasks.adroit.baseline``,
+    100 x (R - random) / (expert - random)) and every model has a finite ``eval_return_mean``; else (None, None)."""
+    import importlib
+
+    from sparse_rnn_jax.tasks.registry import TASKS
+
+    if "eval_return_mean" not in models or task not in TASKS:
+        return None, None
+    returns = models["eval_return_mean"].to_numpy(float)
+    normalise = getattr(importlib.import_module(TASKS[task]), "normalised_returns", None)
+    if normalise is None or not len(returns) or not np.isfinite(returns).all():
+        return None, None
+    env_id = str(models["eval_env_id"].iloc[0]) if "eval_env_id" in models else None
+    steps = int(models["eval_max_steps"].iloc[0]) if "eval_max_steps" in models else None
+    scores, baseline = normalise(task_config, returns, env_id=env_id, max_steps=steps)
+    return np.asarray(scores, float), baseline
+
+
+def baseline_text(baseline: dict | None) -> str:
+    """One line naming the reference returns of a normalised return (``tasks.adroit.baseline``)."""
+    if not baseline:
+        return ""
+    b = baseline
+    where = (
+        "D4RL's constants"
+        if b["source"] == "d4rl"
+        else f"a uniformly random policy measured over {b['episodes']} episodes (seed {b['seed']}, "
+        f"{b['max_steps']} steps); expert: the dataset's mean return"
+    )
+    text = (
+        f"normalised return = 100 x (R - random) / (expert - random) in {b['env_id']}: "
+        f"random {b['random_return']:.4g}, expert {b['expert_return']:.4g} ({where})"
+    )
+    if "dataset_return" in b:
+        text += f"; the dataset's episodes: return {b['dataset_return']:.4g}, normalised {b['dataset_score']:.1f}"
+    return text
 
 
 def full_text(rec: dict, top: int = 20) -> str:

@@ -12,8 +12,9 @@ model-epochs; ``e0`` is the largest that keeps the total within the budget (defa
 training every entrant for ``E`` epochs). ``compute_fraction`` = the race's model-epochs / (entrants x E).
 
 Score: the normalised minimum validation loss (1 = the task's chance loss, lower is better), or, where the task
-scores its models in an environment (``eval_return_mean`` in the run's scores), the mean return (higher is
-better).
+scores its models in an environment (``eval_return_mean`` in the run's scores), the normalised return (higher is
+better): 100 x (R - random) / (expert - random) against a random-policy baseline (``newtask.environment_scores``,
+``tasks.adroit.baseline``), the raw mean return where the task has no normalisation.
 """
 
 from __future__ import annotations
@@ -96,39 +97,37 @@ def rung_plan(n: int, epochs: int, budget: float | None = None, eta: int = DEFAU
     return plan(e0)
 
 
-def _chance(*candidates) -> float:
-    """The first finite positive chance loss of ``candidates`` (the run's, then the task descriptor's, e.g. Adroit's
-    constant-action MSE), else 1 (losses are then raw)."""
-    for c in candidates:
-        if c is not None and math.isfinite(float(c)) and float(c) > 0:
-            return float(c)
-    return 1.0
-
-
-def _scores(folder: Path, chance: float) -> tuple[dict[str, dict], str]:
+def _scores(folder: Path, chance: float, task: str, task_config) -> tuple[dict[str, dict], str, dict | None]:
     """Per config of a rung's run in ``folder`` (its results joined with its environment scores, if any):
-    {score, norm_min_loss, curve, return} and the score's kind."""
+    {score, norm_min_loss, curve, return, normalised_return}, the score's kind and the return baseline (or None)."""
     from sparse_rnn_jax.analysis.convergence import classify
+    from sparse_rnn_jax.analysis.meta.newtask import environment_scores
     from sparse_rnn_jax.engine.results import final_per_model, read_results
 
     models = final_per_model(read_results([folder])).assign(chance_loss=chance)
     models, rules = classify(models)
+    models = models.reset_index(drop=True)
     rule = next(iter(rules.values()))
     epochs = sorted(int(c.rsplit("_", 1)[1]) for c in models.columns if c.startswith("val_loss_epoch_"))
     returns = models["eval_return_mean"].to_numpy(float) if "eval_return_mean" in models else None
     by_return = returns is not None and np.isfinite(returns).all()
+    normalised, baseline = environment_scores(models, task, task_config) if by_return else (None, None)
+    by_normalised = normalised is not None and np.isfinite(normalised).all()
     out = {}
-    for i, row in models.reset_index(drop=True).iterrows():
+    for i, row in models.iterrows():
         curve = [float(min(row[f"val_loss_epoch_{k}"], rule.cap) / chance) for k in epochs]
         norm = float(row["capped_min_val_loss"] / chance)
         ret = float(returns[i]) if returns is not None else math.nan
+        score = float(normalised[i]) if normalised is not None else math.nan
         out[str(row["config"])] = {
-            "score": -ret if by_return else norm,
+            "score": -score if by_normalised else (-ret if by_return else norm),
             "norm_min_loss": norm,
             "return": ret,
+            "normalised_return": score,
             "curve": [c if math.isfinite(c) else None for c in curve],
         }
-    return out, ("return" if by_return else "norm_min_loss")
+    kind = "normalised_return" if by_normalised else ("return" if by_return else "norm_min_loss")
+    return out, kind, baseline
 
 
 def run_race(
@@ -150,6 +149,7 @@ def run_race(
     survivors), winner (its candidate, score and measured curve), scored_by, compute_model_epochs,
     full_model_epochs and compute_fraction. Raises ``tasks.run.RunError`` (bad input, before work) and
     ValueError (a budget too small)."""
+    from sparse_rnn_jax.analysis.meta.newtask import chance_of
     from sparse_rnn_jax.tasks.run import train_and_evaluate
 
     entrants = race_entrants(rec, top, diverse)
@@ -157,15 +157,15 @@ def run_race(
     plan = rung_plan(len(entrants), epochs, budget, eta)
     workdir = Path(workdir)
     alive = [c["config"] for c in entrants]
-    rungs, used, scored_by, last = [], 0, "norm_min_loss", {}
+    rungs, used, scored_by, last, baseline = [], 0, "norm_min_loss", {}, None
     for i, step in enumerate(plan):
         alive = alive[: step["models"]]
         folder = workdir / f"rung_{i}"
         log(f"race rung {i}: {len(alive)} models x {step['epochs']} epochs in {folder}")
         config = make_config([by_config[c]["spec"] for c in alive], step["epochs"])
         result = train_and_evaluate(config, folder, log=log, progress=progress, tensorboard=False)
-        chance = _chance(result.record.get("chance_loss"), rec["task"].get("chance_loss"))
-        scores, scored_by = _scores(folder, chance)
+        chance = chance_of(result.record.get("chance_loss"), rec["task"].get("chance_loss"))
+        scores, scored_by, baseline = _scores(folder, chance, config.task, config.data)
         used += len(alive) * step["epochs"]
         order = sorted(alive, key=lambda c: (scores[c]["score"], by_config[c]["rank"]))
         keep = plan[i + 1]["models"] if i + 1 < len(plan) else 1
@@ -181,6 +181,7 @@ def run_race(
                         "score": scores[c]["score"],
                         "norm_min_loss": scores[c]["norm_min_loss"],
                         "return": scores[c]["return"],
+                        "normalised_return": scores[c]["normalised_return"],
                         "predicted_rank": by_config[c]["rank"],
                     }
                     for c in order
@@ -200,10 +201,12 @@ def run_race(
         "epochs": epochs,
         "rungs": rungs,
         "scored_by": scored_by,
+        "return_baseline": baseline,
         "winner": {
             **{k: by_config[winner][k] for k in ("rank", "config", "spec", "entered_as", "predicted_min_loss")},
             "norm_min_loss": last[winner]["norm_min_loss"],
             "return": last[winner]["return"],
+            "normalised_return": last[winner]["normalised_return"],
             "curve": last[winner]["curve"],
         },
         "compute_model_epochs": used,
@@ -212,20 +215,34 @@ def run_race(
     }
 
 
+def _result_text(x: dict) -> str:
+    """A rung result or the winner: its loss, and its return (normalised) where it has one."""
+    text = f"loss {x['norm_min_loss']:.3f}"
+    if math.isfinite(x.get("return", math.nan)):
+        text += f", return {x['return']:.4g}"
+        if math.isfinite(x.get("normalised_return", math.nan)):
+            text += f" (normalised {x['normalised_return']:.2f})"
+    return text
+
+
 def race_text(race: dict) -> str:
     """The race as a few lines for a terminal."""
+    from sparse_rnn_jax.analysis.meta.newtask import baseline_text
+
     lines = [
         f"Race: {len(race['entrants'])} entrants, successive halving (eta {race['eta']}), scored by "
         f"{race['scored_by']}; {race['compute_model_epochs']} model-epochs = {race['compute_fraction']:.2f} of "
         f"training every entrant for {race['epochs']} epochs"
     ]
     for r in race["rungs"]:
-        best = ", ".join(f"{x['config']} {x['norm_min_loss']:.3f}" for x in r["results"][:3])
+        best = "; ".join(f"{x['config']} {_result_text(x)}" for x in r["results"][:3])
         lines.append(f"  rung {r['rung']}: {r['models']} x {r['epochs']} epochs; best {best}")
     w = race["winner"]
     lines.append(
         f"Winner: {w['config']} (entered as {w['entered_as']}, predicted rank {w['rank']}): normalised minimum "
-        f"loss {w['norm_min_loss']:.3f}" + (f", return {w['return']:.4g}" if math.isfinite(w["return"]) else "")
+        + _result_text(w)
     )
     lines.append(f"  spec: {w['spec']}")
+    if race.get("return_baseline"):
+        lines.append("  " + baseline_text(race["return_baseline"]))
     return "\n".join(lines)

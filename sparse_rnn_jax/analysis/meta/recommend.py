@@ -9,8 +9,10 @@ the parent's predicted normalised minimum validation loss (1 = the task's chance
 models. The a-priori balanced spec (Eqn 13) is always returned.
 
 ``validate`` trains the top-k candidates, the balanced and the dense one, each with several seeds, as one
-population on a user's npz task (``tasks.npz``) via ``tasks.run.train_and_evaluate``, and compares the
-predicted with the actual normalised minimum loss (mean and 95 % t-interval over seeds).
+population on a user's npz task (``tasks.npz``) or any registered task via ``tasks.run.train_and_evaluate``, and
+compares the predicted with the actual normalised minimum loss (mean and 95 % t-interval over seeds), and, where the
+task scores its models in an environment, with the return normalised against a random policy
+(``newtask.environment_scores``).
 """
 
 from __future__ import annotations
@@ -300,17 +302,25 @@ def training_config(
     batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
     loss: str = "",
+    task: str = "npz",
+    task_config=None,
 ):
-    """The run config (``tasks.command.specs_config``) that trains the spec ``texts`` with ``seeds`` seeds each on
-    the npz task ``data_path`` (``PLACEHOLDER_DATA`` when None) for ``epochs`` (default: the zoo's)."""
-    from sparse_rnn_jax.engine.config import SweepConfig
-    from sparse_rnn_jax.tasks.command import specs_config
-    from sparse_rnn_jax.tasks.npz import NpzConfig
+    """The run config that trains the spec ``texts`` with ``seeds`` seeds each for ``epochs`` (default: the zoo's):
+    on the npz task ``data_path`` (``PLACEHOLDER_DATA`` when None), or on the registered ``task`` with its
+    ``task_config`` (``newtask.rung_config_factory``, the race's run configs)."""
+    from sparse_rnn_jax.analysis.meta.newtask import rung_config_factory
 
-    train = SweepConfig(epochs=epochs or zoo_epochs(rec), batch_size=batch_size, seed=seed, max_buckets=2)
-    return specs_config(
-        "npz", NpzConfig(data=str(data_path or PLACEHOLDER_DATA), loss=loss), texts, seeds=seeds, train=train
+    make = rung_config_factory(
+        task,
+        task_config,
+        data_path or PLACEHOLDER_DATA,
+        loss,
+        seed,
+        seeds=seeds,
+        batch_size=batch_size,
+        max_buckets=2,
     )
+    return make(texts, epochs or zoo_epochs(rec))
 
 
 def attach_commands(
@@ -322,21 +332,27 @@ def attach_commands(
     epochs: int | None = None,
     seed: int = 0,
     loss: str = "",
+    task: str = "npz",
+    task_config=None,
 ) -> None:
     """Gives every candidate (and the balanced spec) a ``command``: the ``experiments.sweep`` line that trains it
-    with ``seeds`` seeds on ``data_path`` (``PLACEHOLDER_DATA`` when None: replace it with the task's file) into
-    ``root/<config>``; records the settings in ``rec["training"]``."""
+    with ``seeds`` seeds on ``data_path`` (``PLACEHOLDER_DATA`` when None: replace it with the task's file), or on
+    the registered ``task`` with ``task_config``, into ``root/<config>``; records the settings in
+    ``rec["training"]``."""
     from sparse_rnn_jax.tasks.command import sweep_command
 
+    on = dict(seeds=seeds, epochs=epochs, seed=seed, loss=loss, task=task, task_config=task_config)
     for r in rec["candidates"]:
-        config = training_config(rec, [r["spec"]], data_path, seeds=seeds, epochs=epochs, seed=seed, loss=loss)
+        config = training_config(rec, [r["spec"]], data_path, **on)
         r["command"] = sweep_command(config, f"{root}/{safe_name(r['config'])}")
     b = rec["balanced"]
-    config = training_config(rec, [b["spec"]], data_path, seeds=seeds, epochs=epochs, seed=seed, loss=loss)
+    config = training_config(rec, [b["spec"]], data_path, **on)
     b["command"] = sweep_command(config, f"{root}/balanced")
+    npz = task == "npz"
     rec["training"] = {
-        "data": data_path or PLACEHOLDER_DATA,
-        "data_is_placeholder": data_path is None,
+        "task": task,
+        "data": (data_path or PLACEHOLDER_DATA) if npz else None,
+        "data_is_placeholder": npz and data_path is None,
         "seeds": seeds,
         "epochs": epochs or zoo_epochs(rec),
         "batch_size": DEFAULT_BATCH_SIZE,
@@ -350,7 +366,7 @@ def safe_name(name: str) -> str:
 
 def train_top(
     rec: dict,
-    data_path: str,
+    data_path: str | None,
     workdir: str | Path | None = None,
     *,
     k: int = 1,
@@ -358,11 +374,13 @@ def train_top(
     epochs: int | None = None,
     seed: int = 0,
     loss: str = "",
+    task: str = "npz",
+    task_config=None,
     log: Callable[[str], None] = print,
     progress: bool = False,
 ) -> dict:
-    """Trains the ``k`` best-ranked candidates x ``seeds`` as one population on the npz task ``data_path`` in
-    ``workdir`` and returns ``train_candidates``' dict plus the ``command`` that reruns (resumes) it."""
+    """Trains the ``k`` best-ranked candidates x ``seeds`` as one population on the npz task ``data_path`` (or the
+    registered ``task`` with ``task_config``) in ``workdir`` and returns ``train_candidates``' dict."""
     return train_candidates(
         rec,
         rec["candidates"][:k],
@@ -372,6 +390,8 @@ def train_top(
         epochs=epochs,
         seed=seed,
         loss=loss,
+        task=task,
+        task_config=task_config,
         log=log,
         progress=progress,
         prefix="recommend_top_",
@@ -380,7 +400,7 @@ def train_top(
 
 def validate(
     rec: dict,
-    data_path: str,
+    data_path: str | None,
     workdir: str | Path | None = None,
     *,
     top_k: int = DEFAULT_TOP_K,
@@ -389,11 +409,13 @@ def validate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
     loss: str = "",
+    task: str = "npz",
+    task_config=None,
     log: Callable[[str], None] = print,
     progress: bool = False,
 ) -> dict:
     """Trains the chosen candidates (``chosen_for_validation``: the top-k, balanced and dense) x ``seeds`` as one
-    population (``train_candidates``)."""
+    population (``train_candidates``) on the npz task ``data_path`` or the registered ``task``."""
     return train_candidates(
         rec,
         chosen_for_validation(rec, top_k),
@@ -404,16 +426,25 @@ def validate(
         batch_size=batch_size,
         seed=seed,
         loss=loss,
+        task=task,
+        task_config=task_config,
         log=log,
         progress=progress,
         prefix="recommend_validate_",
     )
 
 
+def _mean_ci(values: np.ndarray) -> tuple[float, float, float]:
+    from sparse_rnn_jax.analysis.tables import t_interval
+
+    lo, hi = t_interval(values)
+    return (float(values.mean()) if values.size else math.nan), lo, hi
+
+
 def train_candidates(
     rec: dict,
     chosen: Sequence[dict],
-    data_path: str,
+    data_path: str | None,
     workdir: str | Path | None = None,
     *,
     seeds: int = DEFAULT_SEEDS,
@@ -421,23 +452,31 @@ def train_candidates(
     batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
     loss: str = "",
+    task: str = "npz",
+    task_config=None,
     log: Callable[[str], None] = print,
     progress: bool = False,
     prefix: str = "recommend_",
 ) -> dict:
-    """Trains ``chosen`` candidates x ``seeds`` as one population on the npz task ``data_path`` in ``workdir``
-    (default: a new ``<prefix>*`` folder in the current directory) for ``epochs`` (default: the zoo's) and returns
-    {"workdir", "command" (reruns it), "chance_loss", "epochs", "rows": [{rank, config, seeds,
-    predicted_min_loss, actual_mean, actual_lo, actual_hi, actual_min_val_loss}], "spearman"} (losses / chance
-    but ``actual_min_val_loss``, raw). Raises ``tasks.run.RunError`` before any work on bad input."""
+    """Trains ``chosen`` candidates x ``seeds`` as one population on the npz task ``data_path`` (or the registered
+    ``task`` with ``task_config``) in ``workdir`` (default: a new ``<prefix>*`` folder in the current directory) for
+    ``epochs`` (default: the zoo's) and returns {"workdir", "command" (reruns it), "chance_loss", "epochs", "rows":
+    [{rank, config, seeds, predicted_min_loss, actual_mean, actual_lo, actual_hi, actual_min_val_loss}],
+    "spearman", "spearman_loss", "scored_by", "return_baseline"} (losses / chance but ``actual_min_val_loss``, raw).
+
+    Where the task scores its models in an environment, each row also holds ``return_mean/lo/hi`` and
+    ``normalised_mean/lo/hi`` (100 x (R - random) / (expert - random), ``newtask.environment_scores``), scored_by
+    is "normalised_return" and ``spearman`` is the rank correlation of the predicted loss with minus the
+    normalised return (positive: the prediction orders them right, as for the loss); ``spearman_loss`` is always
+    the one with the actual loss. Raises ``tasks.run.RunError`` before any work on bad input."""
     import tempfile
 
     import pandas as pd
 
     from sparse_rnn_jax.analysis.convergence import classify
     from sparse_rnn_jax.analysis.meta.loto import rank_correlation
-    from sparse_rnn_jax.analysis.tables import t_interval
-    from sparse_rnn_jax.engine.results import final_per_model
+    from sparse_rnn_jax.analysis.meta.newtask import chance_of, environment_scores
+    from sparse_rnn_jax.engine.results import final_per_model, read_results
     from sparse_rnn_jax.tasks.command import sweep_command
     from sparse_rnn_jax.tasks.run import train_and_evaluate
 
@@ -445,62 +484,97 @@ def train_candidates(
     workdir = workdir or tempfile.mkdtemp(prefix=prefix, dir=".")
     texts = [c["spec"] for c in chosen]
     config = training_config(
-        rec, texts, data_path, seeds=seeds, epochs=epochs, batch_size=batch_size, seed=seed, loss=loss
+        rec,
+        texts,
+        data_path,
+        seeds=seeds,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        loss=loss,
+        task=task,
+        task_config=task_config,
     )
     result = train_and_evaluate(config, workdir, log=log, progress=progress)
-    frame = result.frame.assign(run=str(workdir))
-    chance = float(result.record["chance_loss"])
-    models = final_per_model(frame).assign(chance_loss=chance)
+    chance = chance_of(result.record.get("chance_loss"), rec["task"].get("chance_loss"))
+    models = final_per_model(read_results([workdir])).assign(chance_loss=chance)
     models, _ = classify(models)
+    models = models.reset_index(drop=True)
     models["norm"] = models["capped_min_val_loss"] / chance
+    normalised, baseline = environment_scores(models, config.task, config.data)
+    if normalised is not None:
+        models["normalised_return"] = normalised
     rows = []
     for c in chosen:
         picked = models.loc[models["config"] == c["config"]]
         v = picked["norm"].to_numpy(float)
-        mean = float(v.mean()) if v.size else math.nan
-        lo, hi = t_interval(v)
-        rows.append(
-            {
-                "rank": c["rank"],
-                "config": c["config"],
-                "seeds": int(v.size),
-                "predicted_min_loss": c["predicted_min_loss"],
-                "actual_mean": mean,
-                "actual_lo": lo,
-                "actual_hi": hi,
-                "actual_min_val_loss": float(picked["min_val_loss"].mean()) if v.size else math.nan,
-            }
-        )
+        mean, lo, hi = _mean_ci(v)
+        row = {
+            "rank": c["rank"],
+            "config": c["config"],
+            "seeds": int(v.size),
+            "predicted_min_loss": c["predicted_min_loss"],
+            "actual_mean": mean,
+            "actual_lo": lo,
+            "actual_hi": hi,
+            "actual_min_val_loss": float(picked["min_val_loss"].mean()) if v.size else math.nan,
+        }
+        if normalised is not None:
+            for key, column in (("return", "eval_return_mean"), ("normalised", "normalised_return")):
+                row[f"{key}_mean"], row[f"{key}_lo"], row[f"{key}_hi"] = _mean_ci(picked[column].to_numpy(float))
+        rows.append(row)
     table = pd.DataFrame(rows)
-    rho = rank_correlation(table["predicted_min_loss"].to_numpy(), table["actual_mean"].to_numpy())
+    predicted = table["predicted_min_loss"].to_numpy()
+    rho_loss = rank_correlation(predicted, table["actual_mean"].to_numpy())
+    by_return = normalised is not None and np.isfinite(table["normalised_mean"].to_numpy(float)).all()
     return {
         "workdir": str(workdir),
         "command": sweep_command(config, str(workdir)),
         "chance_loss": chance,
         "epochs": epochs,
         "rows": rows,
-        "spearman": rho,
+        "scored_by": "normalised_return" if by_return else "norm_min_loss",
+        "spearman": rank_correlation(predicted, -table["normalised_mean"].to_numpy(float)) if by_return else rho_loss,
+        "spearman_loss": rho_loss,
+        "return_baseline": baseline,
     }
 
 
 def validation_text(val: dict, title: str = "Validation") -> str:
-    """Predicted vs actual normalised minimum loss per trained candidate, their rank correlation and the command
-    that reruns the training."""
+    """Predicted vs actual normalised minimum loss per trained candidate (and normalised return where the task is
+    scored in an environment), their rank correlation and the command that reruns the training."""
+    from sparse_rnn_jax.analysis.meta.newtask import baseline_text
+
+    by_return = val.get("scored_by") == "normalised_return"
     lines = [
         f"{title} in {val['workdir']} ({val['epochs']} epochs; losses / chance loss {val['chance_loss']:.4g}; "
-        "actual: mean [95 % CI] over seeds; raw: the mean minimum validation loss a sweep prints):",
-        f"{'rank':>4}  {'config':<24}{'seeds':>6}{'predicted':>11}  actual (raw)",
+        "actual: mean [95 % CI] over seeds; raw: the mean minimum validation loss a sweep prints"
+        + ("; return: the mean environment return, normalised: vs a random policy" if by_return else "")
+        + "):",
+        f"{'rank':>4}  {'config':<24}{'seeds':>6}{'predicted':>11}  actual (raw)"
+        + ("  |  return  normalised [95 % CI]" if by_return else ""),
     ]
     for r in val["rows"]:
         ci = "" if not math.isfinite(r["actual_lo"]) else f" [{r['actual_lo']:.3f}, {r['actual_hi']:.3f}]"
-        lines.append(
+        line = (
             f"{r['rank']:>4}  {r['config']:<24}{r['seeds']:>6}{r['predicted_min_loss']:>11.3f}"
             f"  {r['actual_mean']:.3f}{ci}"
             + (f" ({r['actual_min_val_loss']:.3f})" if "actual_min_val_loss" in r else "")
         )
+        if by_return:
+            lo, hi = r["normalised_lo"], r["normalised_hi"]
+            nci = f" [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) else ""
+            line += f"  |  {r['return_mean']:.4g}  {r['normalised_mean']:.2f}{nci}"
+        lines.append(line)
     rho = val["spearman"]
     if len(val["rows"]) > 1:
-        lines.append(f"rank correlation (predicted vs actual mean): {'-' if not math.isfinite(rho) else f'{rho:.2f}'}")
+        against = "minus the normalised return" if by_return else "actual mean"
+        text = f"rank correlation (predicted vs {against}): {'-' if not math.isfinite(rho) else f'{rho:.2f}'}"
+        if by_return and math.isfinite(val["spearman_loss"]):
+            text += f"; vs the actual loss: {val['spearman_loss']:.2f}"
+        lines.append(text)
+    if val.get("return_baseline"):
+        lines.append(baseline_text(val["return_baseline"]))
     if val.get("command"):
         lines.append(f"rerun (resumes; a larger --epochs continues): {val['command']}")
     return "\n".join(lines)

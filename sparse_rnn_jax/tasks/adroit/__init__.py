@@ -2,9 +2,10 @@
 actions at every step), then every trained model scored by the return it earns acting in the real environment.
 
 ``minari_sequences`` loads a Minari dataset as padded sequences, ``collect`` writes one offline with an npz
-expert (``policies``), ``rollout`` scores populations in the environment, ``task`` makes the engine's Task and
-the scoring step. The config's fields are the ``--task=ah`` flags. Any Minari dataset of a Box-action environment
-works (``D4RL/door/expert-v2`` in ``AdroitHandDoor-v1``, pen, relocate, ...); reports name a run by its environment.
+expert (``policies``), ``rollout`` scores populations in the environment, ``baseline`` normalises their returns
+against a random policy, ``task`` makes the engine's Task and the scoring step. The config's fields are the
+``--task=ah`` flags. Any Minari dataset of a Box-action environment works (``D4RL/door/expert-v2`` in
+``AdroitHandDoor-v1``, pen, relocate, ...); reports name a run by its environment.
 
 The Adroit stack (minari, gymnasium, gymnasium-robotics, mujoco) is the optional ``adroit`` extra: without it,
 the task's ``check`` (run before any work) and the modules that need it fail with one line naming
@@ -93,6 +94,12 @@ def descriptor(config: AdroitTaskConfig, data: Any = None) -> dict:
     n, t, _ = train["x"].shape
     chance = constant_predictor_loss(train["targets"], train["step_mask"], "mse")
     return descriptor_dict(data.task.name, data.task.input_dim, data.task.output_dim, t, "mse", chance, n)
+
+
+normalised_returns = lazy("sparse_rnn_jax.tasks.adroit.baseline", "normalised_task_returns")
+"""``(config, returns, env_id=None, max_steps=None) -> (scores, baseline)``: the models' mean returns normalised
+against a random policy, 100 x (R - random) / (expert - random) (``baseline``); a task scored in an environment
+offers it for ``experiments.recommend --validate`` and ``--race``."""
 
 
 TASK = TaskDef(
