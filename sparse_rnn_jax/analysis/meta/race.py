@@ -9,7 +9,8 @@ one compiled program per rung); the best ``max(1, n_i // eta)`` go on; the last 
 the full ``E`` epochs, so its curve is measured end to end. Each rung retrains its survivors from scratch (the
 same spec and seed: their first epochs repeat the previous rung's), so the compute of a rung is ``n_i * e_i``
 model-epochs; ``e0`` is the largest that keeps the total within the budget (default ``DEFAULT_FRACTION`` of
-training every entrant for ``E`` epochs). ``compute_fraction`` = the race's model-epochs / (entrants x E).
+training every entrant for ``E`` epochs), and where even ``e0 = 1`` does not fit, eta is raised until it does
+(``fit_eta``: fewer survivors per rung). ``compute_fraction`` = the race's model-epochs / (entrants x E).
 
 Score: the normalised minimum validation loss (1 = the task's chance loss, lower is better), or, where the task
 scores its models in an environment (``eval_return_mean`` in the run's scores), the normalised return (higher is
@@ -67,34 +68,45 @@ def rung_sizes(n: int, eta: int) -> list[int]:
     return sizes
 
 
-def rung_plan(n: int, epochs: int, budget: float | None = None, eta: int = DEFAULT_ETA) -> list[dict]:
-    """[{"models", "epochs"}] of each rung (module docstring) for ``n`` entrants, ``epochs`` = E and a budget in
-    model-epochs (default ``DEFAULT_FRACTION`` x n x E). A ValueError naming ``race_budget`` when even one epoch
-    per entrant in the first rung does not fit."""
+def _plan(n: int, epochs: int, eta: int, e0: int) -> list[dict]:
+    """The rungs of successive halving with first-rung epochs ``e0`` (``rung_plan``)."""
+    rows = [{"models": m, "epochs": min(epochs, e0 * eta**i)} for i, m in enumerate(rung_sizes(n, eta))]
+    rows[-1]["epochs"] = epochs
+    if len(rows) > 1 and rows[-2]["epochs"] == epochs:  # the winner is already measured in full
+        rows.pop()
+    return rows
+
+
+def _cost(rows: Sequence[dict]) -> int:
+    return sum(r["models"] * r["epochs"] for r in rows)
+
+
+def fit_eta(n: int, epochs: int, budget: float | None = None, eta: int = DEFAULT_ETA) -> int:
+    """The smallest eta >= ``eta`` whose race of one first-rung epoch fits the budget (default ``DEFAULT_FRACTION``
+    x n x E): a tight budget keeps fewer survivors per rung rather than failing (at eta = n one rung of n x 1
+    epoch, then the winner for E). A ValueError naming ``race_budget`` when even that does not fit."""
     if n < 1 or epochs < 1 or eta < 2:
         raise ValueError(f"need >= 1 entrant, >= 1 epoch and eta >= 2, got {n}, {epochs}, {eta}")
     budget = DEFAULT_FRACTION * n * epochs if budget is None else float(budget)
-    sizes = rung_sizes(n, eta)
+    for e in range(eta, max(eta, n) + 1):
+        if _cost(_plan(n, epochs, e, 1)) <= budget:
+            return e
+    raise ValueError(
+        f"race_budget: {budget:g} model-epochs is too small for {n} entrants at {epochs} epochs "
+        f"(successive halving needs at least {_cost(_plan(n, epochs, max(eta, n), 1))})"
+    )
 
-    def plan(e0: int) -> list[dict]:
-        rows = [{"models": m, "epochs": min(epochs, e0 * eta**i)} for i, m in enumerate(sizes)]
-        rows[-1]["epochs"] = epochs
-        if len(rows) > 1 and rows[-2]["epochs"] == epochs:  # the winner is already measured in full
-            rows.pop()
-        return rows
 
-    def cost(rows):
-        return sum(r["models"] * r["epochs"] for r in rows)
-
-    if cost(plan(1)) > budget:
-        raise ValueError(
-            f"race_budget: {budget:g} model-epochs is too small for {n} entrants at {epochs} epochs "
-            f"(successive halving with eta {eta} needs at least {cost(plan(1))})"
-        )
+def rung_plan(n: int, epochs: int, budget: float | None = None, eta: int = DEFAULT_ETA) -> list[dict]:
+    """[{"models", "epochs"}] of each rung (module docstring) for ``n`` entrants, ``epochs`` = E and a budget in
+    model-epochs (default ``DEFAULT_FRACTION`` x n x E), at ``fit_eta``'s eta (``eta`` when it fits). A ValueError
+    naming ``race_budget`` when even one epoch per entrant and a single survivor do not fit."""
+    budget = DEFAULT_FRACTION * n * epochs if budget is None else float(budget)
+    eta = fit_eta(n, epochs, budget, eta)
     e0 = 1
-    while e0 < epochs and cost(plan(e0 + 1)) <= budget:
+    while e0 < epochs and _cost(_plan(n, epochs, eta, e0 + 1)) <= budget:
         e0 += 1
-    return plan(e0)
+    return _plan(n, epochs, eta, e0)
 
 
 def _scores(folder: Path, chance: float, task: str, task_config) -> tuple[dict[str, dict], str, dict | None]:
@@ -154,6 +166,7 @@ def run_race(
 
     entrants = race_entrants(rec, top, diverse)
     by_config = {c["config"]: c for c in entrants}
+    eta = fit_eta(len(entrants), epochs, budget, eta)
     plan = rung_plan(len(entrants), epochs, budget, eta)
     workdir = Path(workdir)
     alive = [c["config"] for c in entrants]

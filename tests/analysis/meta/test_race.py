@@ -19,6 +19,14 @@ def test_rung_plan_halves_and_fits_the_budget():
         race.rung_plan(12, 20, budget=10)
 
 
+def test_a_tight_budget_raises_eta_instead_of_failing():
+    # 10 entrants x 12 epochs, default budget 24: eta 3 needs 10 x 1 + 3 x 3 + 1 x 12 = 31 model-epochs
+    assert race.fit_eta(10, 12) == 6  # 10 // 6 = 1 survivor: 10 x 1 + 1 x 12 = 22
+    plan = race.rung_plan(10, 12)
+    assert plan == [{"models": 10, "epochs": 1}, {"models": 1, "epochs": 12}]
+    assert race.fit_eta(12, 20) == 3  # the default eta where it fits
+
+
 def _rec(**kwargs):
     desc = {"input_dim": 3, "output_dim": 3, "seq_len": 6, "loss": "ce", "train_size": 1000}
     return recommend.recommend_for_task(desc, 200, num_sampled=20, learning_rates=[1e-3], **kwargs)
