@@ -184,7 +184,8 @@ def test_recommend_validate_trains_the_top_candidates_balanced_and_dense(tmp_pat
     d = json.loads(proc.stdout)
     assert d["task"]["input_dim"] == 3 and d["task"]["loss"] == "ce" and d["task"]["train_size_source"] == "given"
     rows = d["validation"]["rows"]
-    assert rows[0]["rank"] == 1 and {r["config"].split("@lr")[0] for r in rows[1:]} == {"balanced", "dense"}
+    configs = [r["config"].split("@lr")[0] for r in rows]  # the top pick, then balanced and dense unless it is one
+    assert rows[0]["rank"] == 1 and {"balanced", "dense"} <= set(configs) and len(set(configs)) == len(rows) <= 3
     assert all(r["seeds"] == 2 and np.isfinite(r["actual_mean"]) for r in rows)
     results = pd.read_parquet(work / "results.parquet")
     assert results["model_id"].nunique() == 2 * len(rows)
