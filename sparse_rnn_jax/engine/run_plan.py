@@ -170,8 +170,12 @@ def make_run_plan(
     output_dim: int,
     device_count: int = 1,
     chunk_models: int | None = None,
+    recorded: dict | None = None,
 ) -> RunPlan:
     """The plan of a run: its members (``engine.members.build_members`` from ``population`` and ``train.seed``)
-    laid out by ``plan_members``."""
+    in the chunks of ``recorded`` (a plan ``RunPlan.as_dict`` wrote: a resumed or reloaded run keeps its layout),
+    else laid out by ``plan_members``; on ``device_count`` devices."""
     members = build_members(population, train.seed, input_dim, output_dim)
+    if recorded is not None:
+        return RunPlan.from_dict(recorded, members).for_devices(device_count)
     return plan_members(members, train, device_count, chunk_models)
