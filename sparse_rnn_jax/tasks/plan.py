@@ -160,7 +160,8 @@ def plan_run(
     """The plan of ``config`` (module docstring) as a JSON-able dict with keys ``models``, ``cells``
     (``hidden_proportion`` and ``model_density``, each mapping the five cell labels to counts), ``buckets``,
     ``chunks``, ``padding_efficiency``, ``executed_flops``, ``peak_memory_bytes``, ``estimated_seconds`` (None
-    without calibration) and ``calibration`` (the measured times). RunError before any work on bad input.
+    without calibration), ``calibration`` (the measured times) and ``plan`` (the run's ``RunPlan``, as run.json
+    records it). RunError before any work on bad input.
 
     Every measured shape is kept in a calibration cache (``cache_path``, default ``DEFAULT_CACHE``) keyed by the
     device, JAX version, task dims and training settings, and reused by later plans. ``quick`` compiles at most
@@ -231,12 +232,12 @@ def plan_run(
         "steps_per_epoch": steps_per_epoch,
         "epochs": train.epochs,
         "compute_dtype": train.compute_dtype,
-        "chunk_models": run.chunk_models,
         "executed_flops": executed,
         "data_bytes": data_bytes,
         "peak_memory_bytes": data_bytes + max(_model_bytes(c) for c in chunks),
         "estimated_seconds": None,
         "calibration": None,
+        "plan": run.as_dict(),
         "strata": (
             stratified_members(config.population, train.seed, input_dim, output_dim).as_dict()
             if config.population.stratify != "none"
