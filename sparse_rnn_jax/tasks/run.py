@@ -1,14 +1,16 @@
 """One run of a sweep: ``train_and_evaluate`` turns a ``RunConfig`` (``tasks.run_config``) into a trained workdir,
 and ``load_run`` reloads a workdir's run with one call.
 
-Data flows one way: RunConfig -> the task's data and members -> buckets and chunks -> programs ->
-results.parquet (``engine.sweep``) -> the analysis. Entry points build a RunConfig from their flags and hand it
-here; anything that revisits a run (prune, diagnose, the analysis) reloads it with ``load_run``.
+Data flows one way: RunConfig -> the run's plan (``run_plan``: members -> buckets -> chunks, made once and kept in
+run.json) and the task's data -> one ``PopulationProgram`` per chunk -> results.parquet (``engine.sweep``) -> the
+analysis. Entry points build a RunConfig from their flags and hand it here; anything that revisits a run (prune,
+diagnose, the analysis) reloads it with ``load_run``.
 
-run.json holds ``config`` (the RunConfig as a dict), package versions, devices, data provenance (``data``: the
-task's record of its source plus ``arrays_sha256`` of the training and validation arrays; a resumed run must load
-the same data), ``chance_loss`` (the task's, the one definition the summary and the analysis use), padding
-efficiency, wall time and ``status`` (running | interrupted | failed | complete).
+run.json holds ``config`` (the RunConfig as a dict), ``plan`` (``engine.run_plan.RunPlan.as_dict``), package
+versions, devices, data provenance (``data``: the task's record of its source plus ``arrays_sha256`` of the training
+and validation arrays; a resumed run must load the same data), ``chance_loss`` (the task's, the one definition the
+summary and the analysis use), padding efficiency, wall time and ``status`` (running | interrupted | failed |
+complete).
 
 One run per workdir: ``train_and_evaluate`` holds the workdir's lock (``engine.workdir.WorkdirLock``) from its
 first look at the workdir to its last write. A rerun of a complete run with nothing to do leaves every file as it
