@@ -7,6 +7,7 @@ Shapes: P models in a chunk, B examples per minibatch, S steps per call. Every l
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any, Callable, Mapping, NamedTuple
@@ -16,7 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from sparse_rnn_jax.engine import devices
 from sparse_rnn_jax.engine.config import PROGRAM_FORMS
+from sparse_rnn_jax.engine.population import stack_chunk
 from sparse_rnn_jax.engine.task import Batch, Task
 from sparse_rnn_jax.models.precision import check_compute_dtype
 from sparse_rnn_jax.models.registry import get_family
@@ -310,3 +313,187 @@ def run_steps(
         if after_call is not None and after_call(state, fetch(losses)[:done], done, step):
             break
     return state, step
+
+
+class Population(NamedTuple):
+    """A chunk's models on the devices: their ``TrainState``, masks and learning rates f32[P]."""
+
+    state: TrainState
+    masks: Mapping[str, jax.Array]
+    lrs: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochEnd:
+    """What ``PopulationProgram.epochs`` hands ``on_epoch`` after an epoch: the population after it, the mean
+    training loss f64[P] of its steps, the validation loss and accuracy f32[P] and the diverged flags bool[P]."""
+
+    epoch: int
+    population: Population
+    train_loss: np.ndarray
+    val_loss: np.ndarray
+    val_accuracy: np.ndarray
+    diverged: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochStop:
+    """What ``PopulationProgram.epochs`` hands ``on_stop`` when ``should_stop`` ends an epoch early: the epoch,
+    the steps done in it, their summed losses f64[P] and the population after them."""
+
+    epoch: int
+    step: int
+    loss_sum: np.ndarray
+    population: Population
+
+
+@dataclasses.dataclass(frozen=True)
+class PopulationProgram:
+    """The one training program of a chunk of models of one family and activation on a task: stacking and
+    initialising them (``stack``, ``init``), the jitted train steps (``train``: calls of ``steps_per_call``
+    minibatches through ``run_steps``), evaluation over a whole split (``evaluate``) and the epoch loop of a sweep
+    (``epochs``), whose checkpointing, metrics and progress are callbacks. Used by the sweep, the plan's
+    calibration, pruning's fine-tune and the bench.
+
+    ``form`` is resolved with ``choose_form`` (auto: by ``compute_dtype`` and the platform). ``sharding``: where
+    the models' arrays live (a sharding along the population axis, ``engine.devices.shardings``); None places them
+    on the default device."""
+
+    task: Task
+    family: str
+    activation: str
+    unroll: int = 1
+    per_model_order: bool = False
+    compute_dtype: str = "float32"
+    form: str = "auto"
+    steps_per_call: int = 50
+    eval_batch_size: int = 250
+    sharding: Any = None
+
+    @classmethod
+    def for_chunk(cls, chunk, task: Task, train, sharding=None) -> PopulationProgram:
+        """The program of ``chunk`` (``engine.population.Chunk``) as the sweep config ``train`` trains it."""
+        return cls(
+            task,
+            chunk.family,
+            chunk.activation,
+            train.unroll,
+            train.per_model_order,
+            train.compute_dtype,
+            train.program_form,
+            train.steps_per_call,
+            train.eval_batch_size,
+            sharding,
+        )
+
+    @property
+    def programs(self) -> tuple[Callable, Callable]:
+        """The jitted (train_steps, evaluate) (``jitted_programs``: compiled once per process and shape)."""
+        form = choose_form(self.form, self.compute_dtype)
+        return jitted_programs(
+            self.task, self.family, self.activation, self.unroll, self.per_model_order, self.compute_dtype, form
+        )
+
+    def put(self, tree):
+        """Host arrays onto the models' devices (``sharding``)."""
+        if self.sharding is None:
+            return jax.device_put(tree)
+
+        return devices.put(tree, self.sharding)
+
+    def init(self, params, masks, lrs) -> Population:
+        """A fresh population (zero Adam moments) of stacked numpy ``params`` and ``masks`` [P, ...] and ``lrs``."""
+        state = jax.jit(init_train_state, out_shardings=self.sharding)(self.put(params))
+        return Population(state, self.put(masks), self.put(np.asarray(lrs, np.float32)))
+
+    def stack(self, chunk, mask_mode: str = "exact") -> Population:
+        """The fresh population of ``chunk``'s members (and ghosts): ``engine.population.stack_chunk``."""
+
+        return self.init(*stack_chunk(chunk, mask_mode))
+
+    def with_state(self, population: Population, state: TrainState) -> Population:
+        """``population`` with a host ``state`` (a resumed checkpoint) placed on its devices."""
+        return population._replace(state=self.put(state))
+
+    def train(
+        self, population: Population, data, idx: np.ndarray, *, start: int = 0, after_call: AfterCall | None = None
+    ) -> tuple[Population, int]:
+        """Trains on the minibatches ``idx[start:]`` (``run_steps``); returns (the population, steps done)."""
+
+        state, step = run_steps(
+            self.programs[0],
+            population.state,
+            population.masks,
+            population.lrs,
+            data,
+            idx,
+            self.steps_per_call,
+            start=start,
+            after_call=after_call,
+            fetch=devices.fetch,
+        )
+        return population._replace(state=state), step
+
+    def evaluate(self, params, masks, data) -> tuple[np.ndarray, np.ndarray]:
+        """(loss f32[P], accuracy f32[P]) of stacked ``params`` on every example of ``data`` (on the devices)."""
+
+        n = int(np.shape(next(iter(data.values())))[0])
+        idx, weight = eval_indices(n, self.eval_batch_size)
+        loss, acc = self.programs[1](params, masks, data, jnp.asarray(idx), jnp.asarray(weight))
+        return devices.fetch(loss), devices.fetch(acc)
+
+    def epochs(
+        self,
+        population: Population,
+        train_data,
+        val_data,
+        order: Callable[[int], np.ndarray],
+        first: int,
+        last: int,
+        *,
+        start_step: int = 0,
+        loss_sum: np.ndarray | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_epoch_start: Callable[[int], None] | None = None,
+        on_steps: Callable[[int], None] | None = None,
+        on_stop: Callable[[EpochStop], None] | None = None,
+        on_epoch: Callable[[EpochEnd], None] | None = None,
+    ) -> tuple[Population, int | None]:
+        """Trains epochs ``first``..``last`` (the first from ``start_step``, its earlier steps' losses summed in
+        ``loss_sum``), each on the minibatches ``order(epoch)`` and evaluated on ``val_data`` after it
+        (``on_epoch``). ``on_steps(n)`` follows every call; when ``should_stop()`` turns true within an epoch,
+        ``on_stop`` gets the state after the last call and the loop ends, as it does after a whole epoch.
+        Returns (the population, the epoch it stopped in, or None when it trained through ``last``)."""
+        models = int(np.shape(population.lrs)[0])
+        loss_sum = np.asarray(loss_sum, np.float64) if loss_sum is not None else np.zeros(models)
+        epoch = first
+        while epoch <= last:
+            if on_epoch_start is not None:
+                on_epoch_start(epoch)
+            idx = order(epoch)
+            steps = int(idx.shape[0])
+
+            def after_call(_state, losses, n, step):
+                nonlocal loss_sum
+                loss_sum += losses.sum(axis=0)
+                if on_steps is not None:
+                    on_steps(n)
+                return should_stop() and step < steps
+
+            population, step = self.train(population, train_data, idx, start=start_step, after_call=after_call)
+            if step < steps:
+                if on_stop is not None:
+                    on_stop(EpochStop(epoch, step, loss_sum, population))
+                return population, epoch
+
+            val_loss, val_acc = self.evaluate(population.state.params, population.masks, val_data)
+            if on_epoch is not None:
+                on_epoch(
+                    EpochEnd(
+                        epoch, population, loss_sum / steps, val_loss, val_acc, devices.fetch(population.state.diverged)
+                    )
+                )
+            epoch, start_step, loss_sum = epoch + 1, 0, np.zeros(models)
+            if should_stop() and epoch <= last:
+                return population, epoch - 1
+        return population, None

@@ -19,14 +19,12 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from etils import epath
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from sparse_rnn_jax.core.rng import rng as core_rng
@@ -45,15 +43,14 @@ from sparse_rnn_jax.engine.population import (
     BYTES_PER_WEIGHT_ENTRY,
     Chunk,
     Member,
-    make_chunks,
-    padding_efficiency,
     resolve_chunk_models,
     stack_chunk,
     weight_entries,
 )
-from sparse_rnn_jax.engine.programs import choose_form, eval_indices, init_train_state, jitted_programs, run_steps
+from sparse_rnn_jax.engine.programs import EpochEnd, EpochStop, PopulationProgram
 from sparse_rnn_jax.engine.progress import BAR_FORMAT, SweepEta, step_work
 from sparse_rnn_jax.engine.results import spec_columns
+from sparse_rnn_jax.engine.run_plan import RunPlan, plan_members
 from sparse_rnn_jax.engine.task import Task
 from sparse_rnn_jax.engine.workdir import FINAL_PARAMS_DIR, absolute, fault_point, final_params_dir
 from sparse_rnn_jax.models.masks import trainable_counts
@@ -123,12 +120,6 @@ def chunk_models(members: Sequence[Member], cfg: SweepConfig) -> int:
     return resolve_chunk_models(members, cfg.max_models_per_chunk, device_memory_bytes())
 
 
-def describe_plan(members: Sequence[Member], cfg: SweepConfig, device_count: int) -> tuple[list[Chunk], float]:
-    """The chunks a sweep will train and their padding efficiency (useful / executed matrix FLOPs)."""
-    chunks = make_chunks(members, cfg.max_buckets, chunk_models(members, cfg), device_count)
-    return chunks, padding_efficiency(chunks)
-
-
 EpochCallback = Callable[[str, int, list, float], None]
 """on_epoch(chunk_key, epoch, rows, seconds): called on the lead process after each committed epoch of a chunk with
 its results rows (dicts keyed like ``RESULT_COLUMNS``, one per real member) and the epoch's wall time (training,
@@ -137,7 +128,7 @@ raises stops the sweep, which resumes from the commit it has seen."""
 
 
 def run_sweep(
-    members: Sequence[Member],
+    plan: RunPlan | Sequence[Member],
     task: Task,
     train_data: Mapping[str, np.ndarray],
     val_data: Mapping[str, np.ndarray],
@@ -150,9 +141,9 @@ def run_sweep(
     mesh: Mesh | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> pd.DataFrame:
-    """Trains every member for ``cfg.epochs`` epochs (resuming from ``workdir``'s last commit, or continuing a
-    finished run to more epochs) and returns the results table (also in ``workdir/results.parquet``).
-    ``on_epoch``: see ``EpochCallback``."""
+    """Trains every member of ``plan`` (a ``RunPlan``, or members planned here with ``plan_members``) for
+    ``cfg.epochs`` epochs (resuming from ``workdir``'s last commit, or continuing a finished run to more epochs)
+    and returns the results table (also in ``workdir/results.parquet``). ``on_epoch``: see ``EpochCallback``."""
     workdir = absolute(workdir)  # orbax needs absolute paths
     workdir.mkdir(parents=True, exist_ok=True)
     mesh = mesh or population_mesh()
@@ -161,27 +152,23 @@ def run_sweep(
     if not lead:
         log = lambda _msg: None  # noqa: E731
     n_dev = mesh.devices.size
-    n_train, n_val = data_size(train_data), data_size(val_data)
+    plan = plan.for_devices(n_dev) if isinstance(plan, RunPlan) else plan_members(plan, cfg, n_dev)
+    n_train = data_size(train_data)
     if n_train < cfg.batch_size:
         raise ValueError(f"training set ({n_train}) is smaller than one batch ({cfg.batch_size})")
     steps_per_epoch = n_train // cfg.batch_size
-    chunks, eff = describe_plan(members, cfg, n_dev)
-    log(
-        f"{len(members)} models in {len({c.bucket for c in chunks})} hidden-size buckets, {len(chunks)} chunks "
-        f"on {n_dev} device(s); padding efficiency {eff:.1%}"
-    )
-    ledger = SweepLedger(workdir, chunks, lead=lead, log=log)
+    log(plan.describe())
+    ledger = SweepLedger(workdir, list(plan.chunks), lead=lead, log=log)
     ledger.open(barrier)
-    todo = [c for c in chunks if ledger.committed_epochs(c.key) < cfg.epochs]
+    todo = [c for c in plan.chunks if ledger.committed_epochs(c.key) < cfg.epochs]
     if not todo:
         return ledger.frame
 
     replicated, by_model = shardings(mesh)
     train_dev = put({k: np.asarray(v) for k, v in train_data.items()}, replicated)
     val_dev = put({k: np.asarray(v) for k, v in val_data.items()}, replicated)
-    eval_idx, eval_w = eval_indices(n_val, cfg.eval_batch_size)
     total = sum((cfg.epochs - ledger.committed_epochs(c.key)) * steps_per_epoch for c in todo)
-    x, y = members[0].spec.input_dim, members[0].spec.output_dim
+    x, y = plan.members[0].spec.input_dim, plan.members[0].spec.output_dim
     eta = SweepEta(
         [(step_work(c, x, y), (cfg.epochs - ledger.committed_epochs(c.key)) * steps_per_epoch, _shape(c)) for c in todo]
     )
@@ -189,53 +176,25 @@ def run_sweep(
     try:
         for chunk in todo:
             eta.start_chunk()
-            train_steps, evaluate = jitted_programs(
-                task,
-                chunk.family,
-                chunk.activation,
-                cfg.unroll,
-                cfg.per_model_order,
-                cfg.compute_dtype,
-                choose_form(cfg.program_form, cfg.compute_dtype),
+            program = PopulationProgram.for_chunk(chunk, task, cfg, by_model)
+            hooks = _ChunkHooks(
+                chunk, task, cfg, ledger, log, bar, eta, step_work(chunk, x, y), on_epoch if lead else None
             )
-            _train_chunk(
-                chunk,
-                task,
-                cfg,
-                train_dev,
-                val_dev,
-                eval_idx,
-                eval_w,
-                train_steps,
-                evaluate,
-                ledger,
-                by_model,
-                n_train,
-                steps_per_epoch,
-                should_stop,
-                bar,
-                log,
-                on_epoch if lead else None,
-                eta,
-                step_work(chunk, x, y),
-            )
+            _train_chunk(program, chunk, train_dev, val_dev, hooks, should_stop)
             fault_point("chunk_done")
     finally:
         bar.close()
     return ledger.frame
 
 
-def sweep_progress(
-    members: Sequence[Member], cfg: SweepConfig, workdir: str | Path, device_count: int, log=print
-) -> tuple[int, int, pd.DataFrame]:
-    """(chunks complete to ``cfg.epochs``, chunks, the verified results table) of the sweep in ``workdir``, from its
-    commits as ``run_sweep`` would find them (and repair them: the lead process writes)."""
+def sweep_progress(plan: RunPlan, epochs: int, workdir: str | Path, log=print) -> tuple[int, int, pd.DataFrame]:
+    """(chunks complete to ``epochs``, chunks, the verified results table) of the sweep of ``plan`` in
+    ``workdir``, from its commits as ``run_sweep`` would find them (and repair them: the lead process writes)."""
     workdir = absolute(workdir)
-    chunks, _ = describe_plan(members, cfg, device_count)
-    ledger = SweepLedger(workdir, chunks, lead=is_lead(), log=log if is_lead() else (lambda _m: None))
+    ledger = SweepLedger(workdir, list(plan.chunks), lead=is_lead(), log=log if is_lead() else (lambda _m: None))
     if workdir.exists():
         ledger.open(barrier)
-    return sum(ledger.committed_epochs(c.key) >= cfg.epochs for c in chunks), len(chunks), ledger.frame
+    return sum(ledger.committed_epochs(c.key) >= epochs for c in plan.chunks), len(plan.chunks), ledger.frame
 
 
 BYTES_PER_MEMBER = 2_000
@@ -279,114 +238,116 @@ def available_host_bytes() -> float | None:
         return None
 
 
-def _train_chunk(
-    chunk: Chunk,
-    task: Task,
-    cfg: SweepConfig,
-    train_dev,
-    val_dev,
-    eval_idx,
-    eval_w,
-    train_steps,
-    evaluate,
-    ledger: SweepLedger,
-    by_model: NamedSharding,
-    n_train: int,
-    steps_per_epoch: int,
-    should_stop,
-    bar,
-    log,
-    on_epoch: EpochCallback | None,
-    eta: SweepEta | None = None,
-    work_per_step: float = 0.0,
-) -> None:
-    params_np, masks_np, lrs_np = stack_chunk(chunk, cfg.mask_mode)
-    exact = family_trainable(chunk, masks_np)
-    masks, lrs = put(masks_np, by_model), put(lrs_np, by_model)
-    state = jax.jit(init_train_state, out_shardings=by_model)(put(params_np, by_model))
-    model_ids = [m.model_id for m in chunk.members] + [chunk.members[-1].model_id] * chunk.ghosts
-    start = ledger.start_point(chunk.key, state_leaves(state), len(chunk.members))
-    epoch, start_step = start.epoch, start.step
-    loss_sum = np.asarray(start.loss_sum, np.float64) if start.loss_sum is not None else np.zeros(chunk.size)
-    if start.arrays is not None:
-        state = put(state_from_arrays(start.arrays), by_model)
-        log(f"resuming chunk {chunk.key} at epoch {epoch}, step {start_step}")
-    static_rows = [
-        {
-            "model_id": m.model_id,
-            "bucket": chunk.bucket,
-            "seed": m.seed,
-            "config": m.config,
-            "task": task.name,
-            "trainable_params_exact": int(exact[i]),
-            **spec_columns(m.spec, m.seed),
-        }
-        for i, m in enumerate(chunk.members)
-    ]
-    while epoch <= cfg.epochs:
-        t_epoch = time.perf_counter()
-        idx = epoch_indices(cfg, epoch, n_train, model_ids)
-        bar.set_description(
-            f"bucket {chunk.bucket} (h<={chunk.padded_hidden_dim}, {chunk.size} models) epoch {epoch}/{cfg.epochs}"
-        )
-        clock = [time.perf_counter()]
+@dataclasses.dataclass
+class _ChunkHooks:
+    """The sweep's callbacks around one chunk's ``PopulationProgram.epochs``: the ledger (resume point, stop and
+    epoch commits, final weights), the results rows, the metrics callback and the progress bar."""
 
-        def after_call(_state, losses, n, step, clock=clock):
-            nonlocal loss_sum
-            loss_sum += losses.sum(axis=0)
-            now = time.perf_counter()
-            if eta is not None:
-                eta.record(work_per_step, n, now - clock[0], _shape(chunk))
-                bar.set_postfix_str(eta.postfix(), refresh=False)
-            bar.update(n)
-            clock[0] = now
-            return should_stop() and step < steps_per_epoch
+    chunk: Chunk
+    task: Task
+    cfg: SweepConfig
+    ledger: SweepLedger
+    log: Callable[[str], None]
+    bar: Any
+    eta: SweepEta
+    work_per_step: float
+    on_epoch: EpochCallback | None
+    static_rows: list = dataclasses.field(default_factory=list)
+    t_epoch: float = 0.0
+    clock: float = 0.0
 
-        state, step = run_steps(
-            train_steps,
-            state,
-            masks,
-            lrs,
-            train_dev,
-            idx,
-            cfg.steps_per_call,
-            start=start_step,
-            after_call=after_call,
-            fetch=fetch,
+    def start(self, program: PopulationProgram):
+        """The chunk's population, resumed from its last commit: (population, epoch, step, loss sum or None)."""
+        chunk = self.chunk
+        params, masks, lrs = stack_chunk(chunk, self.cfg.mask_mode)
+        exact = family_trainable(chunk, masks)
+        population = program.init(params, masks, lrs)
+        start = self.ledger.start_point(chunk.key, state_leaves(population.state), len(chunk.members))
+        if start.arrays is not None:
+            population = program.with_state(population, state_from_arrays(start.arrays))
+            self.log(f"resuming chunk {chunk.key} at epoch {start.epoch}, step {start.step}")
+        self.static_rows = [
+            {
+                "model_id": m.model_id,
+                "bucket": chunk.bucket,
+                "seed": m.seed,
+                "config": m.config,
+                "task": self.task.name,
+                "trainable_params_exact": int(exact[i]),
+                **spec_columns(m.spec, m.seed),
+            }
+            for i, m in enumerate(chunk.members)
+        ]
+        return population, start.epoch, start.step, start.loss_sum
+
+    def epoch_start(self, epoch: int) -> None:
+        c = self.chunk
+        self.t_epoch = self.clock = time.perf_counter()
+        self.bar.set_description(
+            f"bucket {c.bucket} (h<={c.padded_hidden_dim}, {c.size} models) epoch {epoch}/{self.cfg.epochs}"
         )
-        if step < steps_per_epoch:
-            ledger.commit_stop(chunk.key, epoch, step, loss_sum.tolist(), state_arrays(state, fetch))
-            barrier("stop_committed")
-            raise SweepInterrupted(f"stopped in chunk {chunk.key}, epoch {epoch}, step {step}; checkpoint saved")
-        val_loss, val_acc = (
-            fetch(a) for a in evaluate(state.params, masks, val_dev, jnp.asarray(eval_idx), jnp.asarray(eval_w))
-        )
-        diverged = fetch(state.diverged)
-        train_loss = loss_sum / steps_per_epoch
-        rows = []
-        for i, base in enumerate(static_rows):
-            rows.append(
-                {
-                    **base,
-                    "epoch": epoch,
-                    "train_loss": float(train_loss[i]),
-                    "val_loss": float(val_loss[i]),
-                    "val_accuracy": float(val_acc[i]) if task.has_accuracy else float("nan"),
-                    "diverged": bool(diverged[i]),
-                }
-            )
+
+    def steps(self, n: int) -> None:
+        now = time.perf_counter()
+        self.eta.record(self.work_per_step, n, now - self.clock, _shape(self.chunk))
+        self.bar.set_postfix_str(self.eta.postfix(), refresh=False)
+        self.bar.update(n)
+        self.clock = now
+
+    def stop(self, at: EpochStop) -> None:
+        key = self.chunk.key
+        self.ledger.commit_stop(key, at.epoch, at.step, at.loss_sum.tolist(), state_arrays(at.population.state, fetch))
+        barrier("stop_committed")
+        raise SweepInterrupted(f"stopped in chunk {key}, epoch {at.epoch}, step {at.step}; checkpoint saved")
+
+    def epoch_end(self, end: EpochEnd) -> None:
+        rows = [
+            {
+                **base,
+                "epoch": end.epoch,
+                "train_loss": float(end.train_loss[i]),
+                "val_loss": float(end.val_loss[i]),
+                "val_accuracy": float(end.val_accuracy[i]) if self.task.has_accuracy else float("nan"),
+                "diverged": bool(end.diverged[i]),
+            }
+            for i, base in enumerate(self.static_rows)
+        ]
         fault_point("before_results")
-        final = epoch == cfg.epochs
-        if final and cfg.save_final_params:  # before the commit that marks the chunk complete
-            _save_final_params(ledger.workdir, chunk, state.params)
+        state = end.population.state
+        final = end.epoch == self.cfg.epochs
+        if final and self.cfg.save_final_params:  # before the commit that marks the chunk complete
+            _save_final_params(self.ledger.workdir, self.chunk, state.params)
             fault_point("final_params")
-        ledger.commit_epoch(chunk.key, epoch, rows, state_arrays(state, fetch), final)
+        self.ledger.commit_epoch(self.chunk.key, end.epoch, rows, state_arrays(state, fetch), final)
         barrier("epoch_committed")
-        if on_epoch is not None:
-            on_epoch(chunk.key, epoch, rows, time.perf_counter() - t_epoch)
-        epoch, start_step, loss_sum = epoch + 1, 0, np.zeros(chunk.size)
-        if should_stop() and epoch <= cfg.epochs:
-            raise SweepInterrupted(f"stopped in chunk {chunk.key} after epoch {epoch - 1}; checkpoint saved")
+        if self.on_epoch is not None:
+            self.on_epoch(self.chunk.key, end.epoch, rows, time.perf_counter() - self.t_epoch)
+
+
+def _train_chunk(program: PopulationProgram, chunk: Chunk, train_dev, val_dev, hooks: _ChunkHooks, should_stop):
+    """Trains ``chunk`` from its last commit to ``cfg.epochs`` with ``program``, ``hooks`` committing each epoch;
+    SweepInterrupted after a stop request (its checkpoint written)."""
+    cfg = hooks.cfg
+    population, epoch, step, loss_sum = hooks.start(program)
+    n_train = data_size(train_dev)
+    model_ids = [m.model_id for m in chunk.members] + [chunk.members[-1].model_id] * chunk.ghosts
+    _, stopped = program.epochs(
+        population,
+        train_dev,
+        val_dev,
+        lambda e: epoch_indices(cfg, e, n_train, model_ids),
+        epoch,
+        cfg.epochs,
+        start_step=step,
+        loss_sum=loss_sum,
+        should_stop=should_stop,
+        on_epoch_start=hooks.epoch_start,
+        on_steps=hooks.steps,
+        on_stop=hooks.stop,
+        on_epoch=hooks.epoch_end,
+    )
+    if stopped is not None:
+        raise SweepInterrupted(f"stopped in chunk {chunk.key} after epoch {stopped}; checkpoint saved")
 
 
 def _shape(chunk: Chunk) -> tuple:

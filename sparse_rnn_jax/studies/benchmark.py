@@ -17,9 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sparse_rnn_jax.engine.config import SweepConfig
 from sparse_rnn_jax.engine.devices import population_mesh, shardings
-from sparse_rnn_jax.engine.population import Chunk, Member, make_chunks, padding_efficiency, stack_chunk
-from sparse_rnn_jax.engine.programs import choose_form, init_train_state, jitted_programs, run_steps
+from sparse_rnn_jax.engine.population import Chunk, Member
+from sparse_rnn_jax.engine.programs import PopulationProgram
+from sparse_rnn_jax.engine.run_plan import plan_members
 from sparse_rnn_jax.engine.task import Task
 from sparse_rnn_jax.models.family import train_matmul_flops
 from sparse_rnn_jax.models.registry import family_of
@@ -84,12 +86,20 @@ def time_population(
     compute_dtype: str = "float32",
     form: str = "auto",
 ) -> PopulationTiming:
-    """Times the sweep's own jitted train program on ``members`` (bucketed and chunked as a sweep would), its
-    products with the data in ``compute_dtype``, each chunk's models batched or looped (``form``, resolved as a
-    sweep resolves it)."""
+    """Times the sweep's own jitted train program on ``members`` (planned, bucketed and chunked as a sweep plans
+    them: ``engine.run_plan.plan_members``), its products with the data in ``compute_dtype``, each chunk's models
+    batched or looped (``form``, resolved as a sweep resolves it)."""
     mesh = population_mesh()
-    n_dev = mesh.devices.size
-    chunks = make_chunks(members, max_buckets, max_models_per_chunk, n_dev)
+    cfg = SweepConfig(
+        batch_size=batch_size,
+        steps_per_call=steps_per_call,
+        max_buckets=max_buckets,
+        max_models_per_chunk=max_models_per_chunk,
+        unroll=unroll,
+        compute_dtype=compute_dtype,
+        program_form=form,
+    )
+    plan = plan_members(members, cfg, mesh.devices.size)
 
     replicated, by_model = shardings(mesh)
     data_dev = {k: jax.device_put(v, replicated) for k, v in data.items()}
@@ -97,28 +107,21 @@ def time_population(
     rng = np.random.default_rng(0)
     total = input_total = 0.0
     executed = useful = 0.0
-    for chunk in chunks:
-        form_now = choose_form(form, compute_dtype)
-        train_steps, _ = jitted_programs(task, "block", activation, unroll, False, compute_dtype, form_now)
-        params, masks, lrs = stack_chunk(chunk)
-        state = jax.device_put(init_train_state(params), by_model)
-        masks, lrs = jax.device_put(masks, by_model), jax.device_put(lrs, by_model)
+    for chunk in plan.chunks:
+        program = dataclasses.replace(PopulationProgram.for_chunk(chunk, task, cfg, by_model), activation=activation)
+        population = program.stack(chunk)
         t0 = time.perf_counter()
         idx = rng.integers(0, n, size=((calls + 1) * steps_per_call, batch_size)).astype(np.int32)
         jax.block_until_ready(jnp.asarray(idx[:steps_per_call]))
         input_total += (time.perf_counter() - t0) / (calls + 1) / steps_per_call
         ticks: list[float] = []
-        state, _ = run_steps(train_steps, state, masks, lrs, data_dev, idx[:steps_per_call], steps_per_call)  # compile
-        jax.block_until_ready(state)
+        population, _ = program.train(population, data_dev, idx[:steps_per_call])  # compile
+        jax.block_until_ready(population.state)
         ticks.append(time.perf_counter())
-        run_steps(
-            train_steps,
-            state,
-            masks,
-            lrs,
+        program.train(
+            population,
             data_dev,
             idx[steps_per_call:],
-            steps_per_call,
             after_call=lambda *_: ticks.append(time.perf_counter()) and False,
         )
         total += (ticks[-1] - ticks[0]) / calls / steps_per_call
@@ -127,7 +130,7 @@ def time_population(
     per_step, input_per_step = total, input_total
     return PopulationTiming(
         models=len(members),
-        chunks=len(chunks),
+        chunks=len(plan.chunks),
         seconds_per_step=per_step,
         executed_flops_per_step=executed,
         useful_flops_per_step=useful,
@@ -173,7 +176,8 @@ def table_iv_padding_efficiency(
     members: Sequence[Member], max_buckets: int, max_models_per_chunk: int, device_count: int = 1
 ) -> float:
     """Useful / executed matrix FLOPs of ``members`` chunked as a sweep would chunk them."""
-    return padding_efficiency(make_chunks(members, max_buckets, max_models_per_chunk, device_count))
+    cfg = SweepConfig(max_buckets=max_buckets, max_models_per_chunk=max_models_per_chunk)
+    return plan_members(members, cfg, device_count).padding_efficiency
 
 
 def reference_style_seconds_per_step(

@@ -106,8 +106,9 @@ class TaskDef(NamedTuple):
     config_type: its frozen config dataclass (fields as ``task_field``); constructing it validates the values.
     dims(config) -> (input_dim, output_dim): known before the data is loaded (may read a dataset's metadata).
     load(config, log) -> ``engine.task.TaskData``: the engine's Task and the train/validation arrays.
-    after_training(config, data, members, train_config, workdir, should_stop, log, progress) -> None: work on the
-        trained models (environment scoring); may raise ``SweepInterrupted``. None for most tasks.
+    after_training(config, data, plan, train_config, workdir, should_stop, log, progress) -> None: work on the
+        trained models of the run's ``engine.run_plan.RunPlan`` (environment scoring); may raise ``SweepInterrupted``.
+        None for most tasks.
     keeps_final_params(config) -> bool: whether ``after_training`` needs each chunk's trained weights.
     check(config) -> None: checks of the environment before any work (a folder exists, ...); ValueError if not.
     """

@@ -22,12 +22,12 @@ import numpy as np
 
 from sparse_rnn_jax.core.accounting import BUCKET_LABELS, bucket_index
 from sparse_rnn_jax.core.strata import parse_stratum_key, stratum_label
-from sparse_rnn_jax.engine.members import build_members, stratified_members
-from sparse_rnn_jax.engine.population import Chunk, make_chunks, padding_efficiency, stack_chunk
+from sparse_rnn_jax.engine.members import stratified_members
+from sparse_rnn_jax.engine.population import Chunk
 from sparse_rnn_jax.engine.results import spec_columns
 from sparse_rnn_jax.models.family import train_matmul_flops
 from sparse_rnn_jax.models.registry import family_of
-from sparse_rnn_jax.tasks.run import prepare
+from sparse_rnn_jax.tasks.run import prepare, run_plan
 from sparse_rnn_jax.tasks.run_config import RunConfig
 
 DEFAULT_CACHE = Path(os.path.expanduser("~")) / ".cache" / "sparse_rnn_jax" / "plan_calibration.json"
@@ -160,7 +160,8 @@ def plan_run(
     """The plan of ``config`` (module docstring) as a JSON-able dict with keys ``models``, ``cells``
     (``hidden_proportion`` and ``model_density``, each mapping the five cell labels to counts), ``buckets``,
     ``chunks``, ``padding_efficiency``, ``executed_flops``, ``peak_memory_bytes``, ``estimated_seconds`` (None
-    without calibration) and ``calibration`` (the measured times). RunError before any work on bad input.
+    without calibration), ``calibration`` (the measured times) and ``plan`` (the run's ``RunPlan``, as run.json
+    records it). RunError before any work on bad input.
 
     Every measured shape is kept in a calibration cache (``cache_path``, default ``DEFAULT_CACHE``) keyed by the
     device, JAX version, task dims and training settings, and reused by later plans. ``quick`` compiles at most
@@ -168,8 +169,8 @@ def plan_run(
     import jax
 
     from sparse_rnn_jax.engine.devices import population_mesh, put, shardings
-    from sparse_rnn_jax.engine.programs import choose_form, eval_indices, init_train_state, jitted_programs, run_steps
-    from sparse_rnn_jax.engine.sweep import chunk_models, data_size
+    from sparse_rnn_jax.engine.programs import PopulationProgram, choose_form
+    from sparse_rnn_jax.engine.sweep import data_size
 
     input_dim, output_dim = prepare(config)
     cache_path = Path(cache_path) if cache_path is not None else DEFAULT_CACHE
@@ -177,8 +178,8 @@ def plan_run(
         calibration_models = 16 if jax.default_backend() == "cpu" else 1 << 30
     train = config.train
     n_dev = device_count or jax.device_count()
-    members = build_members(config.population, train.seed, input_dim, output_dim)
-    chunks = make_chunks(members, train.max_buckets, chunk_models(members, train), n_dev)
+    run = run_plan(config, n_dev)
+    members, chunks = run.members, run.chunks
     n_train = getattr(config.data, "train_size", None)
     n_val = getattr(config.data, "val_size", None)
 
@@ -226,7 +227,7 @@ def plan_run(
         "cells": _cells(members),
         "buckets": list(buckets.values()),
         "chunks": len(chunks),
-        "padding_efficiency": padding_efficiency(chunks),
+        "padding_efficiency": run.padding_efficiency,
         "sequence_steps": seq_len,
         "steps_per_epoch": steps_per_epoch,
         "epochs": train.epochs,
@@ -236,6 +237,7 @@ def plan_run(
         "peak_memory_bytes": data_bytes + max(_model_bytes(c) for c in chunks),
         "estimated_seconds": None,
         "calibration": None,
+        "plan": run.as_dict(),
         "strata": (
             stratified_members(config.population, train.seed, input_dim, output_dim).as_dict()
             if config.population.stratify != "none"
@@ -250,7 +252,6 @@ def plan_run(
     train_dev = put({k: np.asarray(v) for k, v in data.train.items()}, replicated)
     val_dev = put({k: np.asarray(v) for k, v in data.val.items()}, replicated)
     n_cal_val = data_size(data.val)
-    eval_idx, eval_w = eval_indices(n_cal_val, train.eval_batch_size)
     rng = np.random.default_rng(0)
     call_len = min(train.steps_per_call, QUICK_CALL_STEPS) if quick else train.steps_per_call
 
@@ -263,33 +264,22 @@ def plan_run(
             if p <= len(ch.members)
             else dataclasses.replace(ch, ghosts=p - len(ch.members))
         )
-        params, masks, lrs = stack_chunk(probe, train.mask_mode)
-        masks, lrs = put(masks, by_model), put(lrs, by_model)
-        train_steps, evaluate = jitted_programs(
-            task,
-            ch.family,
-            ch.activation,
-            train.unroll,
-            train.per_model_order,
-            train.compute_dtype,
-            choose_form(train.program_form, train.compute_dtype),
-        )
+        program = PopulationProgram.for_chunk(probe, task, train, by_model)
+        program = dataclasses.replace(program, steps_per_call=call_len)
+        population = program.stack(probe, train.mask_mode)
         idx_shape = (call_len, p, train.batch_size) if train.per_model_order else (call_len, train.batch_size)
         idx = rng.integers(0, data_size(data.train), size=(calibration_steps * call_len,) + idx_shape[1:]).astype(
             np.int32
         )
-        state = put(init_train_state(params), by_model)
         t0 = time.perf_counter()
-        state, _ = run_steps(
-            train_steps, state, masks, lrs, train_dev, idx[:call_len], call_len
-        )  # compile and one call
-        jax.block_until_ready(state)
+        population, _ = program.train(population, train_dev, idx[:call_len])  # compile and one call
+        jax.block_until_ready(population.state)
         first = time.perf_counter() - t0
         t0 = time.perf_counter()
-        state, _ = run_steps(train_steps, state, masks, lrs, train_dev, idx[call_len:], call_len)
-        jax.block_until_ready(state)
+        population, _ = program.train(population, train_dev, idx[call_len:])
+        jax.block_until_ready(population.state)
         step = (time.perf_counter() - t0) / max(1, (calibration_steps - 1) * call_len)
-        ev = lambda: jax.block_until_ready(evaluate(state.params, masks, val_dev, eval_idx, eval_w))  # noqa: E731
+        ev = lambda: program.evaluate(population.state.params, population.masks, val_dev)  # noqa: E731
         t0 = time.perf_counter()
         ev()
         eval_first = time.perf_counter() - t0

@@ -1,14 +1,16 @@
 """One run of a sweep: ``train_and_evaluate`` turns a ``RunConfig`` (``tasks.run_config``) into a trained workdir,
 and ``load_run`` reloads a workdir's run with one call.
 
-Data flows one way: RunConfig -> the task's data and members -> buckets and chunks -> programs ->
-results.parquet (``engine.sweep``) -> the analysis. Entry points build a RunConfig from their flags and hand it
-here; anything that revisits a run (prune, diagnose, the analysis) reloads it with ``load_run``.
+Data flows one way: RunConfig -> the run's plan (``run_plan``: members -> buckets -> chunks, made once and kept in
+run.json) and the task's data -> one ``PopulationProgram`` per chunk -> results.parquet (``engine.sweep``) -> the
+analysis. Entry points build a RunConfig from their flags and hand it here; anything that revisits a run (prune,
+diagnose, the analysis) reloads it with ``load_run``.
 
-run.json holds ``config`` (the RunConfig as a dict), package versions, devices, data provenance (``data``: the
-task's record of its source plus ``arrays_sha256`` of the training and validation arrays; a resumed run must load
-the same data), ``chance_loss`` (the task's, the one definition the summary and the analysis use), padding
-efficiency, wall time and ``status`` (running | interrupted | failed | complete).
+run.json holds ``config`` (the RunConfig as a dict), ``plan`` (``engine.run_plan.RunPlan.as_dict``), package
+versions, devices, data provenance (``data``: the task's record of its source plus ``arrays_sha256`` of the training
+and validation arrays; a resumed run must load the same data), ``chance_loss`` (the task's, the one definition the
+summary and the analysis use), padding efficiency, wall time and ``status`` (running | interrupted | failed |
+complete).
 
 One run per workdir: ``train_and_evaluate`` holds the workdir's lock (``engine.workdir.WorkdirLock``) from its
 first look at the workdir to its last write. A rerun of a complete run with nothing to do leaves every file as it
@@ -31,14 +33,13 @@ import numpy as np
 from etils import epath
 
 from sparse_rnn_jax.engine.checkpoint import manifest_problem
-from sparse_rnn_jax.engine.members import build_members, check_budget
-from sparse_rnn_jax.engine.population import Chunk, Member, make_chunks
+from sparse_rnn_jax.engine.members import check_budget
+from sparse_rnn_jax.engine.population import Chunk, Member
+from sparse_rnn_jax.engine.run_plan import RunPlan, make_run_plan
 from sparse_rnn_jax.engine.sweep import (
     SweepInterrupted,
     available_host_bytes,
-    chunk_models,
     data_size,
-    describe_plan,
     estimate_host_bytes,
     run_sweep,
     sweep_progress,
@@ -138,16 +139,28 @@ MANAGED: tuple[str, ...] = RUN_OUTPUTS + (LOCK_FILE, LOCK_OWNER_FILE, LOG_FILE)
 
 @dataclasses.dataclass(frozen=True)
 class RecordedRun:
-    """A run as recorded in its workdir: run.json, its config, members and chunks (chunked for one device:
-    chunk keys do not depend on the device count)."""
+    """A run as recorded in its workdir: run.json, its config and its plan (``engine.run_plan.RunPlan``, laid
+    out for one device: chunk keys do not depend on the device count)."""
 
     workdir: Path
     record: dict
     config: RunConfig
-    members: list[Member]
-    chunks: list[Chunk]
-    chunk_models: int
-    """The most models per chunk the run trained with (its config's cap, or the size chosen from memory)."""
+    plan: RunPlan
+
+    @property
+    def members(self) -> list[Member]:
+        """The run's members, in id order."""
+        return list(self.plan.members)
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        """The run's chunks (for one device)."""
+        return list(self.plan.chunks)
+
+    @property
+    def chunk_models(self) -> int:
+        """The most models per chunk the run trained with (its config's cap, or the size chosen from memory)."""
+        return self.plan.chunk_models
 
     def describe(self) -> str:
         """One line naming the workdir, task, model and chunk counts."""
@@ -195,16 +208,34 @@ def load_run(workdir: str | Path, *, require_complete: bool = True, data_overrid
             config = dataclasses.replace(config, data=dataclasses.replace(config.data, **local))
     except ValueError as e:
         raise RunError(f"workdir {workdir}: {e}") from None
-    input_dim, output_dim = config.task_def.dims(config.data)
-    members = build_members(config.population, config.train.seed, input_dim, output_dim)
-    if record.get("num_models") not in (None, len(members)):
+    plan = run_plan(config, 1, record, workdir)
+    if record.get("num_models") not in (None, len(plan.members)):
         raise RunError(
-            f"workdir {workdir}: the recorded config rebuilds {len(members)} models, "
+            f"workdir {workdir}: the recorded config rebuilds {len(plan.members)} models, "
             f"{RUN_FILE} says {record['num_models']}"
         )
-    cap = int(record.get("chunk_models") or chunk_models(members, config.train))  # as the run chunked them
-    chunks = make_chunks(members, config.train.max_buckets, cap, 1)
-    return RecordedRun(Path(workdir), record, config, members, chunks, cap)
+    return RecordedRun(Path(workdir), record, config, plan)
+
+
+def run_plan(config: RunConfig, device_count: int = 1, record: dict | None = None, workdir=None) -> RunPlan:
+    """The plan of the run of ``config`` on ``device_count`` devices (``engine.run_plan``): the plan ``record``
+    (a run.json) holds, its members rebuilt from ``config``; else, for a new run or a run.json of an older version
+    without one, made afresh (with the most models per chunk the record names, as that run chunked them). RunError
+    (one line) when the recorded plan does not fit the config's members."""
+    input_dim, output_dim = config.task_def.dims(config.data)
+    record = record or {}
+    try:
+        return make_run_plan(
+            config.population,
+            config.train,
+            input_dim,
+            output_dim,
+            device_count,
+            record.get("chunk_models") or None,
+            record.get("plan"),
+        )
+    except ValueError as e:
+        raise RunError(f"workdir {workdir}: {RUN_FILE} is damaged: {e}", overwritable=True) from None
 
 
 def check_workdir(workdir: epath.Path, config: RunConfig, overwrite: bool) -> tuple[dict | None, bool, int | None]:
@@ -472,7 +503,7 @@ def _after_training_done(task_def, workdir, members) -> bool:
     return all(m.model_id in scored for m in members)
 
 
-def _metrics_callback(config: RunConfig, workdir, data, options, on_epoch, chunks, train):
+def _metrics_callback(config: RunConfig, workdir, data, options, on_epoch, plan, train):
     """(on_epoch that also writes live metrics, the writer) for a run with metrics options (tensorboard on?, wandb
     project, log_models); the committed results of a resumed or extended run are rewritten first."""
     from sparse_rnn_jax.engine.metrics import MetricsWriter
@@ -488,11 +519,11 @@ def _metrics_callback(config: RunConfig, workdir, data, options, on_epoch, chunk
         wandb_project=project,
         run_name=Path(str(workdir)).name,
         config=config.to_dict(),
-        chunk_keys=[c.key for c in chunks],
+        chunk_keys=[c.key for c in plan.chunks],
         epochs=train.epochs,
         log_models=log_models,
         history=history,
-        chunk_of={m.model_id: c.key for c in chunks for m in c.members},
+        chunk_of=plan.chunk_of(),
     )
     sequences = data_size(data.train) // config.train.batch_size * config.train.batch_size
 
@@ -510,16 +541,13 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
     previous, clear, extend_from = check_workdir(workdir, config, overwrite)
     lead = jax.process_index() == 0
     task_def = config.task_def
-    input_dim, output_dim = task_def.dims(config.data)
-    members = build_members(config.population, config.train.seed, input_dim, output_dim)
-    train = config.train
+    plan = run_plan(config, jax.device_count(), None if clear else previous, workdir)  # a resume keeps its plan
+    members = list(plan.members)
+    train = dataclasses.replace(config.train, max_models_per_chunk=plan.chunk_models)
     if task_def.keeps_final_params(config.data) and not train.save_final_params:
         train = dataclasses.replace(train, save_final_params=True)
-    if train.max_models_per_chunk == 0:  # sized from memory once; a resumed run keeps the first run's chunks
-        recorded = (previous or {}).get("chunk_models") if not clear else None
-        train = dataclasses.replace(train, max_models_per_chunk=int(recorded or chunk_models(members, train)))
     if previous is not None and previous.get("status") == "complete" and extend_from is None:
-        done, total, frame = sweep_progress(members, train, workdir, jax.device_count(), log)
+        done, total, frame = sweep_progress(plan, train.epochs, workdir, log)
         if done == total and _after_training_done(task_def, workdir, members):
             log(
                 f"{workdir}: the run is complete ({len(members)} models, {train.epochs} epochs); nothing to do "
@@ -534,7 +562,6 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
     info = {**data.info, "arrays_sha256": arrays_sha256(data.train, data.val)}
     if previous is not None:
         check_same_data(workdir, previous.get("data"), info)
-    chunks, efficiency = describe_plan(members, train, jax.device_count())
     if clear and lead:
         removed = clear_workdir(workdir)
         log(f"--overwrite: removed {', '.join(removed)} from {workdir}")
@@ -553,8 +580,9 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
         "data": info,
         "num_models": len(members),
         "matmul_precision": effective_precision(config),
-        "chunk_models": train.max_models_per_chunk,
-        "padding_efficiency": efficiency,
+        "chunk_models": plan.chunk_models,
+        "padding_efficiency": plan.padding_efficiency,
+        "plan": plan.as_dict(),
         "wall_time_s": (previous or {}).get("wall_time_s", 0.0),
         "sessions": int((previous or {}).get("sessions", 1 if (previous or {}).get("wall_time_s") else 0)) + 1,
         "status": "running",
@@ -567,10 +595,10 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
     frame = None
     writer = None
     if metrics is not None:
-        on_epoch, writer = _metrics_callback(config, workdir, data, metrics, on_epoch, chunks, train)
+        on_epoch, writer = _metrics_callback(config, workdir, data, metrics, on_epoch, plan, train)
     try:
         frame = run_sweep(
-            members,
+            plan,
             task,
             data.train,
             data.val,
@@ -582,7 +610,7 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
             on_epoch=on_epoch,
         )
         if task_def.after_training is not None:
-            task_def.after_training(config.data, data, members, train, workdir, should_stop, log, progress)
+            task_def.after_training(config.data, data, plan, train, workdir, should_stop, log, progress)
         record["status"] = "complete"
     except SweepInterrupted:
         record["status"] = "interrupted"

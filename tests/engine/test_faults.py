@@ -17,7 +17,8 @@ import pytest
 
 from sparse_rnn_jax.engine import workdir as wd
 from sparse_rnn_jax.engine.checkpoint import pack_arrays, unpack_arrays
-from sparse_rnn_jax.engine.sweep import SweepConfig, SweepInterrupted, describe_plan, load_final_params, run_sweep
+from sparse_rnn_jax.engine.run_plan import plan_members
+from sparse_rnn_jax.engine.sweep import SweepConfig, SweepInterrupted, load_final_params, run_sweep
 from tests.toy import toy_data, toy_members, toy_task
 
 CFG = SweepConfig(epochs=3, batch_size=16, eval_batch_size=40, max_buckets=2, steps_per_call=4)
@@ -114,7 +115,7 @@ def test_kill_with_final_params_then_resume(tmp_path, kill):
         _run(tmp_path / "w", cfg)
     kill(None)
     _same(_run(tmp_path / "w", cfg), reference, tmp_path / "w")
-    chunks, _ = describe_plan(MEMBERS, cfg, 1)
+    chunks = plan_members(MEMBERS, cfg, 1).chunks
     for chunk in chunks:
         (a, _), (b, _) = load_final_params(tmp_path / "ref", chunk), load_final_params(tmp_path / "w", chunk)
         assert all(a[k].tobytes() == b[k].tobytes() for k in a)

@@ -212,7 +212,7 @@ def test_analyze_warns_about_an_unfinished_run(tmp_path, complete):
 
 def test_automatic_chunks_are_recorded_and_kept_on_resume(tmp_path, monkeypatch):
     """An automatically sized run records its chunk size; a rerun on a machine with other memory keeps it."""
-    import sparse_rnn_jax.engine.sweep as sweep
+    import sparse_rnn_jax.engine.run_plan as run_plan
 
     config = dataclasses.replace(
         CONFIG,
@@ -224,12 +224,12 @@ def test_automatic_chunks_are_recorded_and_kept_on_resume(tmp_path, monkeypatch)
 
     members = build_members(config.population, 0, 64, 10)
     largest = max(weight_entries(m.spec) for m in members)
-    monkeypatch.setattr(sweep, "device_memory_bytes", lambda: 2 * 2 * largest * BYTES_PER_WEIGHT_ENTRY)
+    monkeypatch.setattr(run_plan, "device_memory_bytes", lambda: 2 * 2 * largest * BYTES_PER_WEIGHT_ENTRY)
     work = tmp_path / "w"
     first = _train(config, work)
     assert first.record["chunk_models"] == 2 and first.record["config"]["train"]["max_models_per_chunk"] == 0
     assert len(list((work / "checkpoints").iterdir())) >= 1
-    monkeypatch.setattr(sweep, "device_memory_bytes", lambda: 1e15)  # another machine: would chunk all 4 at once
+    monkeypatch.setattr(run_plan, "device_memory_bytes", lambda: 1e15)  # another machine: would chunk all 4 at once
     logs = []
     again = _train(_epochs(config, 2), work, logs)
     assert again.record["chunk_models"] == 2 and again.record["status"] == "complete", logs

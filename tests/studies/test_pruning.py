@@ -9,7 +9,8 @@ from sparse_rnn_jax.core.cell_spec import CellSpec
 from sparse_rnn_jax.core.leaky_spec import LeakySpec
 from sparse_rnn_jax.core.spec import make_spec
 from sparse_rnn_jax.engine.population import Chunk, Member, model_seed, stack_chunk
-from sparse_rnn_jax.engine.sweep import SweepConfig, describe_plan, load_final_params, run_sweep
+from sparse_rnn_jax.engine.run_plan import plan_members
+from sparse_rnn_jax.engine.sweep import SweepConfig, load_final_params, run_sweep
 from sparse_rnn_jax.studies.pruning.finetune import FinetuneConfig, finetune_order, prune_and_finetune
 from sparse_rnn_jax.studies.pruning.masks import (
     DEFAULT_FRACTIONS,
@@ -148,20 +149,19 @@ def trained(tmp_path_factory):
 
 
 def test_prune_finetune_keeps_pruned_zero_and_reproduces_the_sweep(trained):
-    from sparse_rnn_jax.engine.programs import jitted_programs
-    from sparse_rnn_jax.studies.pruning.finetune import evaluate_and_finetune
+    from sparse_rnn_jax.studies.pruning.finetune import evaluate_and_finetune, finetune_program
 
     work, members, cfg, df = trained
     train, val = toy_data(), toy_data(48, seed=1)
     ft = FinetuneConfig(steps=12, batch_size=16, eval_batch_size=48, steps_per_call=6, max_models=4)
     frames = []
-    for chunk in describe_plan(members, cfg, 1)[0]:  # the chunks the sweep trained
+    for chunk in plan_members(members, cfg, 1).chunks:  # the chunks the sweep trained
         params, masks = load_final_params(work, chunk)
         family, act = chunk.family, chunk.activation
         v = make_variants(params, masks, family, ("global", "hidden"), (0.5, 1.0))
         lrs = np.tile([m.spec.learning_rate for m in chunk.members], len(v.scope)).astype(np.float32)
         res = evaluate_and_finetune(
-            v.params, v.masks, lrs, jitted_programs(toy_task(), family, act, 1, False), train, val, ft
+            v.params, v.masks, lrs, finetune_program(toy_task(), family, act, ft), train, val, ft
         )
         for k, mk in weight_keys(family).items():  # pruned entries are exactly 0 after the fine-tune
             assert np.all(res["params"][k][~v.masks[mk]] == 0)

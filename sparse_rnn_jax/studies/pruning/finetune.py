@@ -13,13 +13,12 @@ import math
 from typing import Callable, Mapping, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from sparse_rnn_jax.core.rng import rng as core_rng
 from sparse_rnn_jax.engine.population import even_pieces
-from sparse_rnn_jax.engine.programs import eval_indices, init_train_state, jitted_programs, run_steps
+from sparse_rnn_jax.engine.programs import PopulationProgram
 from sparse_rnn_jax.engine.results import spec_columns
 from sparse_rnn_jax.engine.task import Task
 from sparse_rnn_jax.studies.pruning.masks import (
@@ -71,32 +70,43 @@ def finetune_order(seed: int, n: int, batch_size: int, steps: int) -> np.ndarray
     return (np.concatenate(rows)[:steps] if rows else np.zeros((0, batch_size), np.int64)).astype(np.int32)
 
 
+def finetune_program(task: Task, family: str, activation: str, cfg: FinetuneConfig, sharding=None) -> PopulationProgram:
+    """The engine's ``PopulationProgram`` of a family with a shared minibatch stream, as the fine-tune runs it
+    (float32, the batched form; the models' arrays placed with ``sharding``)."""
+    return PopulationProgram(
+        task,
+        family,
+        activation,
+        cfg.unroll,
+        per_model_order=False,
+        form="population",
+        steps_per_call=cfg.steps_per_call,
+        eval_batch_size=cfg.eval_batch_size,
+        sharding=sharding,
+    )
+
+
 def evaluate_and_finetune(
     params: Mapping[str, np.ndarray],
     masks: Mapping[str, np.ndarray],
     lrs: np.ndarray,
-    programs: tuple[Callable, Callable],
+    program: PopulationProgram,
     train_data: Mapping[str, jax.Array],
     val_data: Mapping[str, jax.Array],
     cfg: FinetuneConfig,
     *,
-    put: Callable = jax.device_put,
     device_multiple: int = 1,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, np.ndarray]:
     """Evaluates a stacked population (rows [R, ...]), fine-tunes it for ``cfg.steps`` minibatches and
-    evaluates again. ``programs`` = the engine's jitted (train_steps, evaluate) of the family with a shared
-    minibatch stream (``engine.programs.jitted_programs(..., per_model_order=False)``); data already on the device.
+    evaluates again, through ``program`` (``finetune_program``); data already on the device.
 
     Returns f64/bool arrays [R]: val_loss_pruned, val_accuracy_pruned (before the fine-tune),
     val_loss_finetuned, val_accuracy_finetuned, diverged_finetune; and ``params`` / ``masks``, the
     fine-tuned weights and the masks (numpy, [R, ...]).
     """
-    train_steps, evaluate = programs
     rows = int(np.shape(lrs)[0])
     n_train = int(np.shape(next(iter(train_data.values())))[0])
-    n_val = int(np.shape(next(iter(val_data.values())))[0])
-    eval_idx, eval_w = (jnp.asarray(a) for a in eval_indices(n_val, cfg.eval_batch_size))
     order = finetune_order(cfg.seed, n_train, cfg.batch_size, cfg.steps)
     out = {
         k: np.zeros(rows)
@@ -106,18 +116,19 @@ def evaluate_and_finetune(
     tuned_params = {k: np.zeros_like(np.asarray(v)) for k, v in params.items()}
     for start, stop, size in even_pieces(rows, cfg.max_models, device_multiple):
         take = np.minimum(np.arange(start, start + size), stop - 1)  # pad with repeats of the last row
-        p_np = {k: np.asarray(v)[take] for k, v in params.items()}
-        m_dev = put({k: np.asarray(v)[take] for k, v in masks.items()})
-        lr_dev = put(np.asarray(lrs, np.float32)[take])
+        population = program.init(
+            {k: np.asarray(v)[take] for k, v in params.items()},
+            {k: np.asarray(v)[take] for k, v in masks.items()},
+            np.asarray(lrs, np.float32)[take],
+        )
         n = stop - start
-        loss, acc = (np.asarray(a) for a in evaluate(put(p_np), m_dev, val_data, eval_idx, eval_w))
+        loss, acc = program.evaluate(population.state.params, population.masks, val_data)
         out["val_loss_pruned"][start:stop], out["val_accuracy_pruned"][start:stop] = loss[:n], acc[:n]
-        state = put(init_train_state(p_np))
-        state, _ = run_steps(train_steps, state, m_dev, lr_dev, train_data, order, cfg.steps_per_call)
-        loss, acc = (np.asarray(a) for a in evaluate(state.params, m_dev, val_data, eval_idx, eval_w))
+        population, _ = program.train(population, train_data, order)
+        loss, acc = program.evaluate(population.state.params, population.masks, val_data)
         out["val_loss_finetuned"][start:stop], out["val_accuracy_finetuned"][start:stop] = loss[:n], acc[:n]
-        out["diverged_finetune"][start:stop] = np.asarray(state.diverged)[:n]
-        for k, v in state.params.items():
+        out["diverged_finetune"][start:stop] = np.asarray(population.state.diverged)[:n]
+        for k, v in population.state.params.items():
             tuned_params[k][start:stop] = np.asarray(v)[:n]
         log(f"  {stop}/{rows} pruned variants evaluated and fine-tuned")
     out["params"] = tuned_params
@@ -167,13 +178,14 @@ def prune_and_finetune(
     scopes: Sequence[str] = SCOPES,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     *,
-    put: Callable = jax.device_put,
+    sharding=None,
     device_multiple: int = 1,
     log: Callable[[str], None] = lambda _: None,
 ) -> pd.DataFrame:
     """Prunes the trained models ``members`` of one chunk (``params``/``masks`` [P, ...], P = len(members),
     e.g. from ``engine.sweep.load_final_params``) at every (scope, fraction), evaluates, fine-tunes and evaluates
-    again; returns the ``PRUNING_COLUMNS`` rows."""
+    again; returns the ``PRUNING_COLUMNS`` rows. ``sharding``: where the models' arrays go (None: the default
+    device); ``device_multiple``: pieces are padded to a multiple of it (the devices ``sharding`` spans)."""
     bad = [s for s in scopes if s not in SCOPES]
     if bad:
         raise ValueError(f"scopes must be among {SCOPES}, got {bad}")
@@ -184,11 +196,10 @@ def prune_and_finetune(
         variants.params,
         variants.masks,
         lrs,
-        jitted_programs(task, family, activation, cfg.unroll, False),
+        finetune_program(task, family, activation, cfg, sharding),
         train_data,
         val_data,
         cfg,
-        put=put,
         device_multiple=device_multiple,
         log=log,
     )

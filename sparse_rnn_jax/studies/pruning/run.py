@@ -79,7 +79,7 @@ def prune_run(
                 ft,
                 scopes,
                 fractions,
-                put=lambda tree: jax.device_put(tree, by_model),
+                sharding=by_model,
                 device_multiple=mesh.devices.size,
                 log=lambda s: log(f"  {s.strip()}"),
             )

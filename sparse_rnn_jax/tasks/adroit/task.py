@@ -4,13 +4,13 @@ trained model in the environment after training (``scores.parquet``)."""
 from __future__ import annotations
 
 import functools
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from sparse_rnn_jax.engine.population import Member
-from sparse_rnn_jax.engine.sweep import SweepConfig, SweepInterrupted, describe_plan, load_final_params
+from sparse_rnn_jax.engine.run_plan import RunPlan
+from sparse_rnn_jax.engine.sweep import SweepConfig, SweepInterrupted, load_final_params
 from sparse_rnn_jax.engine.task import TaskData, regression_task
 from sparse_rnn_jax.engine.workdir import SCORES_FILE, read_parquet, write_parquet_atomic
 from sparse_rnn_jax.models.registry import family_of
@@ -69,14 +69,14 @@ def eval_steps(config: AdroitTaskConfig, info: dict) -> int:
 def score_models(
     config: AdroitTaskConfig,
     data: TaskData,
-    members: Sequence[Member],
+    plan: RunPlan,
     cfg: SweepConfig,
     workdir,
     should_stop: Callable[[], bool],
     log: Callable[[str], None] = print,
     progress: bool = True,
 ) -> None:
-    """Scores every trained chunk not yet in scores.parquet (merged atomically after each chunk)."""
+    """Scores every trained chunk of ``plan`` not yet in scores.parquet (merged atomically after each chunk)."""
     if config.eval_episodes == 0:
         return
     import jax
@@ -92,8 +92,7 @@ def score_models(
     path = workdir / SCORES_FILE
     scores = read_parquet(path) if path.is_file() else pd.DataFrame()
     done = set(scores["model_id"]) if len(scores) else set()
-    chunks, _ = describe_plan(members, cfg, jax.device_count())
-    todo = [c for c in chunks if any(m.model_id not in done for m in c.members)]
+    todo = [c for c in plan.chunks if any(m.model_id not in done for m in c.members)]
     for i, chunk in enumerate(todo):
         if should_stop():
             raise SweepInterrupted(f"stopped while scoring ({i}/{len(todo)} chunks scored)")
