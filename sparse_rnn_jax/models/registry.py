@@ -1,7 +1,10 @@
-"""The model-family registry: name -> ``Family``. A new family is one module defining its ``Family`` value(s)
-plus one line here."""
+"""The model-family registry: name -> ``Family``. A new family is one module defining its spec and its ``Family``
+value(s) (with its named configurations, their constructor and its results columns) plus one line here: the
+members (``--configs``), buckets, programs, results, summary, analysis and Flax modules then take it as it is."""
 
 from __future__ import annotations
+
+from typing import Sequence
 
 from sparse_rnn_jax.models import block, cells, leaky
 from sparse_rnn_jax.models.family import Family
@@ -27,3 +30,41 @@ def get_family(name: str) -> Family:
 def family_of(spec) -> Family:
     """The family of a spec (``NetworkSpec``, ``CellSpec``, ``LeakySpec`` or any spec with ``.family``)."""
     return get_family(spec.family)
+
+
+def named_configs() -> tuple[str, ...]:
+    """Every registered family's named configurations (``Family.config_names``), in registry order."""
+    return tuple(c for f in FAMILIES.values() for c in f.config_names)
+
+
+def named_specs(
+    configs: Sequence[str],
+    input_dim: int,
+    output_dim: int,
+    *,
+    budget: float | None = None,
+    hidden_dim: int | None = None,
+    learning_rate: float = 1e-4,
+    uniform_density: float = 0.2,
+    activation: str = "relu",
+) -> list:
+    """One spec per named configuration, each built by the family that declares it (``Family.named_spec``) at
+    ``budget`` trainable weights or, with no budget, ``hidden_dim`` units; a ValueError naming an unknown one."""
+    owner = {c: f for f in FAMILIES.values() for c in f.config_names}
+    out = []
+    for c in configs:
+        if c not in owner:
+            raise ValueError(f"unknown config {c!r}; expected one of {named_configs()}")
+        out.append(
+            owner[c].named_spec(
+                c,
+                input_dim,
+                output_dim,
+                budget=budget,
+                hidden_dim=hidden_dim,
+                learning_rate=learning_rate,
+                uniform_density=uniform_density,
+                activation=activation,
+            )
+        )
+    return out

@@ -23,6 +23,8 @@ from sparse_rnn_jax.core.rng import rng
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 LOSSES: tuple[str, ...] = ("ce", "mse", "bce")
+TINY_SIZES: dict[str, int] = {"train_size": 24, "val_size": 8, "test_size": 8}
+"""Split sizes of a tiny task instance (``TaskDef.tiny``)."""
 
 
 def task_field(default: Any, help: str, *, defining: bool = True) -> Any:
@@ -110,6 +112,14 @@ class TaskDef(NamedTuple):
         trained models (environment scoring); may raise ``SweepInterrupted``. None for most tasks.
     keeps_final_params(config) -> bool: whether ``after_training`` needs each chunk's trained weights.
     check(config) -> None: checks of the environment before any work (a folder exists, ...); ValueError if not.
+    descriptor(config, data=None) -> dict: the task's summary (``descriptor_dict``): results-table name, dims,
+        sequence length, loss kind, chance loss, training size; the meta-dataset's task features.
+    unavailable(config) -> str | None: why this machine cannot run the task (packages or local data missing), or
+        None; the task zoo skips such an entry with that note instead of failing.
+    generator: the family of task instances this task samples from (``tasks.generated.base.GeneratedTask``:
+        parameter ranges the zoo draws ``--generated`` instances over), or None for a task of fixed instances.
+    tiny: variant name -> the config fields that make a tiny instance of the task (seconds to load): the
+        registry-wide tests (tests/tasks/test_registry.py) run every registered task at each variant.
     """
 
     name: str
@@ -119,3 +129,7 @@ class TaskDef(NamedTuple):
     after_training: Callable[..., None] | None = None
     keeps_final_params: Callable[[Any], bool] = lambda config: False
     check: Callable[[Any], None] = lambda config: None
+    descriptor: Callable[..., dict] | None = None
+    unavailable: Callable[[Any], str | None] = lambda config: None
+    generator: Any = None
+    tiny: Mapping[str, Mapping[str, Any]] = {"": {}}

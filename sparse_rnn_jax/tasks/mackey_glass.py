@@ -30,6 +30,7 @@ import numpy as np
 from sparse_rnn_jax.core.chance import constant_predictor_loss
 from sparse_rnn_jax.tasks.base import (
     SPLITS,
+    TINY_SIZES,
     TaskDef,
     check_int,
     descriptor_dict,
@@ -215,4 +216,11 @@ def load(config: MackeyGlassConfig, log: Callable[[str], None] = print):
     return TaskData(task, train, val, {"mackey_glass": dataclasses.asdict(config)})
 
 
-TASK = TaskDef(name="mackey_glass", config_type=MackeyGlassConfig, dims=dims, load=load)
+TASK = TaskDef(
+    name="mackey_glass",
+    config_type=MackeyGlassConfig,
+    dims=dims,
+    load=load,
+    descriptor=descriptor,
+    tiny={"": {"seq_len": 12, "burn_in": 50, **TINY_SIZES}},
+)

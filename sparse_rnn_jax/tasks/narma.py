@@ -25,6 +25,7 @@ import numpy as np
 
 from sparse_rnn_jax.core.chance import constant_predictor_loss
 from sparse_rnn_jax.tasks.base import (
+    TINY_SIZES,
     TaskDef,
     check_int,
     descriptor_dict,
@@ -142,4 +143,11 @@ def load(config: NarmaConfig, log: Callable[[str], None] = print):
     return TaskData(task, train, val, {"narma": dataclasses.asdict(config)})
 
 
-TASK = TaskDef(name="narma", config_type=NarmaConfig, dims=dims, load=load)
+TASK = TaskDef(
+    name="narma",
+    config_type=NarmaConfig,
+    dims=dims,
+    load=load,
+    descriptor=descriptor,
+    tiny={"": {"seq_len": 20, "washout": 3, **TINY_SIZES}},
+)

@@ -434,4 +434,12 @@ def load(config: NpzConfig, log: Callable[[str], None] = print):
     return engine_task.TaskData(task, splits["train"], splits["val"], info)
 
 
-TASK = TaskDef(name="npz", config_type=NpzConfig, dims=dims, load=load, check=check)
+TASK = TaskDef(
+    name="npz",
+    config_type=NpzConfig,
+    dims=dims,
+    load=load,
+    check=check,
+    descriptor=descriptor,
+    tiny={kind: {} for kind in ("ce", "ce_steps", "mse", "bce")},  # the tests write a small file per loss kind
+)
