@@ -55,7 +55,7 @@ from sparse_rnn_jax.engine.programs import choose_form, eval_indices, init_train
 from sparse_rnn_jax.engine.progress import BAR_FORMAT, SweepEta, step_work
 from sparse_rnn_jax.engine.results import spec_columns
 from sparse_rnn_jax.engine.task import Task
-from sparse_rnn_jax.engine.workdir import FINAL_PARAMS_DIR, absolute, fault_point, final_params_dir
+from sparse_rnn_jax.engine.workdir import FINAL_PARAMS_DIR, NO_FAULTS, Faults, absolute, final_params_dir
 from sparse_rnn_jax.models.masks import trainable_counts
 from sparse_rnn_jax.models.registry import family_of
 
@@ -149,10 +149,11 @@ def run_sweep(
     progress: bool = True,
     mesh: Mesh | None = None,
     on_epoch: EpochCallback | None = None,
+    faults: Faults = NO_FAULTS,
 ) -> pd.DataFrame:
     """Trains every member for ``cfg.epochs`` epochs (resuming from ``workdir``'s last commit, or continuing a
     finished run to more epochs) and returns the results table (also in ``workdir/results.parquet``).
-    ``on_epoch``: see ``EpochCallback``."""
+    ``on_epoch``: see ``EpochCallback``; ``faults``: the write protocol's tests (``engine.workdir.Faults``)."""
     workdir = absolute(workdir)  # orbax needs absolute paths
     workdir.mkdir(parents=True, exist_ok=True)
     mesh = mesh or population_mesh()
@@ -170,7 +171,7 @@ def run_sweep(
         f"{len(members)} models in {len({c.bucket for c in chunks})} hidden-size buckets, {len(chunks)} chunks "
         f"on {n_dev} device(s); padding efficiency {eff:.1%}"
     )
-    ledger = SweepLedger(workdir, chunks, lead=lead, log=log)
+    ledger = SweepLedger(workdir, chunks, lead=lead, log=log, faults=faults)
     ledger.open(barrier)
     todo = [c for c in chunks if ledger.committed_epochs(c.key) < cfg.epochs]
     if not todo:
@@ -219,7 +220,7 @@ def run_sweep(
                 eta,
                 step_work(chunk, x, y),
             )
-            fault_point("chunk_done")
+            ledger.faults.reach("chunk_done")
     finally:
         bar.close()
     return ledger.frame
@@ -375,11 +376,11 @@ def _train_chunk(
                     "diverged": bool(diverged[i]),
                 }
             )
-        fault_point("before_results")
+        ledger.faults.reach("before_results")
         final = epoch == cfg.epochs
         if final and cfg.save_final_params:  # before the commit that marks the chunk complete
             _save_final_params(ledger.workdir, chunk, state.params)
-            fault_point("final_params")
+            ledger.faults.reach("final_params")
         ledger.commit_epoch(chunk.key, epoch, rows, state_arrays(state, fetch), final)
         barrier("epoch_committed")
         if on_epoch is not None:

@@ -232,7 +232,6 @@ def outcomes(tmp_path_factory) -> tuple[Path, dict[tuple[str, int], dict]]:
         if not _skipped(args):
             by_module.setdefault(module, []).append(i)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop("SPARSE_RNN_FAULT", None)
     out = {}
     for module, indices in by_module.items():
         cases = [_fill(CASES[i][1], root, i) for i in indices]
