@@ -299,3 +299,14 @@ def test_balancer_warns_in_one_line_where_the_grid_misses_the_target():
         assert outcome["code"] in (None, 0) and len(lines) == 1, outcome
         assert lines[0].startswith("warning: balanced densities") and f"hidden proportion {proportion}" in lines[0]
     assert outcomes[2]["code"] in (None, 0) and outcomes[2]["stderr"] == ""
+
+
+def test_one_line_warnings_are_scoped_to_the_entry_point():
+    import warnings
+
+    from experiments import common
+
+    before = warnings.formatwarning
+    with common.one_line_warnings():
+        assert warnings.formatwarning("slow", UserWarning, "f.py", 1) == "warning: slow\n"
+    assert warnings.formatwarning is before
