@@ -39,6 +39,7 @@ LOG_FILE = "sweep.log"
 """The entry points' log of every invocation on the workdir (appended; not a run output)."""
 LOCK_FILE = "run.lock"
 LOCK_OWNER_FILE = "run.lock.json"
+"""The lock holder's record (host, pid, start time) beside ``LOCK_FILE`` (``WorkdirLock``)."""
 RUN_OUTPUTS: tuple[str, ...] = (
     MANIFEST_FILE,
     RESULTS_FILE,
@@ -381,7 +382,7 @@ class WorkdirLock:
 
     def __init__(self, workdir: str | os.PathLike):
         self.path = lock_path(workdir)
-        self.owner_path = self.path.with_name(self.path.name + ".json")
+        self.owner_path = self.path.with_name(LOCK_OWNER_FILE)
         self._lock = None
 
     def holder(self) -> dict | None:
