@@ -1,22 +1,30 @@
 """The model-family registry: name -> ``Family``. A new family is one module defining its spec and its ``Family``
-value(s) (with its named configurations, their constructor and its results columns) plus one line here: the
-members (``--configs``), buckets, programs, results, summary, analysis and Flax modules then take it as it is."""
+value(s) (with its named configurations, their constructor and its results columns) plus its line in
+``FAMILY_MODULES``: the members (``--configs``), buckets, programs, results, summary, analysis and Flax modules then
+take it as it is (docs/architecture.md, "Adding a model family")."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Sequence
 
-from sparse_rnn_jax.models import block, cells, leaky
 from sparse_rnn_jax.models.family import Family
 
-FAMILIES: dict[str, Family] = {
-    f.name: f
-    for f in (
-        block.FAMILY,
-        *cells.FAMILIES,
-        *leaky.FAMILIES,
-    )
-}
+FAMILY_MODULES: tuple[str, ...] = (
+    "sparse_rnn_jax.models.block",
+    "sparse_rnn_jax.models.cells",
+    "sparse_rnn_jax.models.leaky",
+)
+"""The modules defining the families, each with ``FAMILY`` (one family) or ``FAMILIES`` (several)."""
+
+
+def module_families(module: str) -> tuple[Family, ...]:
+    """The ``Family`` values module ``module`` defines (its ``FAMILIES``, else its ``FAMILY``)."""
+    m = importlib.import_module(module)
+    return tuple(getattr(m, "FAMILIES", None) or (m.FAMILY,))
+
+
+FAMILIES: dict[str, Family] = {f.name: f for module in FAMILY_MODULES for f in module_families(module)}
 
 
 def get_family(name: str) -> Family:
