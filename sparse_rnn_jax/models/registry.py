@@ -45,34 +45,28 @@ def named_configs() -> tuple[str, ...]:
     return tuple(c for f in FAMILIES.values() for c in f.config_names)
 
 
-def named_specs(
-    configs: Sequence[str],
-    input_dim: int,
-    output_dim: int,
-    *,
-    budget: float | None = None,
-    hidden_dim: int | None = None,
-    learning_rate: float = 1e-4,
-    uniform_density: float = 0.2,
-    activation: str = "relu",
-) -> list:
+NAMED_SPEC_OPTIONS: dict = {
+    "budget": None,
+    "hidden_dim": None,
+    "learning_rate": 1e-4,
+    "uniform_density": 0.2,
+    "activation": "relu",
+}
+"""The options every ``Family.named_spec`` is called with, at these values unless given."""
+
+
+def named_specs(configs: Sequence[str], input_dim: int, output_dim: int, **options) -> list:
     """One spec per named configuration, each built by the family that declares it (``Family.named_spec``) at
-    ``budget`` trainable weights or, with no budget, ``hidden_dim`` units; a ValueError naming an unknown one."""
+    ``budget`` trainable weights or, with no budget, ``hidden_dim`` units (``NAMED_SPEC_OPTIONS``); a ValueError
+    naming an unknown configuration or option."""
+    unknown = set(options) - set(NAMED_SPEC_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)}; expected any of {tuple(NAMED_SPEC_OPTIONS)}")
+    options = {**NAMED_SPEC_OPTIONS, **options}
     owner = {c: f for f in FAMILIES.values() for c in f.config_names}
     out = []
     for c in configs:
         if c not in owner:
             raise ValueError(f"unknown config {c!r}; expected one of {named_configs()}")
-        out.append(
-            owner[c].named_spec(
-                c,
-                input_dim,
-                output_dim,
-                budget=budget,
-                hidden_dim=hidden_dim,
-                learning_rate=learning_rate,
-                uniform_density=uniform_density,
-                activation=activation,
-            )
-        )
+        out.append(owner[c].named_spec(c, input_dim, output_dim, **options))
     return out

@@ -89,11 +89,6 @@ def load(config: AddingConfig, log: Callable[[str], None] = print):
     return TaskData(task, train, val, {"adding": dataclasses.asdict(config)})
 
 
-TASK = TaskDef(
-    name="adding",
-    config_type=AddingConfig,
-    dims=dims,
-    load=load,
-    descriptor=descriptor,
-    tiny={"": {"seq_len": 10, **TINY_SIZES}},
-)
+TINY = {"": {"seq_len": 10, **TINY_SIZES}}
+"""Field overrides of a tiny instance (``TaskDef.tiny``)."""
+TASK = TaskDef(name="adding", config_type=AddingConfig, dims=dims, load=load, descriptor=descriptor, tiny=TINY)

@@ -90,6 +90,32 @@ def descriptor_dict(
     }
 
 
+def empirical_mse_descriptor(name: str, config: Any, data: Any, make: Callable, dims: tuple[int, int]) -> dict:
+    """``descriptor_dict`` of a regression task whose chance loss is empirical: the variance of the valid training
+    targets of ``data`` (the loaded ``TaskData`` or the train arrays), generated with ``make(config, "train",
+    config.data_seed)`` when ``data`` is None (Mackey-Glass, NARMA)."""
+    from sparse_rnn_jax.core.chance import constant_predictor_loss
+
+    arrays = make(config, "train", config.data_seed) if data is None else train_arrays(data)
+    chance = constant_predictor_loss(arrays["targets"], arrays["step_mask"], "mse")
+    return descriptor_dict(name, *dims, config.seq_len, "mse", chance, config.train_size)
+
+
+def empirical_mse_load(
+    name: str, config: Any, make: Callable, dims: tuple[int, int], info_key: str, note: Callable[[float], str], log
+):
+    """The train and validation splits (``make(config, split, config.data_seed)``) of a regression task with an
+    empirical chance loss (``empirical_mse_descriptor``) as ``engine.task.TaskData`` with its
+    ``regression_task``; logs ``note(chance)``."""
+    from sparse_rnn_jax.engine.task import TaskData, regression_task
+
+    train, val = (make(config, s, config.data_seed) for s in ("train", "val"))
+    chance = empirical_mse_descriptor(name, config, train, make, dims)["chance_loss"]
+    log(note(chance))
+    task = regression_task(name, *dims, chance_loss=chance)
+    return TaskData(task, train, val, {info_key: dataclasses.asdict(config)})
+
+
 def lazy(module: str, name: str) -> Callable:
     """A function that imports ``module`` on its first call and calls its ``name`` (keeps task packages light)."""
 

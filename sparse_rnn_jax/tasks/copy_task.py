@@ -111,11 +111,6 @@ def load(config: CopyConfig, log: Callable[[str], None] = print):
     return TaskData(task, train, val, {"copy": dataclasses.asdict(config)})
 
 
-TASK = TaskDef(
-    name="copy",
-    config_type=CopyConfig,
-    dims=dims,
-    load=load,
-    descriptor=descriptor,
-    tiny={"": {"num_symbols": 4, "length": 2, "delay": 3, **TINY_SIZES}},
-)
+TINY = {"": {"num_symbols": 4, "length": 2, "delay": 3, **TINY_SIZES}}
+"""Field overrides of a tiny instance (``TaskDef.tiny``)."""
+TASK = TaskDef(name="copy", config_type=CopyConfig, dims=dims, load=load, descriptor=descriptor, tiny=TINY)

@@ -228,12 +228,8 @@ def load(config: SeqMnistConfig, log: Callable[[str], None] = print):
     return TaskData(task, arrays["train"], arrays["val"], info)
 
 
+TINY = {"rows": TINY_SIZES, "permuted": {"permuted": True, **TINY_SIZES}}
+"""Field overrides of a tiny instance (``TaskDef.tiny``)."""
 TASK = TaskDef(
-    name="smnist",
-    config_type=SeqMnistConfig,
-    dims=dims,
-    load=load,
-    check=check,
-    descriptor=descriptor,
-    tiny={"rows": TINY_SIZES, "permuted": {"permuted": True, **TINY_SIZES}},
+    name="smnist", config_type=SeqMnistConfig, dims=dims, load=load, check=check, descriptor=descriptor, tiny=TINY
 )
