@@ -378,36 +378,12 @@ def train_top(
     )
 
 
-def validate(
-    rec: dict,
-    data_path: str,
-    workdir: str | Path | None = None,
-    *,
-    top_k: int = DEFAULT_TOP_K,
-    seeds: int = DEFAULT_SEEDS,
-    epochs: int | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    seed: int = 0,
-    loss: str = "",
-    log: Callable[[str], None] = print,
-    progress: bool = False,
-) -> dict:
+def validate(rec: dict, data_path: str, workdir: str | Path | None = None, *, top_k: int = DEFAULT_TOP_K, **options):
     """Trains the chosen candidates (``chosen_for_validation``: the top-k, balanced and dense) x ``seeds`` as one
-    population (``train_candidates``)."""
-    return train_candidates(
-        rec,
-        chosen_for_validation(rec, top_k),
-        data_path,
-        workdir,
-        seeds=seeds,
-        epochs=epochs,
-        batch_size=batch_size,
-        seed=seed,
-        loss=loss,
-        log=log,
-        progress=progress,
-        prefix="recommend_validate_",
-    )
+    population (``train_candidates``, which takes ``options``: seeds, epochs, batch_size, seed, loss, log,
+    progress)."""
+    options = {"prefix": "recommend_validate_", **options}
+    return train_candidates(rec, chosen_for_validation(rec, top_k), data_path, workdir, **options)
 
 
 def train_candidates(
