@@ -9,6 +9,7 @@ import importlib
 import re
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -58,7 +59,9 @@ def test_a_plugin_task_and_family_train_resume_and_summarise(plugins, tmp_path):
     population = PopulationConfig(num_models=0, budget=300.0, configs=("elman",), config_repeats=2, config_lr=1e-2)
     config = RunConfig("echo", data, population, SweepConfig(epochs=2, batch_size=8, max_buckets=1))
     quiet = dict(log=lambda m: None, progress=False, tensorboard=False)
+    precision = jax.config.jax_default_matmul_precision
     result = train_and_evaluate(config, tmp_path / "run", **quiet)
+    assert jax.config.jax_default_matmul_precision == precision  # the run's precision was scoped to the call
     per_model = final_per_model(result.frame).set_index("config")
     assert len(per_model) == 2 and np.isfinite(per_model["final_val_loss"]).all()
     elman = per_model.loc["elman"].iloc[0]

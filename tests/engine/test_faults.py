@@ -328,3 +328,15 @@ def test_path_problem_names_the_obstacle(tmp_path):
     assert wd.lock_path(tmp_path) == tmp_path / "run.lock"
     remote = wd.lock_path("gs://bucket/sweep")  # a cloud workdir's lock is a local file: it guards this host only
     assert remote.is_relative_to(os.path.expanduser("~")) and remote != wd.lock_path("gs://bucket/other")
+
+
+def test_faults_name_a_known_boundary_and_count_for_themselves():
+    with pytest.raises(ValueError, match="boundary must be one of"):
+        wd.Faults("no_such_boundary")
+    exits = []
+    a, b = wd.Faults("chunk_done", 2, exit=exits.append), wd.Faults("chunk_done", 2, exit=exits.append)
+    for faults in (a, b, a, b):
+        faults.reach("chunk_done")
+        faults.reach("repair")
+    assert exits == [wd.FAULT_EXIT_STATUS, wd.FAULT_EXIT_STATUS]
+    wd.NO_FAULTS.reach("chunk_done")  # nothing happens
