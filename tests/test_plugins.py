@@ -71,6 +71,12 @@ def test_a_plugin_task_and_family_train_resume_and_summarise(plugins, tmp_path):
     named = text.split("named configurations")[1]
     assert "\nelman " in named and "2 " in named.split("\nelman ")[1][:20]  # its row, the mean of its 2 seeds
 
+    from sparse_rnn_jax.analysis.report import analyze
+
+    analyze([tmp_path / "run"], tmp_path / "report")  # the analysis report: the family has no block columns
+    report = "\n".join(p.read_text() for p in (tmp_path / "report").glob("*.md"))
+    assert "2 models (elman) have no block hyperparameters and are left out" in report
+
     run = load_run(tmp_path / "run")
     assert run.config == config
     assert task_descriptor("echo", run.config.data)["seq_len"] == 4
