@@ -3,6 +3,7 @@ and missing flagfiles that way, and flags defined from (and read back into) a co
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import logging as logging_std
@@ -285,10 +286,10 @@ def run(main: Callable[[list[str]], Any]) -> None:
     def wrapped(argv):
         if not FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
-        warnings.formatwarning = _one_line_warning
         check_flag_values()
         try:
-            return main(argv)
+            with one_line_warnings():
+                return main(argv)
         except BrokenPipeError:  # stdout closed early (``| head``): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
@@ -306,6 +307,17 @@ def run(main: Callable[[list[str]], Any]) -> None:
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
+
+
+@contextlib.contextmanager
+def one_line_warnings():
+    """Python warnings print as one line (``warning: ...``) inside the block; the format is restored after it."""
+    previous = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous
 
 
 def flag_error(e: Exception) -> str:

@@ -5,6 +5,7 @@ private name, and at most two modules sit flat in the package."""
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -86,3 +87,33 @@ def test_at_most_two_flat_modules():
 def test_every_layer_is_a_package():
     for name in LAYERS:
         assert (PACKAGE / name / "__init__.py").is_file(), name
+
+
+def _layer_listing() -> str:
+    """The package tree of docs/architecture.md's "Layers" section."""
+    doc = (REPO / "docs" / "architecture.md").read_text()
+    start = doc.index("```\nsparse_rnn_jax/")
+    return doc[start : doc.index("```", start + 4)]
+
+
+def test_every_module_is_listed_in_the_architecture_doc():
+    """Each module file of the package is named in the doc's tree (a subpackage's modules by its folder line, such
+    as ``rad/``), and each file the tree names exists."""
+    listing = _layer_listing()
+    missing = []
+    for path in _modules():
+        rel = path.relative_to(PACKAGE).parts
+        if path.name == "__init__.py" or path.name in listing or (len(rel) > 2 and f"{rel[1]}/" in listing):
+            continue
+        missing.append("/".join(rel))
+    assert not missing, f"docs/architecture.md does not list {missing}"
+    names = {p.name for p in _modules()}
+    stale = sorted(set(re.findall(r"\b(\w+\.py)\b", listing)) - names)
+    assert not stale, f"docs/architecture.md lists modules that do not exist: {stale}"
+
+
+def test_the_docs_cite_only_test_files_that_exist():
+    cited = set()
+    for doc in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
+        cited |= set(re.findall(r"\btests/[\w/]+\.py\b", doc.read_text()))
+    assert cited and not [c for c in sorted(cited) if not (REPO / c).exists()]

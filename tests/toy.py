@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from sparse_rnn_jax.core.cell_spec import CellSpec
+from sparse_rnn_jax.core.cell_spec import CELLS, CellSpec
 from sparse_rnn_jax.core.leaky_spec import LeakySpec
 from sparse_rnn_jax.core.samplers import sample_specs
 from sparse_rnn_jax.core.spec import make_spec
 from sparse_rnn_jax.engine.population import Member, model_seed
 from sparse_rnn_jax.engine.task import regression_task
+from sparse_rnn_jax.models.registry import get_family, named_specs
 
 X, Y, T = 6, 3, 7
 
@@ -41,8 +42,12 @@ def toy_members(n: int = 6, seed: int = 0, lr: float = 3e-3, max_hidden: int = 4
 
 def family_spec(family: str, input_dim: int, hidden_dim: int, output_dim: int, **block_kwargs):
     """A spec of any registered family: the block RNN from ``make_spec(..., **block_kwargs)``, a leaky one
-    (alpha 0.3) on that block RNN, or a baseline cell of the same dims."""
+    (alpha 0.3) on that block RNN, a baseline cell of the same dims, or any other family's first named
+    configuration at ``hidden_dim`` (``Family.named_spec``)."""
     if family.startswith("leaky_") or family == "block":
         base = make_spec(input_dim, hidden_dim, output_dim, **block_kwargs)
         return base if family == "block" else LeakySpec(base, family.removeprefix("leaky_"), 0.3)
-    return CellSpec(family, input_dim, hidden_dim, output_dim)
+    if family in CELLS:
+        return CellSpec(family, input_dim, hidden_dim, output_dim)
+    fam = get_family(family)
+    return named_specs(fam.config_names[:1], input_dim, output_dim, hidden_dim=hidden_dim)[0]

@@ -55,7 +55,6 @@ from sparse_rnn_jax.analysis.tables import (
     summaries_frame,
     t_interval,
 )
-from sparse_rnn_jax.core.cell_spec import CELLS
 from sparse_rnn_jax.core.configs import NAMED_CONFIGS, named_spec
 from sparse_rnn_jax.core.samplers import SAMPLERS
 from sparse_rnn_jax.core.spec import BLOCKS, HYPERPARAMETER_FEATURES
@@ -642,15 +641,13 @@ def _task_section(
 
     graph_regression.report_section(w, fig_dir, stem, models, options, log)  # only when hh masks are graphs
 
-    # Parent network: on the block RNNs (the baseline cells have no block hyperparameters).
+    # Parent network: on the block RNNs (any family without blocks, as the baseline cells, has NaN block columns).
     w.add("### Parent network: predicting minimum validation loss a priori", "")
-    n_cells = int(models["config"].isin(CELLS).sum())
-    models = models[~models["config"].isin(CELLS)]
-    if n_cells:
-        w.add(
-            f"The {n_cells} baseline-cell models ({', '.join(CELLS)}) have no block hyperparameters and are left out.",
-            "",
-        )
+    blockless = models[list(HYPERPARAMETER_FEATURES[:-1])].isna().any(axis=1).to_numpy()
+    if blockless.any():
+        configs = ", ".join(sorted(set(models.loc[blockless, "config"].astype(str))))
+        w.add(f"The {int(blockless.sum())} models ({configs}) have no block hyperparameters and are left out.", "")
+    models = models[~blockless]
     if len(models) < MIN_MODELS:
         w.add(f"Not fitted: {len(models)} models, fewer than {MIN_MODELS}.", "")
         return None, None

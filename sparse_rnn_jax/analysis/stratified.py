@@ -143,15 +143,12 @@ def cell_estimates(
     models: pd.DataFrame,
     population_counts: Mapping[Stratum, int] | None = None,
     metric: str = "hidden_proportion",
-    value: str = "capped_min_val_loss",
-    n_boot: int = N_BOOT,
-    seed: int = 0,
-    level: float = 0.95,
-    weights: np.ndarray | None = None,
+    **options,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """``binned_estimates`` over the five Table III/IV cells of ``metric``."""
+    """``binned_estimates`` over the five Table III/IV cells of ``metric`` (``options``: its value, n_boot, seed,
+    level and weights)."""
     bins = bucket_index(models[metric].to_numpy(float))
-    return binned_estimates(models, bins, BUCKET_LABELS, population_counts, value, n_boot, seed, level, weights)
+    return binned_estimates(models, bins, BUCKET_LABELS, population_counts, **options)
 
 
 def neighbour_tests(cells: pd.DataFrame, boot: np.ndarray, level: float = 0.95) -> pd.DataFrame:

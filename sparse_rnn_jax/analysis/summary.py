@@ -1,5 +1,6 @@
 """The printout at the end of a sweep: the paper's Table III/IV form with the analysis' ``uc`` rule, how many
-models diverged or beat chance, the best model, environment scores and the named configurations."""
+models diverged or beat chance, the best model, environment scores and the named configurations (of every
+registered family: ``Family.config_names``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import pandas as pd
 from sparse_rnn_jax.analysis.convergence import classify
 from sparse_rnn_jax.analysis.tables import bucket_summary, cell_text
 from sparse_rnn_jax.core.accounting import BUCKET_LABELS
-from sparse_rnn_jax.core.cell_spec import CELLS
-from sparse_rnn_jax.core.configs import NAMED_CONFIGS
 from sparse_rnn_jax.engine.results import final_per_model
+from sparse_rnn_jax.models.registry import named_configs
 
 
 def summary_table(per_model: pd.DataFrame) -> str:
@@ -92,7 +92,7 @@ def sweep_summary(frame: pd.DataFrame, record: dict, scores: pd.DataFrame | None
             .head(10)
             .to_string(index=False, float_format=lambda v: f"{v:.3f}")
         )
-    named = per_model[per_model["config"].isin(NAMED_CONFIGS + CELLS)]
+    named = per_model[per_model["config"].isin(named_configs())]  # every registered family's named configurations
     if len(named):
         columns = dict(
             models=("model_id", "size"),

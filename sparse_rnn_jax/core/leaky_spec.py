@@ -16,17 +16,8 @@ from sparse_rnn_jax.core.accounting import expected_accounting
 from sparse_rnn_jax.core.spec import NetworkSpec
 
 LEAK_MODES: tuple[str, ...] = ("fixed", "learned", "gated")
-LEAKY_FAMILIES: tuple[str, ...] = tuple(f"leaky_{m}" for m in LEAK_MODES)
 GATE_WEIGHTS: tuple[str, ...] = ("W_ax", "W_ah")
 """The gated mode's weight arrays (mask key = param key)."""
-
-
-def mode_of_family(family: str) -> str:
-    """``leaky_gated`` -> ``gated``; a ValueError for any other family."""
-    mode = family[len("leaky_") :] if family.startswith("leaky_") else ""
-    if mode not in LEAK_MODES:
-        raise ValueError(f"not a leaky family: {family!r}; expected one of {LEAKY_FAMILIES}")
-    return mode
 
 
 @dataclasses.dataclass(frozen=True)

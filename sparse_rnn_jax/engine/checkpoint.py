@@ -26,6 +26,7 @@ padded arrays.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -40,10 +41,11 @@ from sparse_rnn_jax.engine.programs import TrainState
 from sparse_rnn_jax.engine.workdir import (
     CHECKPOINTS_DIR,
     MANIFEST_FILE,
+    NO_FAULTS,
     RESULTS_FILE,
     RUN_FILE,
     SCORES_FILE,
-    fault_point,
+    Faults,
     is_remote,
     json_bytes,
     parquet_bytes,
@@ -284,9 +286,18 @@ class SweepLedger:
 
     ``open`` verifies what is on disk and repairs it (the lead process writes); ``committed_epochs``,
     ``start_point``, ``commit_epoch`` and ``commit_stop`` then drive the training. Every process of a
-    multi-process run makes the same calls (the state is gathered for the lead to write)."""
+    multi-process run makes the same calls (the state is gathered for the lead to write). ``faults``: where a test
+    kills the writes (``engine.workdir.Faults``; the training loop reaches its boundaries through ``ledger.faults``)."""
 
-    def __init__(self, workdir, chunks: Sequence, *, lead: bool = True, log: Callable[[str], None] = print):
+    def __init__(
+        self,
+        workdir,
+        chunks: Sequence,
+        *,
+        lead: bool = True,
+        log: Callable[[str], None] = print,
+        faults: Faults = NO_FAULTS,
+    ):
         import pandas as pd
 
         from sparse_rnn_jax.engine.results import RESULT_COLUMNS
@@ -295,6 +306,7 @@ class SweepLedger:
         self.ckpt_dir = workdir / CHECKPOINTS_DIR
         self.lead = lead
         self.log = log
+        self.faults = faults
         self.plan = {c.key: [m.model_id for m in c.members] for c in chunks}
         self.manifest = _empty_manifest()
         self.frame = pd.DataFrame(columns=list(RESULT_COLUMNS))
@@ -382,7 +394,7 @@ class SweepLedger:
             if repaired and (m["chunks"] or lost or (self.workdir / RESULTS_FILE).exists()):
                 data = parquet_bytes(self.frame)
                 write_bytes_atomic(data, self.workdir / RESULTS_FILE)
-                fault_point("repair")
+                self.faults.reach("repair")
                 m["results_sha256"], m["results_rows"] = sha256_hex(data), len(self.frame)
                 write_bytes_atomic(json_bytes(m), self.workdir / MANIFEST_FILE)
             elif not (self.workdir / MANIFEST_FILE).exists():
@@ -462,8 +474,9 @@ class SweepLedger:
         m["next"] = int(m["next"]) + 1
         if not self.lead:
             return None
-        write_bytes_atomic(pack_arrays(arrays), self.ckpt_dir / name, fault="checkpoint_partial")
-        fault_point("checkpoint_written")
+        halfway = functools.partial(self.faults.reach, "checkpoint_partial")
+        write_bytes_atomic(pack_arrays(arrays), self.ckpt_dir / name, halfway=halfway)
+        self.faults.reach("checkpoint_written")
         return {
             "file": name,
             "chunk": chunk_key,
@@ -480,7 +493,7 @@ class SweepLedger:
             if final_key is not None:
                 m["finals"][final_key] = entry
             write_bytes_atomic(json_bytes(m), self.workdir / MANIFEST_FILE)
-            fault_point("manifest_written")
+            self.faults.reach("manifest_written")
             self._collect_garbage()
 
     def commit_epoch(
@@ -500,7 +513,7 @@ class SweepLedger:
         if self.lead:
             data = parquet_bytes(self.frame)
             write_bytes_atomic(data, self.workdir / RESULTS_FILE)
-            fault_point("results_written")
+            self.faults.reach("results_written")
             written = pd.read_parquet(io.BytesIO(data))
             models = self.plan[chunk_key]
             epochs = max(epoch, self.committed_epochs(chunk_key))

@@ -48,6 +48,20 @@ PROGRAM_FORMS: tuple[str, ...] = ("auto", "population", "loop")
 """How a chunk's models share a program (``engine.programs.choose_form``)."""
 
 
+def check_configs(configs) -> None:
+    """A ValueError naming the first of ``configs`` that no registered family builds. The paper's names answer
+    without importing the models; any other name asks the family registry (``models.registry.named_configs``),
+    so a plug-in family's configurations are accepted with no change here."""
+    if all(c in NAMED_CONFIGS + CELLS for c in configs):
+        return
+    from sparse_rnn_jax.models.registry import named_configs
+
+    known = named_configs()
+    bad = [c for c in configs if c not in known]
+    if bad:
+        raise ValueError(f"configs: unknown config {bad[0]!r}; expected any of {known}")
+
+
 def _field(default, help: str, **kw):
     """A config field with its flag help."""
     return dataclasses.field(default=default, metadata={"help": help, **kw})
@@ -75,7 +89,7 @@ class PopulationConfig:
     hidden_mean: float = _field(900.0, "Mean of the hidden size for the normal sampler.")
     hidden_std: float = _field(400.0, "Std of the hidden size for the normal sampler.")
     configs: tuple[str, ...] = _field(
-        (), f"Named configurations and baseline cells to add: any of {NAMED_CONFIGS + CELLS}."
+        (), f"Named configurations and baseline cells to add: any of {NAMED_CONFIGS + CELLS} (or a plug-in family's)."
     )
     config_repeats: int = _field(1, "Seeds per named configuration.")
     config_lr: float = _field(1e-4, "Learning rate of the named configurations (the reference's 1e-4).")
@@ -111,9 +125,7 @@ class PopulationConfig:
             if getattr(self, name) is not None:
                 bounds.check(name, getattr(self, name), kind)
         components = parse_sampler(self.sampler)
-        bad = [c for c in self.configs if c not in NAMED_CONFIGS + CELLS]
-        if bad:
-            raise ValueError(f"configs: unknown config {bad[0]!r}; expected any of {NAMED_CONFIGS + CELLS}")
+        check_configs(self.configs)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if not 0.0 < self.uniform_density <= 1.0:

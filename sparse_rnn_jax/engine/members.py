@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from sparse_rnn_jax.core.configs import named_specs
 from sparse_rnn_jax.core.leaky_spec import LeakySpec
 from sparse_rnn_jax.core.rng import derived_seed
 from sparse_rnn_jax.core.samplers import SIZED_SAMPLERS, SamplerConfig, parse_sampler, sample_specs
@@ -24,6 +23,7 @@ from sparse_rnn_jax.core.spec_text import spec_from_text
 from sparse_rnn_jax.core.strata import EXTRA_BATCH, StratifiedSample, stratified_sample
 from sparse_rnn_jax.engine.config import PopulationConfig
 from sparse_rnn_jax.engine.population import Member, model_seed
+from sparse_rnn_jax.models.registry import named_specs
 
 
 def check_budget(population: PopulationConfig, input_dim: int, output_dim: int) -> None:

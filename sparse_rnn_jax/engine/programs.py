@@ -20,7 +20,7 @@ import optax
 from sparse_rnn_jax.engine import devices
 from sparse_rnn_jax.engine.config import PROGRAM_FORMS
 from sparse_rnn_jax.engine.population import stack_chunk
-from sparse_rnn_jax.engine.task import Batch, Task
+from sparse_rnn_jax.engine.task import Batch, Task, program_key
 from sparse_rnn_jax.models.precision import check_compute_dtype
 from sparse_rnn_jax.models.registry import get_family
 
@@ -243,7 +243,19 @@ def make_evaluate(
     return evaluate
 
 
-@functools.lru_cache(maxsize=32)
+class _ByProgram:
+    """A task as a cache key: equal to another task's when they trace to the same programs (``program_key``)."""
+
+    def __init__(self, task: Task):
+        self.task, self.key = task, program_key(task)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _ByProgram) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+
 def jitted_programs(
     task: Task,
     family: str,
@@ -254,8 +266,15 @@ def jitted_programs(
     form: str = "population",
 ):
     """The jitted ``(train_steps, evaluate)`` of a family on a task, shared by every caller in a process (so each
-    padded shape compiles once per process). ``train_steps`` donates its state. ``form``: "population" or "loop"
-    (``over_models``)."""
+    padded shape compiles once per process), keyed by value: a task loaded again (a new ``Task`` whose functions
+    have the same code and closed-over values, ``engine.task.program_key``) finds the same programs.
+    ``train_steps`` donates its state. ``form``: "population" or "loop" (``over_models``)."""
+    return _jitted_programs(_ByProgram(task), family, activation, unroll, per_model_order, compute_dtype, form)
+
+
+@functools.lru_cache(maxsize=32)
+def _jitted_programs(keyed: _ByProgram, family, activation, unroll, per_model_order, compute_dtype, form):
+    task = keyed.task
     train_steps = jax.jit(
         make_train_steps(task, family, activation, unroll, per_model_order, compute_dtype, form), donate_argnums=(0,)
     )

@@ -52,7 +52,7 @@ from sparse_rnn_jax.engine.progress import BAR_FORMAT, SweepEta, step_work
 from sparse_rnn_jax.engine.results import spec_columns
 from sparse_rnn_jax.engine.run_plan import RunPlan, plan_members
 from sparse_rnn_jax.engine.task import Task
-from sparse_rnn_jax.engine.workdir import FINAL_PARAMS_DIR, absolute, fault_point, final_params_dir
+from sparse_rnn_jax.engine.workdir import FINAL_PARAMS_DIR, NO_FAULTS, Faults, absolute, final_params_dir
 from sparse_rnn_jax.models.masks import trainable_counts
 from sparse_rnn_jax.models.registry import family_of
 
@@ -140,10 +140,12 @@ def run_sweep(
     progress: bool = True,
     mesh: Mesh | None = None,
     on_epoch: EpochCallback | None = None,
+    faults: Faults = NO_FAULTS,
 ) -> pd.DataFrame:
     """Trains every member of ``plan`` (a ``RunPlan``, or members planned here with ``plan_members``) for
     ``cfg.epochs`` epochs (resuming from ``workdir``'s last commit, or continuing a finished run to more epochs)
-    and returns the results table (also in ``workdir/results.parquet``). ``on_epoch``: see ``EpochCallback``."""
+    and returns the results table (also in ``workdir/results.parquet``). ``on_epoch``: see ``EpochCallback``;
+    ``faults``: the write protocol's tests (``engine.workdir.Faults``)."""
     workdir = absolute(workdir)  # orbax needs absolute paths
     workdir.mkdir(parents=True, exist_ok=True)
     mesh = mesh or population_mesh()
@@ -158,7 +160,7 @@ def run_sweep(
         raise ValueError(f"training set ({n_train}) is smaller than one batch ({cfg.batch_size})")
     steps_per_epoch = n_train // cfg.batch_size
     log(plan.describe())
-    ledger = SweepLedger(workdir, list(plan.chunks), lead=lead, log=log)
+    ledger = SweepLedger(workdir, list(plan.chunks), lead=lead, log=log, faults=faults)
     ledger.open(barrier)
     todo = [c for c in plan.chunks if ledger.committed_epochs(c.key) < cfg.epochs]
     if not todo:
@@ -181,7 +183,7 @@ def run_sweep(
                 chunk, task, cfg, ledger, log, bar, eta, step_work(chunk, x, y), on_epoch if lead else None
             )
             _train_chunk(program, chunk, train_dev, val_dev, hooks, should_stop)
-            fault_point("chunk_done")
+            ledger.faults.reach("chunk_done")
     finally:
         bar.close()
     return ledger.frame
@@ -312,12 +314,12 @@ class _ChunkHooks:
             }
             for i, base in enumerate(self.static_rows)
         ]
-        fault_point("before_results")
+        self.ledger.faults.reach("before_results")
         state = end.population.state
         final = end.epoch == self.cfg.epochs
         if final and self.cfg.save_final_params:  # before the commit that marks the chunk complete
             _save_final_params(self.ledger.workdir, self.chunk, state.params)
-            fault_point("final_params")
+            self.ledger.faults.reach("final_params")
         self.ledger.commit_epoch(self.chunk.key, end.epoch, rows, state_arrays(state, fetch), final)
         barrier("epoch_committed")
         if self.on_epoch is not None:

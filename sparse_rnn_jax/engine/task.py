@@ -53,6 +53,30 @@ class Task:
     chance_loss: float = float("nan")
 
 
+def function_key(fn: Callable) -> Any:
+    """A value that is equal for two functions that trace to the same program: a plain function's code, defaults
+    and the values it closes over (a ``functools.partial``: its function's key and its arguments); a callable whose
+    closure or arguments are not hashable (arrays), or that is no function, is its own key (identity)."""
+    if isinstance(fn, functools.partial):
+        key: Any = ("partial", function_key(fn.func), fn.args, tuple(sorted(fn.keywords.items())))
+    elif hasattr(fn, "__code__"):
+        cells = tuple((type(c.cell_contents), c.cell_contents) for c in (fn.__closure__ or ()))
+        key = (fn.__code__, fn.__defaults__, tuple(sorted((fn.__kwdefaults__ or {}).items())), cells)
+    else:
+        return fn
+    try:
+        hash(key)
+    except TypeError:
+        return fn
+    return key
+
+
+def program_key(task: Task) -> tuple:
+    """What a compiled program depends on of ``task``: its ``make_batch`` and ``score`` as values
+    (``function_key``), not the ``Task`` object; its name and chance loss are not traced."""
+    return function_key(task.make_batch), function_key(task.score)
+
+
 def last_step_classification_score(y: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Cross-entropy and accuracy of the last step's outputs (logits f32[B, Y]) against int labels [B]."""
     logits = y[:, -1, :]

@@ -1,5 +1,5 @@
 """A sweep's workdir: the names of what it holds, whole-or-nothing writes (local paths or gs:// URLs), the lock that
-keeps one run per workdir, up-front checks of a path, and the fault-injection hook of the write protocol's tests.
+keeps one run per workdir, up-front checks of a path, and the write protocol tests' fault injection (``Faults``).
 
 run.json          the run config, package versions, devices, data provenance, wall time, status
 results.parquet   one row per (model, epoch) (``engine.results``)
@@ -23,7 +23,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from etils import epath
 
@@ -39,6 +39,7 @@ LOG_FILE = "sweep.log"
 """The entry points' log of every invocation on the workdir (appended; not a run output)."""
 LOCK_FILE = "run.lock"
 LOCK_OWNER_FILE = "run.lock.json"
+"""The lock holder's record (host, pid, start time) beside ``LOCK_FILE`` (``WorkdirLock``)."""
 RUN_OUTPUTS: tuple[str, ...] = (
     MANIFEST_FILE,
     RESULTS_FILE,
@@ -51,7 +52,6 @@ RUN_OUTPUTS: tuple[str, ...] = (
 """Everything a run writes into its workdir, in the order starting afresh removes it (the manifest first, so that
 a kill while clearing leaves nothing that looks committed; anything else in the folder stays)."""
 
-FAULT_ENV = "SPARSE_RNN_FAULT"
 FAULT_EXIT_STATUS = 86
 FAULT_POINTS: tuple[str, ...] = (
     "run_json",  # run.json written with status "running"
@@ -65,22 +65,34 @@ FAULT_POINTS: tuple[str, ...] = (
     "repair",  # results.parquet rewritten from its verified rows, the manifest not yet
     "clear",  # --overwrite: the manifest removed, the other outputs not yet
 )
-"""The write boundaries where ``SPARSE_RNN_FAULT=<boundary>:<count>`` kills the process (tests of the protocol)."""
-_fault_counts: dict[str, int] = {}
+"""The write boundaries of the protocol, where ``Faults`` can kill a run."""
 
 
-def fault_point(name: str) -> None:
-    """Test hook: exits the process at once (``os._exit``, no cleanup, like a kill) the ``count``-th time boundary
-    ``name`` is reached when the environment sets ``SPARSE_RNN_FAULT=name:count``; does nothing otherwise."""
-    spec = os.environ.get(FAULT_ENV)
-    if not spec:
-        return
-    target, _, count = spec.partition(":")
-    if target != name:
-        return
-    _fault_counts[name] = _fault_counts.get(name, 0) + 1
-    if _fault_counts[name] == int(count or 1):
-        os._exit(FAULT_EXIT_STATUS)
+class Faults:
+    """Fault injection for the write protocol's tests, passed to the code that writes a workdir (``SweepLedger``,
+    ``run_sweep``, ``train_and_evaluate``; default ``NO_FAULTS``, which does nothing). ``Faults(boundary, count)``
+    ends the process at once with ``exit(FAULT_EXIT_STATUS)`` (default ``os._exit``: no cleanup, like a kill) the
+    ``count``-th time the run reaches ``boundary`` (one of ``FAULT_POINTS``). Each object counts for itself."""
+
+    def __init__(self, boundary: str | None = None, count: int = 1, exit: Callable[[int], Any] | None = None):
+        if boundary is not None and boundary not in FAULT_POINTS:
+            raise ValueError(f"boundary must be one of {FAULT_POINTS}, got {boundary!r}")
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        self.boundary, self.count, self.reached = boundary, int(count), 0
+        self.exit = exit
+
+    def reach(self, name: str) -> None:
+        """The run reached write boundary ``name``: exits when it is this object's boundary for the count-th time."""
+        if name != self.boundary:
+            return
+        self.reached += 1
+        if self.reached == self.count:
+            (self.exit or os._exit)(FAULT_EXIT_STATUS)
+
+
+NO_FAULTS = Faults()
+"""The ``Faults`` of every real run: no boundary, nothing happens."""
 
 
 def is_remote(path: str | os.PathLike) -> bool:
@@ -258,15 +270,15 @@ def _umask() -> int:
     return mask
 
 
-def write_bytes_atomic(data: bytes, path: str | os.PathLike, fault: str | None = None) -> None:
+def write_bytes_atomic(data: bytes, path: str | os.PathLike, halfway: Callable[[], None] | None = None) -> None:
     """Writes ``data`` to ``path`` whole or not at all: locally via a temporary file in the same folder (mode 0666
     less the umask, like any new file), flushed to disk, and an atomic rename; on a cloud store (gs://) as one object
-    upload, which is atomic there. ``fault`` names the ``fault_point`` reached half-way through the write."""
+    upload, which is atomic there. ``halfway`` is called with half of the data written (a ``Faults`` boundary)."""
     if is_remote(path):
         target = epath.Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if fault:
-            fault_point(fault)
+        if halfway:
+            halfway()
         target.write_bytes(data)
         return
     path = Path(path)
@@ -278,9 +290,9 @@ def write_bytes_atomic(data: bytes, path: str | os.PathLike, fault: str | None =
         with os.fdopen(fd, "wb") as f:
             half = len(data) // 2
             f.write(data[:half])
-            if fault:
+            if halfway:
                 f.flush()
-                fault_point(fault)
+                halfway()
             f.write(data[half:])
             f.flush()
             os.fsync(f.fileno())
@@ -329,9 +341,9 @@ def json_bytes(obj: Any) -> bytes:
     return json.dumps(obj, indent=2, sort_keys=True, default=str).encode()
 
 
-def write_json_atomic(obj: Any, path: str | os.PathLike, fault: str | None = None) -> None:
+def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
     """Writes ``obj`` as JSON to a local path or gs:// URL, whole or not at all."""
-    write_bytes_atomic(json_bytes(obj), path, fault)
+    write_bytes_atomic(json_bytes(obj), path)
 
 
 def read_parquet(path: str | os.PathLike):
@@ -370,7 +382,7 @@ class WorkdirLock:
 
     def __init__(self, workdir: str | os.PathLike):
         self.path = lock_path(workdir)
-        self.owner_path = self.path.with_name(self.path.name + ".json")
+        self.owner_path = self.path.with_name(LOCK_OWNER_FILE)
         self._lock = None
 
     def holder(self) -> dict | None:

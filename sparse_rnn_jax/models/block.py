@@ -30,9 +30,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from sparse_rnn_jax.core.accounting import expected_accounting
+from sparse_rnn_jax.core.configs import NAMED_CONFIGS
 from sparse_rnn_jax.core.rng import rng as core_rng
 from sparse_rnn_jax.core.spec import BLOCKS, TOP_ROW, NetworkSpec
-from sparse_rnn_jax.models.family import Family, empty_spec_columns
+from sparse_rnn_jax.models.family import Family, empty_spec_columns, paper_named_spec
 from sparse_rnn_jax.models.graphs import graph_columns, hh_graph_mask
 from sparse_rnn_jax.models.masks import ModelArrays, block_mask, masked_params
 from sparse_rnn_jax.models.precision import COMPUTE_DTYPES, data_product
@@ -240,4 +241,6 @@ FAMILY = Family(
     top_row_keys=tuple(f"W_{b}" for b in TOP_ROW),
     result_columns=result_columns,
     compute_dtypes=COMPUTE_DTYPES,
+    config_names=NAMED_CONFIGS,
+    named_spec=paper_named_spec,
 )

@@ -31,7 +31,7 @@ import numpy as np
 
 from sparse_rnn_jax.core.cell_spec import CELLS, GATES, CellSpec, cell_counts
 from sparse_rnn_jax.core.rng import rng as core_rng
-from sparse_rnn_jax.models.family import Family, empty_spec_columns
+from sparse_rnn_jax.models.family import Family, empty_spec_columns, paper_named_spec
 from sparse_rnn_jax.models.masks import ModelArrays, masked_params
 from sparse_rnn_jax.models.precision import COMPUTE_DTYPES, data_product
 
@@ -173,6 +173,8 @@ def _family(cell: str) -> Family:
         top_row_keys=("W_i", "W_h"),
         result_columns=result_columns,
         compute_dtypes=COMPUTE_DTYPES,
+        config_names=(cell,),
+        named_spec=paper_named_spec,
     )
 
 

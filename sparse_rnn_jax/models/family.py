@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Mapping, NamedTuple
 
+from sparse_rnn_jax.core.configs import named_specs
 from sparse_rnn_jax.core.spec import HYPERPARAMETER_FEATURES
 from sparse_rnn_jax.models.graphs import GRAPH_COLUMNS
 from sparse_rnn_jax.models.masks import ModelArrays
@@ -56,6 +57,11 @@ class Family(NamedTuple):
     result_columns(spec, seed) -> dict: the ``SPEC_COLUMNS`` and graph columns of a model.
     compute_dtypes: the computation dtypes ``forward`` accepts as its ``compute_dtype`` keyword
         (``models.precision``); a family with only "float32" is called without it.
+    config_names: the named configurations this family builds (``--configs`` accepts them; the sweep summary
+        shows them as rows of its named-configuration table).
+    named_spec(config, input_dim, output_dim, *, budget, hidden_dim, learning_rate, uniform_density, activation)
+        -> the spec of named configuration ``config`` (one of ``config_names``) at ``budget`` trainable weights or,
+        with no budget, at ``hidden_dim`` units. None for a family with no named configurations.
     """
 
     name: str
@@ -72,6 +78,8 @@ class Family(NamedTuple):
     top_row_keys: tuple[str, ...]
     result_columns: Callable[..., dict]
     compute_dtypes: tuple[str, ...] = ("float32",)
+    config_names: tuple[str, ...] = ()
+    named_spec: Callable[..., Any] | None = None
 
 
 def train_matmul_flops(family: Family, input_dim: int, hidden_dim, output_dim: int) -> float:
@@ -88,3 +96,9 @@ def empty_spec_columns() -> dict:
     row: dict = {c: math.nan for c in SPEC_COLUMNS + GRAPH_COLUMNS}
     row.update(leak_mode="none", hh_graph=None)
     return row
+
+
+def paper_named_spec(config: str, input_dim: int, output_dim: int, **kwargs):
+    """``Family.named_spec`` of the paper's families: ``core.configs.named_specs`` of one named configuration
+    (a block RNN of ``core.configs.NAMED_CONFIGS`` or a baseline cell of ``core.cell_spec.CELLS``)."""
+    return named_specs([config], input_dim, output_dim, **kwargs)[0]

@@ -17,7 +17,6 @@ level are redrawn, which keeps every model CPU-sized; the draws enter the run as
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import zlib
 from pathlib import Path
@@ -41,19 +40,23 @@ DRAWS_PER_MODEL = 50
 @dataclasses.dataclass(frozen=True)
 class ZooEntry:
     """One task of the zoo: ``name`` (its folder and its name in the meta-dataset), the registered ``task`` and
-    the overrides of its config; ``environment``: models are scored by an environment return (Adroit);
-    ``family``: the generator the entry is a variant of (default: the registered task, so every variant of one
-    task module is one family). Leave-one-family-out holds a whole family out at once."""
+    the overrides of its config; ``family``: the generator the entry is a variant of (default: the registered
+    task, so every variant of one task module is one family). Leave-one-family-out holds a whole family out at
+    once."""
 
     name: str
     task: str
     data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    environment: bool = False
     family: str = ""
 
     def __post_init__(self) -> None:
         if not self.family:
             object.__setattr__(self, "family", self.task)
+
+    @property
+    def environment(self) -> bool:
+        """Whether the task scores its models by an environment return after training (its ``after_training``)."""
+        return get_task(self.task).after_training is not None
 
 
 ZOO: tuple[ZooEntry, ...] = (
@@ -68,7 +71,7 @@ ZOO: tuple[ZooEntry, ...] = (
     ZooEntry("copy", "copy", {"num_symbols": 8, "length": 5, "delay": 10}),
     ZooEntry("mackey_glass", "mackey_glass", {"seq_len": 40}),
     ZooEntry("narma10", "narma", {"seq_len": 50}),
-    ZooEntry("ah", "ah", {"download": False}, environment=True),
+    ZooEntry("ah", "ah", {"download": False}),
 )
 ZOO_NAMES: tuple[str, ...] = tuple(e.name for e in ZOO)
 
@@ -81,8 +84,8 @@ def family_of(name: str, task: str = "") -> str:
 
 
 def generated_families() -> tuple[str, ...]:
-    """The registered generated task families (``tasks.generated``), in registry order."""
-    return tuple(name for name, module in TASKS.items() if module.startswith("sparse_rnn_jax.tasks.generated."))
+    """The registered tasks that sample their instances (``TaskDef.generator``), in registry order."""
+    return tuple(name for name in TASKS if get_task(name).generator is not None)
 
 
 def generated_entries(families: tuple[str, ...], per_family: int, seed: int) -> tuple[ZooEntry, ...]:
@@ -92,8 +95,7 @@ def generated_entries(families: tuple[str, ...], per_family: int, seed: int) -> 
 
     out = []
     for family in families:
-        module = importlib.import_module(TASKS[family])
-        for k, values in enumerate(sample_instances(module.FAMILY, per_family, seed)):
+        for k, values in enumerate(sample_instances(get_task(family).generator, per_family, seed)):
             out.append(ZooEntry(f"{family}_{k:02d}", family, values, family=family))
     return tuple(out)
 
@@ -204,23 +206,10 @@ def dense_budget(input_dim: int, output_dim: int, hidden_dim: int) -> float:
 
 
 def unavailable(entry: ZooEntry, zoo: ZooConfig) -> str | None:
-    """Why ``entry`` cannot run here (a one-line note), or None. Only Adroit can be missing: its packages or the
-    local Minari dataset ``zoo.ah_dataset``."""
-    if entry.task != "ah":
-        return None
-    from sparse_rnn_jax.tasks.adroit import missing_packages
-
-    missing = missing_packages()
-    if missing:
-        return f"{entry.name}: skipped (the Adroit stack is not installed: {', '.join(missing)})"
-    from sparse_rnn_jax.tasks.adroit.minari_sequences import local_dataset_path
-
-    if not (local_dataset_path(zoo.ah_dataset) / "data").is_dir():
-        return (
-            f"{entry.name}: skipped (no local Minari dataset {zoo.ah_dataset}; collect one offline with "
-            "experiments.collect_minari or name one with --ah_dataset)"
-        )
-    return None
+    """Why ``entry`` cannot run here (a one-line note), or None: its task's ``TaskDef.unavailable`` on the entry's
+    config (Adroit: its packages or the local Minari dataset ``zoo.ah_dataset``)."""
+    note = get_task(entry.task).unavailable(entry_data_config(entry, zoo))
+    return f"{entry.name}: skipped ({note})" if note else None
 
 
 def entry_data_config(entry: ZooEntry, zoo: ZooConfig):
@@ -228,14 +217,15 @@ def entry_data_config(entry: ZooEntry, zoo: ZooConfig):
     cls = get_task(entry.task).config_type
     fields = {f.name for f in dataclasses.fields(cls)}
     values = dict(entry.data)
-    if entry.task == "ah":
-        values.update(
+    if entry.environment:  # scored in an environment: the zoo's episode counts (the fields the task has)
+        env = dict(
             dataset_id=zoo.ah_dataset,
             train_size=zoo.ah_train_size,
             val_size=zoo.ah_val_size,
             test_size=1,
             eval_episodes=zoo.ah_eval_episodes,
         )
+        values.update({k: v for k, v in env.items() if k in fields})
     else:
         values.update({k: v for k, v in (("train_size", zoo.train_size), ("val_size", zoo.val_size)) if k in fields})
         if "test_size" in fields:
@@ -300,9 +290,10 @@ def zoo_runs(zoo: ZooConfig, log: Callable[[str], None] = print) -> list[ZooRun]
 
 def task_descriptor(task: str, data_config: Any, data: Any = None) -> dict:
     """The registered task's ``descriptor(config, data)`` (``tasks.base.descriptor_dict``)."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}")
-    return importlib.import_module(TASKS[task]).descriptor(data_config, data)
+    task_def = get_task(task)
+    if task_def.descriptor is None:
+        raise ValueError(f"task {task!r} declares no descriptor (TaskDef.descriptor)")
+    return task_def.descriptor(data_config, data)
 
 
 def write_descriptor(folder: Path, entry: ZooEntry, data_config: Any) -> dict:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sparse_rnn_jax.tasks.base import TaskDef, check_int, descriptor_dict, split_rng, task_field
+from sparse_rnn_jax.tasks.base import TINY_SIZES, TaskDef, check_int, descriptor_dict, split_rng, task_field
 
 TASK_KEY = 0x41_44_44  # stream constant for this task ("ADD")
 CHANCE_LOSS = 1.0 / 6.0
@@ -89,4 +89,6 @@ def load(config: AddingConfig, log: Callable[[str], None] = print):
     return TaskData(task, train, val, {"adding": dataclasses.asdict(config)})
 
 
-TASK = TaskDef(name="adding", config_type=AddingConfig, dims=dims, load=load)
+TINY = {"": {"seq_len": 10, **TINY_SIZES}}
+"""Field overrides of a tiny instance (``TaskDef.tiny``)."""
+TASK = TaskDef(name="adding", config_type=AddingConfig, dims=dims, load=load, descriptor=descriptor, tiny=TINY)

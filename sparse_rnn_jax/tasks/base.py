@@ -23,6 +23,8 @@ from sparse_rnn_jax.core.rng import rng
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 LOSSES: tuple[str, ...] = ("ce", "mse", "bce")
+TINY_SIZES: dict[str, int] = {"train_size": 24, "val_size": 8, "test_size": 8}
+"""Split sizes of a tiny task instance (``TaskDef.tiny``)."""
 
 
 def task_field(default: Any, help: str, *, defining: bool = True) -> Any:
@@ -88,6 +90,32 @@ def descriptor_dict(
     }
 
 
+def empirical_mse_descriptor(name: str, config: Any, data: Any, make: Callable, dims: tuple[int, int]) -> dict:
+    """``descriptor_dict`` of a regression task whose chance loss is empirical: the variance of the valid training
+    targets of ``data`` (the loaded ``TaskData`` or the train arrays), generated with ``make(config, "train",
+    config.data_seed)`` when ``data`` is None (Mackey-Glass, NARMA)."""
+    from sparse_rnn_jax.core.chance import constant_predictor_loss
+
+    arrays = make(config, "train", config.data_seed) if data is None else train_arrays(data)
+    chance = constant_predictor_loss(arrays["targets"], arrays["step_mask"], "mse")
+    return descriptor_dict(name, *dims, config.seq_len, "mse", chance, config.train_size)
+
+
+def empirical_mse_load(
+    name: str, config: Any, make: Callable, dims: tuple[int, int], info_key: str, note: Callable[[float], str], log
+):
+    """The train and validation splits (``make(config, split, config.data_seed)``) of a regression task with an
+    empirical chance loss (``empirical_mse_descriptor``) as ``engine.task.TaskData`` with its
+    ``regression_task``; logs ``note(chance)``."""
+    from sparse_rnn_jax.engine.task import TaskData, regression_task
+
+    train, val = (make(config, s, config.data_seed) for s in ("train", "val"))
+    chance = empirical_mse_descriptor(name, config, train, make, dims)["chance_loss"]
+    log(note(chance))
+    task = regression_task(name, *dims, chance_loss=chance)
+    return TaskData(task, train, val, {info_key: dataclasses.asdict(config)})
+
+
 def lazy(module: str, name: str) -> Callable:
     """A function that imports ``module`` on its first call and calls its ``name`` (keeps task packages light)."""
 
@@ -111,6 +139,14 @@ class TaskDef(NamedTuple):
         None for most tasks.
     keeps_final_params(config) -> bool: whether ``after_training`` needs each chunk's trained weights.
     check(config) -> None: checks of the environment before any work (a folder exists, ...); ValueError if not.
+    descriptor(config, data=None) -> dict: the task's summary (``descriptor_dict``): results-table name, dims,
+        sequence length, loss kind, chance loss, training size; the meta-dataset's task features.
+    unavailable(config) -> str | None: why this machine cannot run the task (packages or local data missing), or
+        None; the task zoo skips such an entry with that note instead of failing.
+    generator: the family of task instances this task samples from (``tasks.generated.base.GeneratedTask``:
+        parameter ranges the zoo draws ``--generated`` instances over), or None for a task of fixed instances.
+    tiny: variant name -> the config fields that make a tiny instance of the task (seconds to load): the
+        registry-wide tests (tests/tasks/test_registry.py) run every registered task at each variant.
     """
 
     name: str
@@ -120,3 +156,7 @@ class TaskDef(NamedTuple):
     after_training: Callable[..., None] | None = None
     keeps_final_params: Callable[[Any], bool] = lambda config: False
     check: Callable[[Any], None] = lambda config: None
+    descriptor: Callable[..., dict] | None = None
+    unavailable: Callable[[Any], str | None] = lambda config: None
+    generator: Any = None
+    tiny: Mapping[str, Mapping[str, Any]] = {"": {}}

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sparse_rnn_jax.tasks.base import TaskDef, check_int, descriptor_dict, split_rng, task_field
+from sparse_rnn_jax.tasks.base import TINY_SIZES, TaskDef, check_int, descriptor_dict, split_rng, task_field
 
 TASK_KEY = 0x43_4F_50_59  # stream constant for this task ("COPY")
 
@@ -111,4 +111,6 @@ def load(config: CopyConfig, log: Callable[[str], None] = print):
     return TaskData(task, train, val, {"copy": dataclasses.asdict(config)})
 
 
-TASK = TaskDef(name="copy", config_type=CopyConfig, dims=dims, load=load)
+TINY = {"": {"num_symbols": 4, "length": 2, "delay": 3, **TINY_SIZES}}
+"""Field overrides of a tiny instance (``TaskDef.tiny``)."""
+TASK = TaskDef(name="copy", config_type=CopyConfig, dims=dims, load=load, descriptor=descriptor, tiny=TINY)

@@ -27,16 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sparse_rnn_jax.core.chance import constant_predictor_loss
-from sparse_rnn_jax.tasks.base import (
-    SPLITS,
-    TaskDef,
-    check_int,
-    descriptor_dict,
-    split_rng,
-    task_field,
-    train_arrays,
-)
+from sparse_rnn_jax.tasks import base
+from sparse_rnn_jax.tasks.base import SPLITS, TINY_SIZES, TaskDef, check_int, split_rng, task_field
 
 TASK_KEY = 0x4D_47_4C_53  # stream constant for this task ("MGLS")
 
@@ -194,25 +186,24 @@ def dims(config: MackeyGlassConfig) -> tuple[int, int]:
 
 
 def descriptor(config: MackeyGlassConfig, data: Any = None) -> dict:
-    """Task summary (``tasks.base.descriptor_dict``). chance_loss is empirical: the variance of the valid training
-    targets of ``data`` (the loaded ``TaskData`` or the train arrays), generated from ``data_seed`` when None."""
-    arrays = make_mackey_glass(config, "train", config.data_seed) if data is None else train_arrays(data)
-    chance = constant_predictor_loss(arrays["targets"], arrays["step_mask"], "mse")
-    return descriptor_dict("mackey_glass", 1, 1, config.seq_len, "mse", chance, config.train_size)
+    """Task summary with an empirical chance loss (``tasks.base.empirical_mse_descriptor``)."""
+    return base.empirical_mse_descriptor("mackey_glass", config, data, make_mackey_glass, dims(config))
 
 
 def load(config: MackeyGlassConfig, log: Callable[[str], None] = print):
     """The train and validation windows and ``engine.task.regression_task`` (MSE at every step)."""
-    from sparse_rnn_jax.engine.task import TaskData, regression_task
 
-    train, val = (make_mackey_glass(config, s, config.data_seed) for s in ("train", "val"))
-    chance = descriptor(config, train)["chance_loss"]
-    log(
-        f"mackey_glass: {config.train_size} / {config.val_size} windows of {config.seq_len} steps, "
-        f"{config.horizon} ahead (tau {config.tau:g}); chance MSE {chance:.4f}"
-    )
-    task = regression_task("mackey_glass", 1, 1, chance_loss=chance)
-    return TaskData(task, train, val, {"mackey_glass": dataclasses.asdict(config)})
+    def note(chance: float) -> str:
+        return (
+            f"mackey_glass: {config.train_size} / {config.val_size} windows of {config.seq_len} steps, "
+            f"{config.horizon} ahead (tau {config.tau:g}); chance MSE {chance:.4f}"
+        )
+
+    return base.empirical_mse_load("mackey_glass", config, make_mackey_glass, dims(config), "mackey_glass", note, log)
 
 
-TASK = TaskDef(name="mackey_glass", config_type=MackeyGlassConfig, dims=dims, load=load)
+TINY = {"": {"seq_len": 12, "burn_in": 50, **TINY_SIZES}}
+"""Field overrides of a tiny instance (``TaskDef.tiny``)."""
+TASK = TaskDef(
+    name="mackey_glass", config_type=MackeyGlassConfig, dims=dims, load=load, descriptor=descriptor, tiny=TINY
+)

@@ -23,15 +23,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sparse_rnn_jax.core.chance import constant_predictor_loss
-from sparse_rnn_jax.tasks.base import (
-    TaskDef,
-    check_int,
-    descriptor_dict,
-    split_rng,
-    task_field,
-    train_arrays,
-)
+from sparse_rnn_jax.tasks import base
+from sparse_rnn_jax.tasks.base import TINY_SIZES, TaskDef, check_int, split_rng, task_field
 
 TASK_KEY = 0x4E_41_52_4D  # stream constant for this task ("NARM")
 NAME = "narma10"  # the results tables' task name
@@ -121,25 +114,22 @@ def dims(config: NarmaConfig) -> tuple[int, int]:
 
 
 def descriptor(config: NarmaConfig, data: Any = None) -> dict:
-    """Task summary (``tasks.base.descriptor_dict``). chance_loss is empirical: the variance of the valid training
-    targets of ``data`` (the loaded ``TaskData`` or the train arrays), generated from ``data_seed`` when None."""
-    arrays = make_narma(config, "train", config.data_seed) if data is None else train_arrays(data)
-    chance = constant_predictor_loss(arrays["targets"], arrays["step_mask"], "mse")
-    return descriptor_dict(NAME, 1, 1, config.seq_len, "mse", chance, config.train_size)
+    """Task summary with an empirical chance loss (``tasks.base.empirical_mse_descriptor``)."""
+    return base.empirical_mse_descriptor(NAME, config, data, make_narma, dims(config))
 
 
 def load(config: NarmaConfig, log: Callable[[str], None] = print):
     """The train and validation splits and ``engine.task.regression_task`` (MSE at the steps after the washout)."""
-    from sparse_rnn_jax.engine.task import TaskData, regression_task
 
-    train, val = (make_narma(config, s, config.data_seed) for s in ("train", "val"))
-    chance = descriptor(config, train)["chance_loss"]
-    log(
-        f"narma: {config.train_size} / {config.val_size} NARMA-10 sequences of {config.seq_len} steps "
-        f"(washout {config.washout}); chance MSE {chance:.5f}"
-    )
-    task = regression_task(NAME, 1, 1, chance_loss=chance)
-    return TaskData(task, train, val, {"narma": dataclasses.asdict(config)})
+    def note(chance: float) -> str:
+        return (
+            f"narma: {config.train_size} / {config.val_size} NARMA-10 sequences of {config.seq_len} steps "
+            f"(washout {config.washout}); chance MSE {chance:.5f}"
+        )
+
+    return base.empirical_mse_load(NAME, config, make_narma, dims(config), "narma", note, log)
 
 
-TASK = TaskDef(name="narma", config_type=NarmaConfig, dims=dims, load=load)
+TINY = {"": {"seq_len": 20, "washout": 3, **TINY_SIZES}}
+"""Field overrides of a tiny instance (``TaskDef.tiny``)."""
+TASK = TaskDef(name="narma", config_type=NarmaConfig, dims=dims, load=load, descriptor=descriptor, tiny=TINY)

@@ -434,4 +434,6 @@ def load(config: NpzConfig, log: Callable[[str], None] = print):
     return engine_task.TaskData(task, splits["train"], splits["val"], info)
 
 
-TASK = TaskDef(name="npz", config_type=NpzConfig, dims=dims, load=load, check=check)
+TINY = {kind: {} for kind in ("ce", "ce_steps", "mse", "bce")}  # the tests write a small file per loss kind
+"""Field overrides of a tiny instance (``TaskDef.tiny``)."""
+TASK = TaskDef(name="npz", config_type=NpzConfig, dims=dims, load=load, check=check, descriptor=descriptor, tiny=TINY)

@@ -20,6 +20,7 @@ was; a rerun with a larger ``epochs`` continues each chunk from its final state 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -50,15 +51,16 @@ from sparse_rnn_jax.engine.workdir import (
     LOCK_OWNER_FILE,
     LOG_FILE,
     MANIFEST_FILE,
+    NO_FAULTS,
     RESULTS_FILE,
     RUN_FILE,
     RUN_OUTPUTS,
     SCORES_FILE,
     TENSORBOARD_DIR,
+    Faults,
     WorkdirBusy,
     WorkdirLock,
     describe_holder,
-    fault_point,
     is_remote,
     link_problem,
     path_problem,
@@ -299,7 +301,7 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[tuple[str, Any,
     return out
 
 
-def clear_workdir(workdir: epath.Path) -> list[str]:
+def clear_workdir(workdir: epath.Path, faults: Faults = NO_FAULTS) -> list[str]:
     """Removes what a previous run wrote (only a run's own files, the manifest first; anything else stays);
     returns their names (folders with a trailing /)."""
     removed = []
@@ -315,7 +317,7 @@ def clear_workdir(workdir: epath.Path) -> list[str]:
             path.unlink()
             removed.append(name)
         if name == MANIFEST_FILE:
-            fault_point("clear")
+            faults.reach("clear")
     return removed
 
 
@@ -400,6 +402,21 @@ def effective_precision(config: RunConfig) -> str:
     return config.matmul_precision or "highest"
 
 
+def in_run_precision(fn: Callable) -> Callable:
+    """``fn(config, ...)`` computing in the run's matmul precision (``effective_precision(config)``) through
+    ``jax.default_matmul_precision``: scoped to the call, the process' JAX setting is as it was afterwards."""
+
+    @functools.wraps(fn)
+    def call(config: RunConfig, *args, **kwargs):
+        import jax
+
+        with jax.default_matmul_precision(effective_precision(config)):
+            return fn(config, *args, **kwargs)
+
+    return call
+
+
+@in_run_precision
 def train_and_evaluate(
     config: RunConfig,
     workdir: str | Path,
@@ -412,6 +429,7 @@ def train_and_evaluate(
     tensorboard: bool = True,
     wandb_project: str | None = None,
     log_models: str = "named",
+    faults: Faults = NO_FAULTS,
 ) -> RunResult:
     """Checks the workdir and takes its lock, loads the data, trains every member (resuming from the last commit,
     or continuing a finished run to more epochs), runs the task's after-training step and records run.json. A
@@ -421,13 +439,14 @@ def train_and_evaluate(
     ``engine.sweep.EpochCallback``. ``tensorboard`` writes live metrics (population quantiles per epoch, one curve
     per named configuration, throughput; ``engine.metrics.MetricsWriter``) into WORKDIR/tensorboard;
     ``wandb_project`` logs them to Weights & Biases too (a one-line note when wandb is not installed);
-    ``log_models`` picks the models with their own curves (all, named, none; every model gets its hparams)."""
+    ``log_models`` picks the models with their own curves (all, named, none; every model gets its hparams).
+    The run computes in its matmul precision (``in_run_precision``); ``faults``: the write protocol's tests
+    (``engine.workdir.Faults``)."""
     import jax
 
     from sparse_rnn_jax.engine.devices import agree
     from sparse_rnn_jax.engine.workdir import absolute
 
-    jax.config.update("jax_default_matmul_precision", effective_precision(config))
     prepare(config)
     workdir = absolute(workdir)
     problem = path_problem(workdir)
@@ -463,6 +482,7 @@ def train_and_evaluate(
             progress,
             on_epoch,
             (tensorboard, wandb_project, log_models) if metrics else None,
+            faults,
         )
     except RunError:
         if created and lock is not None:
@@ -535,7 +555,9 @@ def _metrics_callback(config: RunConfig, workdir, data, options, on_epoch, plan,
     return callback, writer
 
 
-def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epoch, metrics=None) -> RunResult:
+def _train_locked(
+    config, workdir, overwrite, should_stop, log, progress, on_epoch, metrics=None, faults: Faults = NO_FAULTS
+) -> RunResult:
     import jax
 
     previous, clear, extend_from = check_workdir(workdir, config, overwrite)
@@ -563,7 +585,7 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
     if previous is not None:
         check_same_data(workdir, previous.get("data"), info)
     if clear and lead:
-        removed = clear_workdir(workdir)
+        removed = clear_workdir(workdir, faults)
         log(f"--overwrite: removed {', '.join(removed)} from {workdir}")
     if extend_from is not None:
         log(f"continuing the run in {workdir} from {extend_from} to {train.epochs} epochs")
@@ -589,7 +611,7 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
     }
     if lead:
         write_json_atomic(record, workdir / RUN_FILE)
-        fault_point("run_json")
+        faults.reach("run_json")
     t0 = time.time()
     record["status"] = "failed"
     frame = None
@@ -608,6 +630,7 @@ def _train_locked(config, workdir, overwrite, should_stop, log, progress, on_epo
             log=log,
             progress=progress,
             on_epoch=on_epoch,
+            faults=faults,
         )
         if task_def.after_training is not None:
             task_def.after_training(config.data, data, plan, train, workdir, should_stop, log, progress)

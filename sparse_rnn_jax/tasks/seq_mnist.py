@@ -25,6 +25,7 @@ import numpy as np
 from sparse_rnn_jax.core.rng import rng as core_rng
 from sparse_rnn_jax.tasks.base import (
     SPLITS,
+    TINY_SIZES,
     TaskDef,
     check_fractions,
     check_int,
@@ -227,4 +228,8 @@ def load(config: SeqMnistConfig, log: Callable[[str], None] = print):
     return TaskData(task, arrays["train"], arrays["val"], info)
 
 
-TASK = TaskDef(name="smnist", config_type=SeqMnistConfig, dims=dims, load=load, check=check)
+TINY = {"rows": TINY_SIZES, "permuted": {"permuted": True, **TINY_SIZES}}
+"""Field overrides of a tiny instance (``TaskDef.tiny``)."""
+TASK = TaskDef(
+    name="smnist", config_type=SeqMnistConfig, dims=dims, load=load, check=check, descriptor=descriptor, tiny=TINY
+)

@@ -1,7 +1,7 @@
 """The write protocol under faults (in-process, toy task): a kill at every named write boundary, a chain of kills,
 corrupted files of many kinds, and the per-epoch hook; every run that resumes ends bit for bit equal to an
-uninterrupted run. A kill is ``engine.workdir.fault_point`` with ``os._exit`` replaced by an exception, so the
-process survives to resume (nothing the engine writes happens on the way out; the CLI tests kill for real)."""
+uninterrupted run. A kill is an ``engine.workdir.Faults`` passed to ``run_sweep`` whose exit raises an exception,
+so the process survives to resume (nothing the engine writes happens on the way out; the CLI tests kill for real)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ class Killed(BaseException):
     """What the patched ``os._exit`` raises."""
 
 
+ARMED: dict[str, wd.Faults] = {"faults": wd.NO_FAULTS}
+"""The faults the next ``_run`` passes to ``run_sweep`` (the ``kill`` fixture arms them)."""
+
+
 def _run(workdir, cfg=CFG, logs=None, **kw):
     return run_sweep(
         MEMBERS,
@@ -39,28 +43,23 @@ def _run(workdir, cfg=CFG, logs=None, **kw):
         workdir,
         progress=False,
         log=(logs.append if logs is not None else lambda _m: None),
+        faults=ARMED["faults"],
         **kw,
     )
 
 
 @pytest.fixture
-def kill(monkeypatch):
-    """kill(boundary, count): the next run dies the count-th time it reaches ``boundary``."""
+def kill():
+    """kill(boundary, count): the next runs die the count-th time they reach ``boundary``; kill(None): no faults."""
 
     def exit_(status):
         raise Killed(status)
 
-    monkeypatch.setattr(wd.os, "_exit", exit_)
-
     def arm(boundary: str | None, count: int = 1):
-        wd._fault_counts.clear()
-        if boundary is None:
-            monkeypatch.delenv(wd.FAULT_ENV, raising=False)
-        else:
-            monkeypatch.setenv(wd.FAULT_ENV, f"{boundary}:{count}")
+        ARMED["faults"] = wd.NO_FAULTS if boundary is None else wd.Faults(boundary, count, exit=exit_)
 
     yield arm
-    wd._fault_counts.clear()
+    ARMED["faults"] = wd.NO_FAULTS
 
 
 @pytest.fixture(scope="module")
@@ -330,3 +329,15 @@ def test_path_problem_names_the_obstacle(tmp_path):
     assert wd.lock_path(tmp_path) == tmp_path / "run.lock"
     remote = wd.lock_path("gs://bucket/sweep")  # a cloud workdir's lock is a local file: it guards this host only
     assert remote.is_relative_to(os.path.expanduser("~")) and remote != wd.lock_path("gs://bucket/other")
+
+
+def test_faults_name_a_known_boundary_and_count_for_themselves():
+    with pytest.raises(ValueError, match="boundary must be one of"):
+        wd.Faults("no_such_boundary")
+    exits = []
+    a, b = wd.Faults("chunk_done", 2, exit=exits.append), wd.Faults("chunk_done", 2, exit=exits.append)
+    for faults in (a, b, a, b):
+        faults.reach("chunk_done")
+        faults.reach("repair")
+    assert exits == [wd.FAULT_EXIT_STATUS, wd.FAULT_EXIT_STATUS]
+    wd.NO_FAULTS.reach("chunk_done")  # nothing happens

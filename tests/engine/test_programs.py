@@ -97,3 +97,23 @@ def test_all_finite_flags_any_non_finite_entry(bad):
         tree = {"a": big.copy(), "b": np.zeros(5, np.float32)}
         tree[where].flat[-1] = bad
         assert not bool(check(tree))
+
+
+def _scaled_task(scale: float, chance: float):
+    """A regression task made afresh (new closures) on each call: its score closes over ``scale``."""
+    from sparse_rnn_jax.engine.task import Batch, Task, masked_mse_score
+
+    def make_batch(data, idx):
+        return Batch(data["x"][idx] * scale, (data["targets"][idx], data["step_mask"][idx]), jnp.ones(idx.shape[0]))
+
+    return Task("scaled", X, Y, make_batch, masked_mse_score, False, chance)
+
+
+def test_program_cache_is_keyed_by_value_not_by_task_object():
+    from sparse_rnn_jax.engine.programs import jitted_programs
+
+    a, b, c = _scaled_task(2.0, 0.5), _scaled_task(2.0, 0.7), _scaled_task(3.0, 0.5)
+    assert a != b and a.make_batch is not b.make_batch  # distinct objects, as a task loaded twice gives
+    args = ("block", "tanh", 1, False)
+    assert jitted_programs(a, *args) is jitted_programs(b, *args)
+    assert jitted_programs(c, *args) is not jitted_programs(a, *args)  # another closed-over value: another program

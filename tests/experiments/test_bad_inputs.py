@@ -232,7 +232,6 @@ def outcomes(tmp_path_factory) -> tuple[Path, dict[tuple[str, int], dict]]:
         if not _skipped(args):
             by_module.setdefault(module, []).append(i)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop("SPARSE_RNN_FAULT", None)
     out = {}
     for module, indices in by_module.items():
         cases = [_fill(CASES[i][1], root, i) for i in indices]
@@ -300,3 +299,14 @@ def test_balancer_warns_in_one_line_where_the_grid_misses_the_target():
         assert outcome["code"] in (None, 0) and len(lines) == 1, outcome
         assert lines[0].startswith("warning: balanced densities") and f"hidden proportion {proportion}" in lines[0]
     assert outcomes[2]["code"] in (None, 0) and outcomes[2]["stderr"] == ""
+
+
+def test_one_line_warnings_are_scoped_to_the_entry_point():
+    import warnings
+
+    from experiments import common
+
+    before = warnings.formatwarning
+    with common.one_line_warnings():
+        assert warnings.formatwarning("slow", UserWarning, "f.py", 1) == "warning: slow\n"
+    assert warnings.formatwarning is before

@@ -212,7 +212,6 @@ def test_a_full_disk_is_one_line_naming_the_path_the_bytes_and_the_free_space(tm
 @pytest.mark.slow
 def test_file_size_limit_mid_run_exits_4_in_one_line_and_the_rerun_resumes(tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
-    env.pop(wd.FAULT_ENV, None)
     cmd = [sys.executable, "-m", "experiments.rad_sweep", f"--workdir={tmp_path / 'w'}", f"--cache_dir={tmp_path}/c"]
     limited = subprocess.run(  # ulimit -f counts 1024-byte blocks: 40 KiB, less than the first two-chunk checkpoint
         ["bash", "-c", 'ulimit -f 40 && exec "$@"', "bash", *cmd, *CLI],

@@ -1,6 +1,6 @@
-"""Real kills of ``experiments.rad_sweep`` (tiny config, embedded MNIST): ``SPARSE_RNN_FAULT`` exits the process at a
-write boundary, a double Ctrl-C, two runs started at once; each workdir then resumes to results bit for bit equal
-to an uninterrupted run."""
+"""Real kills of ``experiments.rad_sweep`` (tiny config, embedded MNIST): the entry point run with an
+``engine.workdir.Faults`` injected into its ``train_and_evaluate`` exits (``os._exit``) at a write boundary; a double
+Ctrl-C; two runs started at once. Each workdir then resumes to results bit for bit equal to an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import time
 import pandas as pd
 import pytest
 
-from sparse_rnn_jax.engine.workdir import FAULT_ENV, FAULT_EXIT_STATUS
+from sparse_rnn_jax.engine.workdir import FAULT_EXIT_STATUS
 from tests.conftest import REPO
 
 ARGS = [
@@ -33,21 +33,32 @@ ARGS = [
 ]
 
 
-def _cmd(work, cache):
-    return [sys.executable, "-m", "experiments.rad_sweep", f"--workdir={work}", f"--cache_dir={cache}", *ARGS]
+FAULTY = """
+import functools, runpy, sys
+from sparse_rnn_jax.engine.workdir import Faults
+from sparse_rnn_jax.tasks import run
+run.train_and_evaluate = functools.partial(run.train_and_evaluate, faults=Faults({boundary!r}, {count}))
+sys.argv = ["experiments.rad_sweep"] + sys.argv[1:]
+runpy.run_module("experiments.rad_sweep", run_name="__main__", alter_sys=True)
+"""
+"""The entry point with a kill at the ``count``-th time the run reaches ``boundary``."""
 
 
-def _env(fault=None):
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop(FAULT_ENV, None)
-    if fault:
-        env[FAULT_ENV] = fault
-    return env
+def _cmd(work, cache, fault=None):
+    args = [f"--workdir={work}", f"--cache_dir={cache}", *ARGS]
+    if fault is None:
+        return [sys.executable, "-m", "experiments.rad_sweep", *args]
+    boundary, _, count = fault.partition(":")
+    return [sys.executable, "-c", FAULTY.format(boundary=boundary, count=int(count or 1)), *args]
+
+
+def _env():
+    return dict(os.environ, JAX_PLATFORMS="cpu")
 
 
 def _run(work, cache, *extra, fault=None):
     return subprocess.run(
-        [*_cmd(work, cache), *extra], cwd=REPO, env=_env(fault), capture_output=True, text=True, timeout=600
+        [*_cmd(work, cache, fault), *extra], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600
     )
 
 

@@ -163,7 +163,6 @@ def workers(tmp_path_factory):
     (sandbox / "results").mkdir()
     (sandbox / "results" / "results.parquet").write_bytes(b"PAR1 not a parquet file")
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
-    env.pop("SPARSE_RNN_FAULT", None)
     procs = {
         m: subprocess.Popen(
             [sys.executable, "-c", WORKER, m],

@@ -24,9 +24,6 @@ from tests.conftest import REPO, SHARED
 NAN_CHANCE = {"ah"}  # behaviour cloning: judged by environment scores, no chance loss
 MNIST_IDX = SHARED / "data" / "mnist"
 MNIST = f"idx:{MNIST_IDX}" if MNIST_IDX.is_dir() else "embedded"
-SIZES = {"train_size": 24, "val_size": 8, "test_size": 8}
-GENERATED = ("teacher", "recall", "parity", "sines", "prototypes", "modcount", "lds", "recent_set")
-GENERATED += ("moving_average", "markov")
 DESCRIPTOR_KEYS = {"name", "input_dim", "output_dim", "seq_len", "loss", "chance_loss", "train_size"}
 
 
@@ -68,52 +65,22 @@ def adroit_dataset(tmp_path_factory):
 
 
 def _tiny(case: str, request, tmp_path):
-    """(task name, a tiny config) of a test case."""
+    """(task name, a tiny config) of a test case: the task's ``TaskDef.tiny`` variant, with the data this machine
+    holds where the task reads local data (MNIST digits, a collected Adroit dataset, an npz file per loss kind)."""
     name, _, variant = case.partition("-")
-    replace = dataclasses.replace
-    default = get_task(name).config_type()
-    if name == "rad":
-        return name, replace(default, mnist_source=MNIST, images_per_sequence=3, image_size=6, cache_dir="", **SIZES)
+    task = get_task(name)
+    fields = {f.name for f in dataclasses.fields(task.config_type)}
+    values = dict(task.tiny[variant])
+    if "mnist_source" in fields:
+        values["mnist_source"] = MNIST
     if name == "ah":
-        dataset_id = request.getfixturevalue("adroit_dataset")
-        sizes = {"train_size": 2, "val_size": 1, "test_size": 1}
-        return name, replace(default, dataset_id=dataset_id, download=False, eval_episodes=0, **sizes)
-    if name == "reber":
-        return name, replace(default, variant=variant, max_len=16, **SIZES)
-    if name == "adding":
-        return name, replace(default, seq_len=10, **SIZES)
-    if name == "copy":
-        return name, replace(default, num_symbols=4, length=2, delay=3, **SIZES)
-    if name == "mackey_glass":
-        return name, replace(default, seq_len=12, burn_in=50, **SIZES)
-    if name == "narma":
-        return name, replace(default, seq_len=20, washout=3, **SIZES)
-    if name == "smnist":
-        return name, replace(default, mnist_source=MNIST, permuted=variant == "permuted", **SIZES)
+        values["dataset_id"] = request.getfixturevalue("adroit_dataset")
     if name == "npz":
-        return name, replace(default, data=_npz_file(tmp_path, variant))
-    if name in GENERATED:
-        return name, replace(default, **SIZES)
-    raise AssertionError(f"task {name!r} has no tiny config in {__file__}: add one")
+        values["data"] = _npz_file(tmp_path, variant)
+    return name, dataclasses.replace(task.config_type(), **values)
 
 
-CASES = [
-    "rad",
-    "ah",
-    "reber-next_symbol",
-    "reber-classification",
-    "adding",
-    "copy",
-    "mackey_glass",
-    "narma",
-    "smnist-rows",
-    "smnist-permuted",
-    "npz-ce",
-    "npz-ce_steps",
-    "npz-mse",
-    "npz-bce",
-    *GENERATED,
-]
+CASES = [f"{name}-{variant}" if variant else name for name in TASKS for variant in get_task(name).tiny]
 ENGINE_TASK = {  # npz variant -> the engine task its loss and label shape pick
     "ce": "last_step_classification_score",
     "ce_steps": "masked_classification_score",
@@ -122,8 +89,9 @@ ENGINE_TASK = {  # npz variant -> the engine task its loss and label shape pick
 }
 
 
-def test_every_registered_task_has_a_case():
+def test_every_registered_task_has_a_case_and_a_descriptor():
     assert {c.partition("-")[0] for c in CASES} == set(TASKS)
+    assert all(get_task(name).descriptor is not None and get_task(name).tiny for name in TASKS)
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -158,14 +126,13 @@ def test_dims_load_batch_score_chance_descriptor(case, request, tmp_path):
         math.isfinite(task.chance_loss) and task.chance_loss > 0 or (name in NAN_CHANCE and np.isnan(task.chance_loss))
     )
 
-    module = sys.modules[TASKS[name]]
-    desc = module.descriptor(config, data)
+    desc = task_def.descriptor(config, data)
     assert set(desc) == DESCRIPTOR_KEYS and desc["name"] == task.name
     assert (desc["input_dim"], desc["output_dim"], desc["seq_len"]) == (*dims, batch.x.shape[1])
     assert desc["train_size"] == n and desc["loss"] in base.LOSSES and math.isfinite(desc["chance_loss"])
     if name not in NAN_CHANCE:
         assert desc["chance_loss"] == pytest.approx(task.chance_loss, rel=1e-5)
-        assert module.descriptor(config)["chance_loss"] == pytest.approx(task.chance_loss, rel=1e-5)
+        assert task_def.descriptor(config)["chance_loss"] == pytest.approx(task.chance_loss, rel=1e-5)
     if name == "npz":
         assert task.score.__name__ == ENGINE_TASK[case.partition("-")[2]]
         assert data.info["npz"]["sha256"] == npz_task.file_sha256(config.data)

@@ -36,6 +36,7 @@ itself (grouped k-fold on the task's models).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from typing import Callable
 
@@ -418,40 +419,26 @@ def return_scores(
     return out
 
 
-def leave_one_out(
-    frame: pd.DataFrame,
-    *,
-    by: str = "family",
-    trees: int = LOTO_TREES,
-    max_depth: int = DEFAULT_MAX_DEPTH,
-    seed: int = 0,
-    mlp: bool = True,
-    mlp_config: MLPConfig = MLPConfig(),
-    rank: str | None = RANK_TARGET,
-    folds: int = PER_TASK_FOLDS,
-    bootstrap: int = BOOTSTRAP,
-    log: Callable[[str], None] = lambda _s: None,
-) -> dict:
+def holdout_defaults() -> dict:
+    """``holdout_predictions``' keyword arguments at their defaults (by, trees, max_depth, seed, mlp, mlp_config,
+    rank, folds, log)."""
+    params = inspect.signature(holdout_predictions).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def leave_one_out(frame: pd.DataFrame, *, bootstrap: int = BOOTSTRAP, **options) -> dict:
     """The full evaluation (module docstring) of the meta-dataset ``frame`` held out by ``by`` (family or task;
-    >= 2 units) as a JSON-able dict: settings, tasks, units (task -> unit), per_task, summary, returns."""
+    >= 2 units) as a JSON-able dict: settings, tasks, units (task -> unit), per_task, summary, returns.
+    ``options``: ``holdout_predictions``' keyword arguments (``holdout_defaults``)."""
+    settings = {**holdout_defaults(), **options}
+    by, trees, max_depth, seed, folds = (settings[k] for k in ("by", "trees", "max_depth", "seed", "folds"))
     frame = frame.reset_index(drop=True)
     tasks = sorted(frame["task"].unique())
     unit_of = holdout_units(frame, by)
     if len(set(unit_of)) < 2:
         plural = "families" if by == "family" else "tasks"
         raise ValueError(f"leave-one-{by}-out needs at least 2 {plural}, got {len(set(unit_of))}")
-    predictions = holdout_predictions(
-        frame,
-        by=by,
-        trees=trees,
-        max_depth=max_depth,
-        seed=seed,
-        mlp=mlp,
-        mlp_config=mlp_config,
-        rank=rank,
-        folds=folds,
-        log=log,
-    )
+    predictions = holdout_predictions(frame, **settings)
     units = dict(zip(frame["task"].astype(str), unit_of))
     scores = score_groups(groups_of(frame, predictions), bootstrap, seed, units)
     returns = return_scores(
@@ -462,8 +449,8 @@ def leave_one_out(
             "holdout": by,
             "trees": trees,
             "max_depth": max_depth,
-            "mlp": mlp,
-            "rank_target": rank,
+            "mlp": settings["mlp"],
+            "rank_target": settings["rank"],
             "per_task_folds": folds,
             "per_task_groups": "identical feature rows (a named config's seeds) are one group",
             "bootstrap": bootstrap,

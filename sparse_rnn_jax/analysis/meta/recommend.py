@@ -399,39 +399,13 @@ def train_top(
 
 
 def validate(
-    rec: dict,
-    data_path: str | None,
-    workdir: str | Path | None = None,
-    *,
-    top_k: int = DEFAULT_TOP_K,
-    seeds: int = DEFAULT_SEEDS,
-    epochs: int | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    seed: int = 0,
-    loss: str = "",
-    task: str = "npz",
-    task_config=None,
-    log: Callable[[str], None] = print,
-    progress: bool = False,
-) -> dict:
+    rec: dict, data_path: str | None, workdir: str | Path | None = None, *, top_k: int = DEFAULT_TOP_K, **options
+):
     """Trains the chosen candidates (``chosen_for_validation``: the top-k, balanced and dense) x ``seeds`` as one
-    population (``train_candidates``) on the npz task ``data_path`` or the registered ``task``."""
-    return train_candidates(
-        rec,
-        chosen_for_validation(rec, top_k),
-        data_path,
-        workdir,
-        seeds=seeds,
-        epochs=epochs,
-        batch_size=batch_size,
-        seed=seed,
-        loss=loss,
-        task=task,
-        task_config=task_config,
-        log=log,
-        progress=progress,
-        prefix="recommend_validate_",
-    )
+    population (``train_candidates``, which takes ``options``: seeds, epochs, batch_size, seed, loss, task,
+    task_config, log, progress) on the npz task ``data_path`` or the registered ``task``."""
+    options = {"prefix": "recommend_validate_", **options}
+    return train_candidates(rec, chosen_for_validation(rec, top_k), data_path, workdir, **options)
 
 
 def _mean_ci(values: np.ndarray) -> tuple[float, float, float]:

@@ -102,6 +102,19 @@ against a random policy, 100 x (R - random) / (expert - random) (``baseline``); 
 offers it for ``experiments.recommend --validate`` and ``--race``."""
 
 
+def unavailable(config: AdroitTaskConfig) -> str | None:
+    """Why this machine cannot run ``config`` (``TaskDef.unavailable``): the Adroit stack is not installed, or the
+    dataset is not in the local Minari store and ``download`` is off; None when it can."""
+    missing = missing_packages()
+    if missing:
+        return f"the Adroit stack is not installed: {', '.join(missing)}"
+    from sparse_rnn_jax.tasks.adroit.minari_sequences import local_dataset_path
+
+    if not config.download and not (local_dataset_path(config.dataset_id) / "data").is_dir():
+        return f"no local Minari dataset {config.dataset_id}; collect one offline with experiments.collect_minari"
+    return None
+
+
 TASK = TaskDef(
     name="ah",
     config_type=AdroitTaskConfig,
@@ -110,4 +123,7 @@ TASK = TaskDef(
     after_training=lazy("sparse_rnn_jax.tasks.adroit.task", "score_models"),
     keeps_final_params=lambda config: config.eval_episodes > 0,
     check=check_stack,
+    descriptor=descriptor,
+    unavailable=unavailable,
+    tiny={"": {"download": False, "eval_episodes": 0, "train_size": 2, "val_size": 1, "test_size": 1}},
 )

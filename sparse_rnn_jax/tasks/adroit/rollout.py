@@ -374,24 +374,10 @@ def summarise(results: EpisodeResults, env_id: str) -> dict[str, np.ndarray]:
     }
 
 
-def score_population(
-    family: str,
-    params: Mapping[str, Any],
-    masks: Mapping[str, Any],
-    activation: str | Sequence[str],
-    env_id: str,
-    episodes: int = 100,
-    seed: int = 0,
-    max_steps: int = 200,
-    obs_normaliser: ObsNormaliser = None,
-    **kwargs,
-) -> dict[str, np.ndarray]:
+def score_population(family: str, params, masks, activation, env_id: str, *args, **kwargs) -> dict[str, np.ndarray]:
     """Scores every model of a population in ``env_id``: {eval_return_mean, eval_return_std,
     eval_success_rate, d4rl_score}, each f64[P]. Arguments as in ``rollout_population``."""
-    results = rollout_population(
-        family, params, masks, activation, env_id, episodes, seed, max_steps, obs_normaliser, **kwargs
-    )
-    return summarise(results, env_id)
+    return summarise(rollout_population(family, params, masks, activation, env_id, *args, **kwargs), env_id)
 
 
 def rollout_policy(

@@ -19,7 +19,7 @@ import numpy as np
 
 from sparse_rnn_jax.core.chance import constant_predictor_loss
 from sparse_rnn_jax.core.rng import rng as core_rng
-from sparse_rnn_jax.tasks.base import SPLITS, TaskDef, check_int, descriptor_dict, task_field, train_arrays
+from sparse_rnn_jax.tasks.base import SPLITS, TINY_SIZES, TaskDef, check_int, descriptor_dict, task_field, train_arrays
 
 KINDS: dict[str, str] = {"regression": "mse", "steps": "ce", "last": "ce", "multilabel": "bce"}
 """Output kind -> loss kind."""
@@ -129,7 +129,16 @@ class Family:
         return TaskData(engine_task(self.name, self.kind, x, y, chance), train, val, {self.name: params})
 
     def task(self) -> TaskDef:
-        return TaskDef(name=self.name, config_type=self.config_type, dims=self.dims, load=self.load)
+        """The family's registered task: the family itself is its ``generator`` (the zoo samples instances)."""
+        return TaskDef(
+            name=self.name,
+            config_type=self.config_type,
+            dims=self.dims,
+            load=self.load,
+            descriptor=self.descriptor,
+            generator=self,
+            tiny={"": TINY_SIZES},
+        )
 
 
 def sample_values(ranges: Mapping[str, tuple], u: np.ndarray) -> dict:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sparse_rnn_jax.tasks.base import TaskDef, descriptor_dict, lazy, task_field
+from sparse_rnn_jax.tasks.base import TINY_SIZES, TaskDef, descriptor_dict, lazy, task_field
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "sparse_rnn_jax", "rad")
 
@@ -72,4 +72,6 @@ TASK = TaskDef(
     dims=dims,
     load=lazy("sparse_rnn_jax.tasks.rad.task", "load"),
     check=check,
+    descriptor=descriptor,
+    tiny={"": {"images_per_sequence": 3, "image_size": 6, "cache_dir": "", **TINY_SIZES}},
 )

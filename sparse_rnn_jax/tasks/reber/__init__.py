@@ -10,7 +10,7 @@ import dataclasses
 import math
 from typing import Any
 
-from sparse_rnn_jax.tasks.base import TaskDef, descriptor_dict, lazy, task_field
+from sparse_rnn_jax.tasks.base import TINY_SIZES, TaskDef, descriptor_dict, lazy, task_field
 from sparse_rnn_jax.tasks.reber.grammar import CORRUPTIONS, DEFAULT_MAX_LEN, VARIANTS, ReberConfig
 
 
@@ -67,4 +67,6 @@ TASK = TaskDef(
     config_type=ReberTaskConfig,
     dims=lambda config: config.grammar_config().dims,
     load=lazy("sparse_rnn_jax.tasks.reber.task", "load"),
+    descriptor=descriptor,
+    tiny={v: {"variant": v, "max_len": 16, **TINY_SIZES} for v in ("next_symbol", "classification")},
 )
