@@ -474,6 +474,16 @@ def _run_scale(run) -> tuple[str, str]:
     )
 
 
+def _over_seed_sets(per_set: Sequence[pd.Series], names: Sequence[str], csv: Path, title: str, lead: str) -> list[str]:
+    """The markdown (and ``csv``) of each finding's verdict per seed set and over every set (``combined_verdict``):
+    ``per_set`` holds one verdict Series per set, indexed by the finding."""
+    both = pd.concat(per_set, axis=1, keys=names)
+    both["verdict over every seed set"] = [combined_verdict(r.dropna().tolist()) for _, r in both.iterrows()]
+    both = both.reset_index()
+    both.to_csv(csv, index=False)
+    return [title, "", lead, "", markdown(both, ["question"] + list(names) + ["verdict over every seed set"]), ""]
+
+
 def _fig1_section(runs: Sequence, out: Path, sensitivity=None) -> list[str]:
     """The Fig. 1 questions asked of every seed set in ``runs`` (each a finished named-configuration sweep), their
     combined verdicts, curves per set, and the ``sensitivity`` run's answers labelled as such."""
@@ -533,18 +543,13 @@ def _fig1_section(runs: Sequence, out: Path, sensitivity=None) -> list[str]:
             per_set.append(tests.set_index("question")["verdict"])
             names.append(name)
     if len(per_set) >= 1:
-        both = pd.concat(per_set, axis=1, keys=names)
-        both["verdict over every seed set"] = [combined_verdict(r.dropna().tolist()) for _, r in both.iterrows()]
-        both = both.reset_index()
-        both.to_csv(out / "fig1_verdicts.csv", index=False)
-        md += [
+        md += _over_seed_sets(
+            per_set,
+            names,
+            out / "fig1_verdicts.csv",
             f"### The Fig. 1 findings over {len(names)} seed set(s)",
-            "",
             "A finding reproduces only when it holds on every seed set:",
-            "",
-            markdown(both, ["question"] + names + ["verdict over every seed set"]),
-            "",
-        ]
+        )
     return md
 
 
@@ -624,18 +629,13 @@ def _ah_section(runs: Sequence, out: Path) -> list[str]:
         )
         md += [f"![Adroit Hammer named configurations {name}](figures/{fig.name})", ""]
     if len(per_set) > 1:
-        both = pd.concat(per_set, axis=1, keys=names)
-        both["verdict over every seed set"] = [combined_verdict(r.dropna().tolist()) for _, r in both.iterrows()]
-        both = both.reset_index()
-        both.to_csv(out / "ah_verdicts.csv", index=False)
-        md += [
+        md += _over_seed_sets(
+            per_set,
+            names,
+            out / "ah_verdicts.csv",
             f"### The Adroit Hammer findings over {len(names)} seed sets",
-            "",
             f"{PAPER_AH_BEST} against each configuration; a finding reproduces only when it holds on every seed set:",
-            "",
-            markdown(both, ["question"] + names + ["verdict over every seed set"]),
-            "",
-        ]
+        )
     return md
 
 
