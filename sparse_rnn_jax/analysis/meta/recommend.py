@@ -364,38 +364,12 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
-def train_top(
-    rec: dict,
-    data_path: str | None,
-    workdir: str | Path | None = None,
-    *,
-    k: int = 1,
-    seeds: int = DEFAULT_SEEDS,
-    epochs: int | None = None,
-    seed: int = 0,
-    loss: str = "",
-    task: str = "npz",
-    task_config=None,
-    log: Callable[[str], None] = print,
-    progress: bool = False,
-) -> dict:
+def train_top(rec: dict, data_path: str | None, workdir: str | Path | None = None, *, k: int = 1, **options) -> dict:
     """Trains the ``k`` best-ranked candidates x ``seeds`` as one population on the npz task ``data_path`` (or the
-    registered ``task`` with ``task_config``) in ``workdir`` and returns ``train_candidates``' dict."""
-    return train_candidates(
-        rec,
-        rec["candidates"][:k],
-        data_path,
-        workdir,
-        seeds=seeds,
-        epochs=epochs,
-        seed=seed,
-        loss=loss,
-        task=task,
-        task_config=task_config,
-        log=log,
-        progress=progress,
-        prefix="recommend_top_",
-    )
+    registered ``task`` with ``task_config``) in ``workdir`` and returns ``train_candidates``' dict (``options``:
+    its options: seeds, epochs, seed, loss, task, task_config, log, progress)."""
+    options = {"prefix": "recommend_top_", **options}
+    return train_candidates(rec, rec["candidates"][:k], data_path, workdir, **options)
 
 
 def validate(
@@ -421,20 +395,15 @@ def train_candidates(
     data_path: str | None,
     workdir: str | Path | None = None,
     *,
-    seeds: int = DEFAULT_SEEDS,
-    epochs: int | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    seed: int = 0,
-    loss: str = "",
-    task: str = "npz",
-    task_config=None,
     log: Callable[[str], None] = print,
     progress: bool = False,
     prefix: str = "recommend_",
+    **training,
 ) -> dict:
     """Trains ``chosen`` candidates x ``seeds`` as one population on the npz task ``data_path`` (or the registered
     ``task`` with ``task_config``) in ``workdir`` (default: a new ``<prefix>*`` folder in the current directory) for
-    ``epochs`` (default: the zoo's) and returns {"workdir", "command" (reruns it), "chance_loss", "epochs", "rows":
+    ``epochs`` (default: the zoo's); ``training``: ``training_config``'s options (seeds, epochs, batch_size, seed,
+    loss, task, task_config). Returns {"workdir", "command" (reruns it), "chance_loss", "epochs", "rows":
     [{rank, config, seeds, predicted_min_loss, actual_mean, actual_lo, actual_hi, actual_min_val_loss}],
     "spearman", "spearman_loss", "scored_by", "return_baseline"} (losses / chance but ``actual_min_val_loss``, raw).
 
@@ -454,21 +423,9 @@ def train_candidates(
     from sparse_rnn_jax.tasks.command import sweep_command
     from sparse_rnn_jax.tasks.run import train_and_evaluate
 
-    epochs = epochs or zoo_epochs(rec)
+    epochs = training.pop("epochs", None) or zoo_epochs(rec)
     workdir = workdir or tempfile.mkdtemp(prefix=prefix, dir=".")
-    texts = [c["spec"] for c in chosen]
-    config = training_config(
-        rec,
-        texts,
-        data_path,
-        seeds=seeds,
-        epochs=epochs,
-        batch_size=batch_size,
-        seed=seed,
-        loss=loss,
-        task=task,
-        task_config=task_config,
-    )
+    config = training_config(rec, [c["spec"] for c in chosen], data_path, epochs=epochs, **training)
     result = train_and_evaluate(config, workdir, log=log, progress=progress)
     chance = chance_of(result.record.get("chance_loss"), rec["task"].get("chance_loss"))
     models = final_per_model(read_results([workdir])).assign(chance_loss=chance)
