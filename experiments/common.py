@@ -277,7 +277,7 @@ def print_help(doc: str | None) -> None:
 
 def run(main: Callable[[list[str]], Any]) -> None:
     """``absl.app.run`` whose flag errors (unknown flag, bad value, missing flagfile) are one line, exit 2, and
-    whose ``--help`` lists the entry's flags by group. Library INFO logs (orbax's per-save lines) are hidden
+    whose ``--help`` lists the entry's flags by group. Library INFO logs are hidden
     unless ``--verbosity`` asks for them; Python warnings print as one line (``warning: ...``)."""
     if any(a in ("-h", "-help", "--help", "--helpshort", "-?") for a in sys.argv[1:]):
         print_help(sys.modules["__main__"].__doc__)

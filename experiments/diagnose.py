@@ -3,9 +3,9 @@
   python -m experiments.diagnose --workdir=runs/w --out=runs/w/diagnostics [--max_lag=50] [--sequences=32]
   python -m experiments.diagnose --workdir=runs/w --out=DIR --init_only     # initial weights only
 
-The run's config, task data and chunks are reloaded from its run.json (``tasks.run.load_run``). Each model is
+The run's config, task data and chunks are reloaded from its run.json (``run.train.load_run``). Each model is
 measured at its initial weights (drawn from its seed, as the sweep drew them) and, unless ``--init_only``, at its
-trained weights (the sweep must have run with ``--save_final_params``); the inputs are the first ``--sequences``
+trained weights (each chunk's final checkpoint, which every sweep keeps); the inputs are the first ``--sequences``
 validation sequences (a padded sequence, per the task's step mask, ends at its own last valid step). With
 ``--init_only`` the sweep need not have finished (its run.json is enough). Writes into --out:
   gradient_scales.parquet   model_id, weights ("initial" | "trained"), lag, scale
@@ -58,9 +58,9 @@ def main(argv):
 
     from sparse_rnn_jax.analysis.figures import gradient_scales_figure
     from sparse_rnn_jax.engine.workdir import write_parquet_atomic
+    from sparse_rnn_jax.run.train import RunError, load_run
     from sparse_rnn_jax.studies.gradient_scales import input_steps, measure_run
     from sparse_rnn_jax.studies.pruning.run import missing_final_params
-    from sparse_rnn_jax.tasks.run import RunError, load_run
 
     try:
         run = load_run(
@@ -69,12 +69,13 @@ def main(argv):
             data_overrides={"cache_dir": FLAGS.cache_dir} if FLAGS.cache_dir else None,
         )
         data = run.task_data()
+        missing = [] if FLAGS.init_only else missing_final_params(run)
     except RunError as e:
         common.fail(str(e))
-    if not FLAGS.init_only and missing_final_params(run):
+    if missing:
         common.fail(
-            f"--workdir {run.workdir}: no saved final weights for chunk(s) {', '.join(missing_final_params(run)[:3])}; "
-            "rerun the sweep with --save_final_params, or use --init_only"
+            f"--workdir {run.workdir}: its manifest names no final checkpoint (trained weights) for chunk(s) "
+            f"{', '.join(missing[:3])}; rerun the sweep to finish them, or use --init_only"
         )
     steps = input_steps(data)
     if FLAGS["max_lag"].present and FLAGS.max_lag > steps:  # the default stops at the sequence's end

@@ -1,11 +1,11 @@
 """Magnitude-prunes every trained model of a finished sweep, evaluates it, fine-tunes it briefly, evaluates again.
 
-  python -m experiments.rad_sweep --flagfile=experiments/flags/rad_smoke.flags --save_final_params --workdir=runs/w
+  python -m experiments.rad_sweep --flagfile=experiments/flags/rad_smoke.flags --workdir=runs/w
   python -m experiments.prune --workdir=runs/w [--fractions=0.1,0.2,...,1.0] [--scopes=global,per_block,hidden] \\
       [--finetune_steps=200] [--out=runs/w]
 
-The sweep must have kept its final weights (``--save_final_params``; ah_sweep keeps them when it scores). Its
-config, task data, members and chunks are reloaded from the workdir's run.json (``tasks.run.load_run``). Every model
+The trained weights are each chunk's final checkpoint, which every sweep keeps. Its
+config, task data, members and chunks are reloaded from the workdir's run.json (``run.train.load_run``). Every model
 is pruned one-shot at every (scope, fraction) (``sparse_rnn_jax/studies/pruning``); all variants of a chunk train as
 one vmapped population. Writes into --out (default: the workdir, where ``experiments.analyze`` finds it):
   pruning.parquet           one row per (model, scope, fraction), scope "none" = the unpruned control
@@ -85,19 +85,19 @@ def main(argv):
     common.check_no_positional(argv)
     fractions, scopes = _validate()
     from sparse_rnn_jax.analysis.pruning_report import write_pruning_outputs
+    from sparse_rnn_jax.run.train import RunError, load_run
     from sparse_rnn_jax.studies.pruning.finetune import FinetuneConfig
     from sparse_rnn_jax.studies.pruning.run import missing_final_params, prune_run
-    from sparse_rnn_jax.tasks.run import RunError, load_run
 
     try:
         run = load_run(FLAGS.workdir, data_overrides={"cache_dir": FLAGS.cache_dir} if FLAGS.cache_dir else None)
+        missing = missing_final_params(run)
     except RunError as e:
         common.fail(str(e))
-    missing = missing_final_params(run)
     if missing:
         common.fail(
-            f"--workdir {run.workdir}: no saved final weights for chunk(s) {', '.join(missing[:3])}; "
-            "rerun the sweep with --save_final_params (and --overwrite)"
+            f"--workdir {run.workdir}: its manifest names no final checkpoint (trained weights) for chunk(s) "
+            f"{', '.join(missing[:3])}; rerun the sweep to finish them"
         )
     print(run.describe(), file=sys.stderr)
     train = run.config.train

@@ -172,7 +172,7 @@ def _any_task(targets: list[float], lrs: list[float]) -> None:
     if trains and workdir is None:
         common.check_path("workdir", ".", "dir")  # the default: a new folder here
     from sparse_rnn_jax.analysis.meta import recommend
-    from sparse_rnn_jax.tasks.run import RunError
+    from sparse_rnn_jax.run.train import RunError
 
     try:
         if FLAGS.task:
@@ -306,7 +306,7 @@ def main(argv):
             common.fail(str(e))
         if FLAGS.train_top:
             from sparse_rnn_jax.analysis.candidates import train_top_candidates
-            from sparse_rnn_jax.tasks.run import RunError
+            from sparse_rnn_jax.run.train import RunError
 
             try:
                 out["trained"] = train_top_candidates(

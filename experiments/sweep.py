@@ -88,7 +88,7 @@ def run_task(task: str, argv) -> None:
     from sparse_rnn_jax.analysis.summary import sweep_summary
     from sparse_rnn_jax.engine.sweep import SweepInterrupted
     from sparse_rnn_jax.engine.workdir import LOG_FILE, SCORES_FILE, read_parquet
-    from sparse_rnn_jax.tasks.run import RunError, train_and_evaluate
+    from sparse_rnn_jax.run.train import RunError, train_and_evaluate
 
     workdir_path = sweep_flags.workdir_path()
     local = "://" not in workdir_path and jax.process_index() == 0
@@ -124,11 +124,11 @@ def run_task(task: str, argv) -> None:
 
 
 def print_plan(config) -> None:
-    """--plan: the run's plan (``tasks.plan``) as text, or one JSON object with --json; nothing is written."""
+    """--plan: the run's plan (``run.estimate``) as text, or one JSON object with --json; nothing is written."""
     import json
 
-    from sparse_rnn_jax.tasks.plan import plan_run, plan_text
-    from sparse_rnn_jax.tasks.run import RunError
+    from sparse_rnn_jax.run.estimate import plan_run, plan_text
+    from sparse_rnn_jax.run.train import RunError
 
     log = common.logger()
     try:

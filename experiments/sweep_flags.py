@@ -2,7 +2,7 @@
 them into a ``RunConfig``.
 
 Groups (absl lists them under this module's name in ``--help``): the population (``PopulationConfig``), training
-(``SweepConfig``), the run (workdir, overwrite, progress, precision, multi-process) and the task's data (its config
+(``TrainConfig``), the run (workdir, overwrite, progress, precision, multi-process) and the task's data (its config
 dataclass). With several tasks defined (``experiments.sweep``), a data flag shared by tasks with different
 defaults has no default of its own: each task then uses its own; ``--help`` lists the shared data flags, then each
 task's own.
@@ -17,9 +17,9 @@ from collections import Counter
 from absl import flags
 
 from experiments import common
-from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
+from sparse_rnn_jax.engine.config import PopulationConfig, TrainConfig
+from sparse_rnn_jax.run.config import MATMUL_PRECISIONS, RunConfig
 from sparse_rnn_jax.tasks.registry import get_task
-from sparse_rnn_jax.tasks.run_config import MATMUL_PRECISIONS, RunConfig
 
 FLAGS = flags.FLAGS
 
@@ -93,7 +93,7 @@ RUN_FLAGS = [
     "process_id",
 ]
 POPULATION_FLAGS = common.define_dataclass_flags(PopulationConfig)
-TRAIN_FLAGS = common.define_dataclass_flags(SweepConfig)
+TRAIN_FLAGS = common.define_dataclass_flags(TrainConfig)
 TASK_FLAGS: dict[str, list[str]] = {}
 
 
@@ -169,7 +169,7 @@ def run_config(task: str) -> RunConfig:
     }
     data = dataclasses.replace(data, **home) if home else data
     population = common.dataclass_from_flags(PopulationConfig)
-    train = common.dataclass_from_flags(SweepConfig)
+    train = common.dataclass_from_flags(TrainConfig)
     try:
         return RunConfig(task, data, population, train, FLAGS.matmul_precision)
     except ValueError as e:

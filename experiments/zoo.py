@@ -84,8 +84,8 @@ def main(argv):
     zoo = common.dataclass_from_flags(ZooConfig)
     log = lambda s: print(s, flush=True)  # noqa: E731
     if FLAGS.plan:
+        from sparse_rnn_jax.run.train import RunError
         from sparse_rnn_jax.studies.zoo import plan_zoo, plan_zoo_text
-        from sparse_rnn_jax.tasks.run import RunError
 
         try:
             print(plan_zoo_text(plan_zoo(zoo, calibrate=FLAGS.calibrate, log=log)))
@@ -93,8 +93,8 @@ def main(argv):
             common.fail(common.flag_error(e))
         return
     from sparse_rnn_jax.engine.sweep import SweepInterrupted
+    from sparse_rnn_jax.run.train import RunError
     from sparse_rnn_jax.studies.zoo import run_zoo
-    from sparse_rnn_jax.tasks.run import RunError
 
     if FLAGS.train:
         try:

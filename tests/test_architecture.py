@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import REPO
 
 PACKAGE = REPO / "sparse_rnn_jax"
-LAYERS = ("core", "models", "engine", "tasks", "studies", "analysis")
+LAYERS = ("core", "models", "engine", "tasks", "run", "studies", "analysis")
 CORE_THIRD_PARTY = {"numpy"}
 STDLIB_OK = {"__future__", "dataclasses", "math", "typing", "collections", "functools", "itertools", "warnings"}
 

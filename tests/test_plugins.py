@@ -49,15 +49,15 @@ def plugins(monkeypatch, tmp_path):
 def test_a_plugin_task_and_family_train_resume_and_summarise(plugins, tmp_path):
     echo, elman_module = plugins
     from sparse_rnn_jax.analysis.summary import sweep_summary
-    from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
+    from sparse_rnn_jax.engine.config import PopulationConfig, TrainConfig
     from sparse_rnn_jax.engine.results import final_per_model
+    from sparse_rnn_jax.run.config import RunConfig
+    from sparse_rnn_jax.run.train import load_run, train_and_evaluate
     from sparse_rnn_jax.studies.zoo import task_descriptor
-    from sparse_rnn_jax.tasks.run import load_run, train_and_evaluate
-    from sparse_rnn_jax.tasks.run_config import RunConfig
 
     data = dataclasses.replace(echo.EchoConfig(), **echo.TASK.tiny[""])
     population = PopulationConfig(num_models=0, budget=300.0, configs=("elman",), config_repeats=2, config_lr=1e-2)
-    config = RunConfig("echo", data, population, SweepConfig(epochs=2, batch_size=8, max_buckets=1))
+    config = RunConfig("echo", data, population, TrainConfig(epochs=2, batch_size=8, max_buckets=1))
     quiet = dict(log=lambda m: None, progress=False, tensorboard=False)
     precision = jax.config.jax_default_matmul_precision
     result = train_and_evaluate(config, tmp_path / "run", **quiet)

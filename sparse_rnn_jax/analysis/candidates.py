@@ -217,13 +217,13 @@ def train_top_candidates(
     the task, data and training of the predictor's first run, into ``workdir``; returns {"workdir", "command"
     (reruns it), "epochs", "rows": [{rank, config, seeds, predicted_min_val_loss, actual_mean, actual_lo,
     actual_hi}]} (raw minimum validation losses, as a sweep prints them). A ValueError when no run of the
-    predictor can be read; ``tasks.run.RunError`` before any work on bad input."""
+    predictor can be read; ``run.train.RunError`` before any work on bad input."""
     import dataclasses
 
     from sparse_rnn_jax.analysis.tables import t_interval
     from sparse_rnn_jax.engine.results import final_per_model
-    from sparse_rnn_jax.tasks.command import specs_config, sweep_command
-    from sparse_rnn_jax.tasks.run import train_and_evaluate
+    from sparse_rnn_jax.run.command import specs_config, sweep_command
+    from sparse_rnn_jax.run.train import train_and_evaluate
 
     base = _first_run_config(rec["predictor"].get("runs", []))
     if base is None:
@@ -282,7 +282,7 @@ def trained_text(trained: dict) -> str:
 
 def _first_run_config(runs: Sequence[str]):
     """The RunConfig of the first readable run of ``runs`` (None when none can be read)."""
-    from sparse_rnn_jax.tasks.run import RunError, load_run
+    from sparse_rnn_jax.run.train import RunError, load_run
 
     for run in runs:
         try:
@@ -298,7 +298,7 @@ def predictor_command(base, text: str, seeds: int, root: str, name: str) -> str:
     import dataclasses
     import re
 
-    from sparse_rnn_jax.tasks.command import specs_config, sweep_command
+    from sparse_rnn_jax.run.command import specs_config, sweep_command
 
     train = dataclasses.replace(base.train, max_models_per_chunk=0)
     config = specs_config(

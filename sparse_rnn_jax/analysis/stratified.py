@@ -212,8 +212,8 @@ def run_population_counts(workdir) -> dict[Stratum, int] | None:
     """The drawn population's networks per stratum of a stratified run (rebuilt from its run.json: the draw is
     deterministic from the recorded config), None for a run that trained its whole draw."""
     from sparse_rnn_jax.engine.members import stratified_members
-    from sparse_rnn_jax.tasks.run import read_record
-    from sparse_rnn_jax.tasks.run_config import RunConfig
+    from sparse_rnn_jax.run.config import RunConfig
+    from sparse_rnn_jax.run.train import read_record
 
     record = read_record(workdir)
     if not record or "config" not in record:

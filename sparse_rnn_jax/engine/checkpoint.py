@@ -3,13 +3,15 @@ verified against the manifest, and the commit that ties them together.
 
 Write protocol (``SweepLedger``; one commit per finished epoch of a chunk, and one per mid-epoch stop):
 
-  1. last epoch with ``save_final_params``: the chunk's trained weights -> final_params/<chunk>
-  2. results.parquet rewritten with the epoch's rows (temporary file, flush, rename)
-  3. the chunk's TrainState -> checkpoints/ckpt-<n>.npz (the same way), and the sha256 of its arrays
-  4. manifest.json (the same way): per chunk its model ids, committed epochs and the sha256 of its rows; the
+  1. results.parquet rewritten with the epoch's rows (temporary file, flush, rename)
+  2. the chunk's TrainState -> checkpoints/ckpt-<n>.npz (the same way), and the sha256 of its arrays
+  3. manifest.json (the same way): per chunk its model ids, committed epochs and the sha256 of its rows; the
      sha256 of results.parquet; the two latest checkpoints and each finished chunk's final checkpoint, each with
      the chunk, epoch, step, training-loss sums and array hash. This rename is the commit.
-  5. checkpoint files the manifest no longer names are removed.
+  4. checkpoint files the manifest no longer names are removed.
+
+A finished chunk's final checkpoint is also the one store of its trained weights (``final_arrays``; read through
+``engine.sweep.load_final_params`` by scoring, pruning, ``load_member`` and the gradient-scale study).
 
 A kill at any instant leaves the previous commit intact. On start only what the manifest names is trusted:
 results.parquet is read and checked against it (rows of uncommitted epochs or of model ids outside the plan are
@@ -279,6 +281,34 @@ def manifest_problem(workdir) -> str | None:
     except (OSError, ValueError, UnicodeDecodeError) as e:
         return " ".join(str(e).split())[:120]
     return None
+
+
+def final_entries(workdir) -> dict[str, dict]:
+    """chunk key -> the record of its final checkpoint (file, epoch, step, sha256) for every finished chunk the
+    workdir's manifest names ({} without a manifest). CheckpointError when the manifest is damaged."""
+    path = workdir / MANIFEST_FILE
+    if not path.exists():
+        return {}
+    try:
+        m = json.loads(path.read_bytes().decode())
+        _check_manifest(m)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{MANIFEST_FILE} is unreadable ({' '.join(str(e).split())[:120]})") from None
+    return dict(m["finals"])
+
+
+def final_arrays(workdir, chunk_key: str) -> dict[str, np.ndarray] | None:
+    """The state arrays (``state_arrays``: ``params|k``, ``mu|k``, ``nu|k``, ``count``, ``diverged``) of the finished
+    chunk ``chunk_key`` from the final checkpoint its manifest names (``final_entries``); None when the chunk has
+    none (not finished). CheckpointError when the manifest is damaged or the file does not hash to its recorded
+    value: damaged weights are never returned."""
+    entry = final_entries(workdir).get(chunk_key)
+    if entry is None:
+        return None
+    try:
+        return read_checkpoint(workdir / CHECKPOINTS_DIR / entry["file"], entry["sha256"])
+    except CheckpointError as e:
+        raise CheckpointError(f"the final checkpoint of chunk {chunk_key} ({entry['file']}) is {e}") from None
 
 
 class SweepLedger:

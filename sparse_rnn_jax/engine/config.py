@@ -1,5 +1,5 @@
 """The engine's two configs: which models a sweep trains (``PopulationConfig``) and how it trains them
-(``SweepConfig``). Frozen dataclasses of plain values, validated on construction (a ValueError naming the field);
+(``TrainConfig``). Frozen dataclasses of plain values, validated on construction (a ValueError naming the field);
 their field names are the sweep entry points' flag names and their ``help`` metadata the flags' help. Importing
 this module is cheap (no JAX), so entry points can validate flags before anything heavy loads.
 """
@@ -43,7 +43,7 @@ SWEEP_KINDS: dict[str, str] = {
     "steps_per_call": "count",
     "unroll": "unroll",
 }
-"""The bounds kind (``core.bounds``) of each numeric field of ``SweepConfig``."""
+"""The bounds kind (``core.bounds``) of each numeric field of ``TrainConfig``."""
 PROGRAM_FORMS: tuple[str, ...] = ("auto", "population", "loop")
 """How a chunk's models share a program (``engine.programs.choose_form``)."""
 
@@ -171,7 +171,7 @@ class PopulationConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepConfig:
+class TrainConfig:
     """How a sweep trains.
 
     epochs: passes over the training set.  batch_size: sequences per minibatch (shared by all models).
@@ -180,9 +180,8 @@ class SweepConfig:
     max_models_per_chunk: models per compiled program (memory bound).  steps_per_call: minibatches per
     jitted call (progress and stop granularity).  mask_mode: "exact" or "bernoulli".  unroll: scan unroll.
     compute_dtype: the products' operand dtype (``models.precision``).  program_form: auto, population or loop
-    (``engine.programs.choose_form``).
-    save_final_params: keep each chunk's trained weights in ``WORKDIR/final_params/<chunk key>`` (for
-    environment scoring after training; ``load_final_params``).
+    (``engine.programs.choose_form``). Every run keeps each finished chunk's trained weights in its final
+    checkpoint (``engine.sweep.load_final_params``).
     """
 
     epochs: int = _field(25, "Training epochs.")
@@ -210,10 +209,6 @@ class SweepConfig:
         "How a chunk's models share a compiled program: population (batched: one product for all models), loop "
         "(one model after another through each call's steps, in the same program; equal results to float "
         "rounding), or auto (loop on a CPU with bfloat16 operands, where it measured faster; population elsewhere).",
-    )
-    save_final_params: bool = _field(
-        False,
-        "Keep every chunk's trained weights in WORKDIR/final_params (for experiments.prune and experiments.diagnose).",
     )
 
     def __post_init__(self):

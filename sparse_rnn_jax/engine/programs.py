@@ -20,7 +20,7 @@ import optax
 from sparse_rnn_jax.engine import devices
 from sparse_rnn_jax.engine.config import PROGRAM_FORMS
 from sparse_rnn_jax.engine.population import stack_chunk
-from sparse_rnn_jax.engine.task import Batch, Task, program_key
+from sparse_rnn_jax.engine.task import Batch, Objective, program_key
 from sparse_rnn_jax.models.precision import check_compute_dtype
 from sparse_rnn_jax.models.registry import get_family
 
@@ -48,7 +48,7 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
-def _mean_loss(task: Task, forward, params, masks, batch: Batch) -> jax.Array:
+def _mean_loss(task: Objective, forward, params, masks, batch: Batch) -> jax.Array:
     y = forward(params, masks, batch.x)
     loss_sum, loss_count, _ = task.score(y, batch)
     return jnp.sum(batch.weight * loss_sum) / jnp.maximum(jnp.sum(batch.weight * loss_count), 1e-12)
@@ -140,7 +140,7 @@ def forward_fn(family: str, activation: str, unroll: int = 1, compute_dtype: str
 
 
 def make_train_steps(
-    task: Task,
+    task: Objective,
     family: str,
     activation: str,
     unroll: int = 1,
@@ -176,7 +176,7 @@ def make_train_steps(
     return train_steps
 
 
-def _looped_train_steps(task: Task, step: Callable, per_model_order: bool):
+def _looped_train_steps(task: Objective, step: Callable, per_model_order: bool):
     """``train_steps`` of the "loop" form: one model after another (``jax.lax.map`` over the models), each through
     all the call's minibatch steps before the next, so a model's weights and Adam moments stay in the CPU's caches
     across its steps instead of streaming every model's arrays from memory at every step."""
@@ -202,7 +202,7 @@ def _looped_train_steps(task: Task, step: Callable, per_model_order: bool):
 
 
 def make_evaluate(
-    task: Task,
+    task: Objective,
     family: str,
     activation: str,
     unroll: int = 1,
@@ -246,7 +246,7 @@ def make_evaluate(
 class _ByProgram:
     """A task as a cache key: equal to another task's when they trace to the same programs (``program_key``)."""
 
-    def __init__(self, task: Task):
+    def __init__(self, task: Objective):
         self.task, self.key = task, program_key(task)
 
     def __eq__(self, other) -> bool:
@@ -257,7 +257,7 @@ class _ByProgram:
 
 
 def jitted_programs(
-    task: Task,
+    task: Objective,
     family: str,
     activation: str,
     unroll: int,
@@ -378,7 +378,7 @@ class PopulationProgram:
     the models' arrays live (a sharding along the population axis, ``engine.devices.shardings``); None places them
     on the default device."""
 
-    task: Task
+    task: Objective
     family: str
     activation: str
     unroll: int = 1
@@ -390,7 +390,7 @@ class PopulationProgram:
     sharding: Any = None
 
     @classmethod
-    def for_chunk(cls, chunk, task: Task, train, sharding=None) -> PopulationProgram:
+    def for_chunk(cls, chunk, task: Objective, train, sharding=None) -> PopulationProgram:
         """The program of ``chunk`` (``engine.population.Chunk``) as the sweep config ``train`` trains it."""
         return cls(
             task,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
-from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
+from sparse_rnn_jax.engine.config import PopulationConfig, TrainConfig
 from sparse_rnn_jax.engine.devices import device_memory_bytes
 from sparse_rnn_jax.engine.members import build_members
 from sparse_rnn_jax.engine.population import Chunk, Member, make_chunks, padding_efficiency, resolve_chunk_models
@@ -144,7 +144,7 @@ class RunPlan:
 
 
 def plan_members(
-    members: Sequence[Member], train: SweepConfig, device_count: int = 1, chunk_models: int | None = None
+    members: Sequence[Member], train: TrainConfig, device_count: int = 1, chunk_models: int | None = None
 ) -> RunPlan:
     """The plan of training ``members`` with ``train`` on ``device_count`` devices: at most ``chunk_models``
     models per chunk (default: ``train.max_models_per_chunk``, or, when that is 0, as many as this device's memory
@@ -165,7 +165,7 @@ def plan_members(
 
 def make_run_plan(
     population: PopulationConfig,
-    train: SweepConfig,
+    train: TrainConfig,
     input_dim: int,
     output_dim: int,
     device_count: int = 1,

@@ -28,8 +28,8 @@ from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from sparse_rnn_jax.core.rng import rng as core_rng
-from sparse_rnn_jax.engine.checkpoint import SweepLedger, state_arrays, state_from_arrays, state_leaves
-from sparse_rnn_jax.engine.config import SweepConfig
+from sparse_rnn_jax.engine.checkpoint import SweepLedger, final_arrays, state_arrays, state_from_arrays, state_leaves
+from sparse_rnn_jax.engine.config import TrainConfig
 from sparse_rnn_jax.engine.devices import (
     barrier,
     device_memory_bytes,
@@ -51,8 +51,8 @@ from sparse_rnn_jax.engine.programs import EpochEnd, EpochStop, PopulationProgra
 from sparse_rnn_jax.engine.progress import BAR_FORMAT, SweepEta, step_work
 from sparse_rnn_jax.engine.results import spec_columns
 from sparse_rnn_jax.engine.run_plan import RunPlan, plan_members
-from sparse_rnn_jax.engine.task import Task
-from sparse_rnn_jax.engine.workdir import FINAL_PARAMS_DIR, NO_FAULTS, Faults, absolute, final_params_dir
+from sparse_rnn_jax.engine.task import Objective
+from sparse_rnn_jax.engine.workdir import NO_FAULTS, Faults, absolute
 from sparse_rnn_jax.models.masks import trainable_counts
 from sparse_rnn_jax.models.registry import family_of
 
@@ -67,7 +67,7 @@ def epoch_order(seed: int, epoch: int, n: int, model_id: int | None = None) -> n
     return core_rng(*key).permutation(n).astype(np.int32)
 
 
-def epoch_indices(cfg: SweepConfig, epoch: int, n: int, model_ids: Sequence[int]) -> np.ndarray:
+def epoch_indices(cfg: TrainConfig, epoch: int, n: int, model_ids: Sequence[int]) -> np.ndarray:
     """int32[steps, B] (shared order) or int32[steps, P, B]; the last partial batch is dropped."""
     steps = n // cfg.batch_size
     if cfg.per_model_order:
@@ -84,38 +84,22 @@ def data_size(data: Mapping[str, np.ndarray]) -> int:
     return next(iter(sizes.values()))
 
 
-def _save_final_params(workdir, chunk: Chunk, params) -> None:
-    """Saves a chunk's trained (sharded) weights; every process takes part, orbax writes each shard once."""
-    import orbax.checkpoint as ocp
-
-    path = final_params_dir(workdir, chunk.key)
-    if is_lead():
-        if path.exists():  # a retrained (or extended) chunk writes its weights again
-            path.rmtree()
-        parent = epath.Path(workdir) / FINAL_PARAMS_DIR
-        for p in parent.glob(f"{chunk.key}.orbax-checkpoint-tmp*") if parent.exists() else ():
-            p.rmtree() if p.is_dir() else p.unlink()  # left by a save that was killed
-    barrier("final_params_clear")
-    with ocp.StandardCheckpointer() as ckptr:
-        ckptr.save(absolute(path), dict(params))
-
-
 def load_final_params(workdir: str | Path, chunk: Chunk, mask_mode: str = "exact"):
-    """The trained weights of ``chunk`` saved by a sweep with ``save_final_params``: (params, masks), numpy
-    pytrees with a leading axis over the chunk's real members (ghosts dropped); None if not saved."""
-    import orbax.checkpoint as ocp
-
-    path = final_params_dir(workdir, chunk.key)
-    if not path.exists():
+    """The trained weights of the finished ``chunk`` of a sweep in ``workdir``: (params, masks), numpy pytrees with a
+    leading axis over the chunk's real members (ghosts dropped), read from the chunk's final checkpoint
+    (``engine.checkpoint.final_arrays``, checked against its recorded sha256) and its masks redrawn from the
+    members' seeds; None when the chunk has not finished. ``engine.checkpoint.CheckpointError`` when the manifest
+    or the checkpoint is damaged."""
+    arrays = final_arrays(epath.Path(absolute(workdir)), chunk.key)
+    if arrays is None:
         return None
     _, masks, _ = stack_chunk(chunk, mask_mode)
-    with ocp.StandardCheckpointer() as ckptr:
-        params = ckptr.restore(absolute(path))
     n = len(chunk.members)
-    return {k: np.asarray(v)[:n] for k, v in params.items()}, {k: v[:n] for k, v in masks.items()}
+    params = {k.split("|", 1)[1]: v[:n] for k, v in arrays.items() if k.startswith("params|")}
+    return params, {k: v[:n] for k, v in masks.items()}
 
 
-def chunk_models(members: Sequence[Member], cfg: SweepConfig) -> int:
+def chunk_models(members: Sequence[Member], cfg: TrainConfig) -> int:
     """The sweep's most models per chunk: ``cfg.max_models_per_chunk``, or sized from this device's memory."""
     return resolve_chunk_models(members, cfg.max_models_per_chunk, device_memory_bytes())
 
@@ -129,10 +113,10 @@ raises stops the sweep, which resumes from the commit it has seen."""
 
 def run_sweep(
     plan: RunPlan | Sequence[Member],
-    task: Task,
+    task: Objective,
     train_data: Mapping[str, np.ndarray],
     val_data: Mapping[str, np.ndarray],
-    cfg: SweepConfig,
+    cfg: TrainConfig,
     workdir: str | Path,
     *,
     should_stop: Callable[[], bool] = lambda: False,
@@ -146,7 +130,7 @@ def run_sweep(
     ``cfg.epochs`` epochs (resuming from ``workdir``'s last commit, or continuing a finished run to more epochs)
     and returns the results table (also in ``workdir/results.parquet``). ``on_epoch``: see ``EpochCallback``;
     ``faults``: the write protocol's tests (``engine.workdir.Faults``)."""
-    workdir = absolute(workdir)  # orbax needs absolute paths
+    workdir = absolute(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     mesh = mesh or population_mesh()
     lead = is_lead()
@@ -205,7 +189,7 @@ BYTES_PER_RESULT_ROW = 600
 """Host memory of one results row (47 columns in pandas), rounded up."""
 
 
-def estimate_host_bytes(population, cfg: SweepConfig, input_dim: int, output_dim: int, sample: int = 256) -> dict:
+def estimate_host_bytes(population, cfg: TrainConfig, input_dim: int, output_dim: int, sample: int = 256) -> dict:
     """An estimate of a sweep's host memory from its plan, before any member is built: ``members`` (their specs),
     ``results`` (the table at the last epoch), ``chunk`` (the largest chunk's padded arrays, from the members of a
     ``sample`` of the sampled models and every named configuration) and ``total``; the task's data is not counted."""
@@ -246,8 +230,8 @@ class _ChunkHooks:
     epoch commits, final weights), the results rows, the metrics callback and the progress bar."""
 
     chunk: Chunk
-    task: Task
-    cfg: SweepConfig
+    task: Objective
+    cfg: TrainConfig
     ledger: SweepLedger
     log: Callable[[str], None]
     bar: Any
@@ -317,9 +301,6 @@ class _ChunkHooks:
         self.ledger.faults.reach("before_results")
         state = end.population.state
         final = end.epoch == self.cfg.epochs
-        if final and self.cfg.save_final_params:  # before the commit that marks the chunk complete
-            _save_final_params(self.ledger.workdir, self.chunk, state.params)
-            self.ledger.faults.reach("final_params")
         self.ledger.commit_epoch(self.chunk.key, end.epoch, rows, state_arrays(state, fetch), final)
         barrier("epoch_committed")
         if self.on_epoch is not None:

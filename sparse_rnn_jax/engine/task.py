@@ -1,4 +1,6 @@
-"""The task protocol: how a minibatch is cut from device-resident data and how a model's outputs are scored.
+"""A task as the engine trains on it: its ``Objective`` (how a minibatch is cut from device-resident data and how a
+model's outputs are scored) and a ``LoadedTask`` (the objective with its training and validation arrays). The
+registry's ``tasks.base.TaskDef`` is the other side: how a task is configured and loaded.
 
 A task's data is a dict of arrays with a leading example axis N (kept on device, compact: RAD images
 stay uint8 and are normalised inside the jitted step). ``make_batch(data, idx)`` gathers examples
@@ -30,8 +32,8 @@ class Batch(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class Task:
-    """A sequence task for the population engine.
+class Objective:
+    """What the population engine trains against: a sequence task's shapes, batches and loss.
 
     Attributes:
       name: "rad", "ah", "reber_next_symbol", ... (the results table's ``task`` column)
@@ -71,7 +73,7 @@ def function_key(fn: Callable) -> Any:
     return key
 
 
-def program_key(task: Task) -> tuple:
+def program_key(task: Objective) -> tuple:
     """What a compiled program depends on of ``task``: its ``make_batch`` and ``score`` as values
     (``function_key``), not the ``Task`` object; its name and chance loss are not traced."""
     return function_key(task.make_batch), function_key(task.score)
@@ -137,7 +139,7 @@ def _ones(idx: jax.Array) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=None)
-def classification_task(name: str, input_dim: int, output_dim: int, chance_loss: float | None = None) -> Task:
+def classification_task(name: str, input_dim: int, output_dim: int, chance_loss: float | None = None) -> Objective:
     """Cross-entropy and accuracy at the last step: data {"x": f32[N, T, X], "labels": int32[N]}. Chance: ln Y
     unless given (e.g. the entropy of unbalanced classes)."""
 
@@ -145,11 +147,11 @@ def classification_task(name: str, input_dim: int, output_dim: int, chance_loss:
         return Batch(data["x"][idx], data["labels"][idx], _ones(idx))
 
     chance = float(np.log(output_dim)) if chance_loss is None else chance_loss
-    return Task(name, input_dim, output_dim, make_batch, last_step_classification_score, True, chance)
+    return Objective(name, input_dim, output_dim, make_batch, last_step_classification_score, True, chance)
 
 
 @functools.lru_cache(maxsize=None)
-def step_classification_task(name: str, input_dim: int, output_dim: int, chance_loss: float | None = None) -> Task:
+def step_classification_task(name: str, input_dim: int, output_dim: int, chance_loss: float | None = None) -> Objective:
     """Cross-entropy at the valid steps: data {"x": f32[N, T, X], "labels": int32[N, T], "step_mask": bool[N, T]};
     accuracy is the mean share of a sequence's valid steps predicted right. Chance: ln Y unless given."""
 
@@ -157,11 +159,11 @@ def step_classification_task(name: str, input_dim: int, output_dim: int, chance_
         return Batch(data["x"][idx], (data["labels"][idx], data["step_mask"][idx]), _ones(idx))
 
     chance = float(np.log(output_dim)) if chance_loss is None else chance_loss
-    return Task(name, input_dim, output_dim, make_batch, masked_classification_score, True, chance)
+    return Objective(name, input_dim, output_dim, make_batch, masked_classification_score, True, chance)
 
 
 @functools.lru_cache(maxsize=None)
-def regression_task(name: str, input_dim: int, output_dim: int, chance_loss: float | None = None) -> Task:
+def regression_task(name: str, input_dim: int, output_dim: int, chance_loss: float | None = None) -> Objective:
     """MSE at the valid steps: data {"x": f32[N, T, X], "targets": f32[N, T, Y], "step_mask": bool[N, T]}; no
     accuracy. ``chance_loss``: the MSE of the best constant prediction where the task defines one."""
 
@@ -169,12 +171,12 @@ def regression_task(name: str, input_dim: int, output_dim: int, chance_loss: flo
         return Batch(data["x"][idx], (data["targets"][idx], data["step_mask"][idx]), _ones(idx))
 
     if chance_loss is None:
-        return Task(name, input_dim, output_dim, make_batch, masked_mse_score, has_accuracy=False)
-    return Task(name, input_dim, output_dim, make_batch, masked_mse_score, False, chance_loss)
+        return Objective(name, input_dim, output_dim, make_batch, masked_mse_score, has_accuracy=False)
+    return Objective(name, input_dim, output_dim, make_batch, masked_mse_score, False, chance_loss)
 
 
 @functools.lru_cache(maxsize=None)
-def multilabel_task(name: str, input_dim: int, output_dim: int, chance_loss: float | None = None) -> Task:
+def multilabel_task(name: str, input_dim: int, output_dim: int, chance_loss: float | None = None) -> Objective:
     """Sigmoid outputs against multi-hot targets at the valid steps (``multilabel_next_symbol_score``): data
     {"x": f32[N, T, X], "targets": f32[N, T, Y], "step_mask": bool[N, T]}; a sequence is correct when every valid
     step's thresholded set is right."""
@@ -183,16 +185,16 @@ def multilabel_task(name: str, input_dim: int, output_dim: int, chance_loss: flo
         return Batch(data["x"][idx], (data["targets"][idx], data["step_mask"][idx]), _ones(idx))
 
     if chance_loss is None:
-        return Task(name, input_dim, output_dim, make_batch, multilabel_next_symbol_score, has_accuracy=True)
-    return Task(name, input_dim, output_dim, make_batch, multilabel_next_symbol_score, True, chance_loss)
+        return Objective(name, input_dim, output_dim, make_batch, multilabel_next_symbol_score, has_accuracy=True)
+    return Objective(name, input_dim, output_dim, make_batch, multilabel_next_symbol_score, True, chance_loss)
 
 
 @dataclasses.dataclass(frozen=True)
-class TaskData:
-    """A task with its training and validation arrays (host numpy, leading example axis) and a JSON-able
+class LoadedTask:
+    """A task's objective with its training and validation arrays (host numpy, leading example axis) and a JSON-able
     ``info`` record of where the data came from (source, sizes, hashes)."""
 
-    task: Task
+    objective: Objective
     train: Mapping[str, np.ndarray]
     val: Mapping[str, np.ndarray]
     info: dict

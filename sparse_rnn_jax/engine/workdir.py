@@ -6,8 +6,8 @@ results.parquet   one row per (model, epoch) (``engine.results``)
 manifest.json     the last commit: which epochs of which chunks are recorded, the results' and checkpoints'
                   hashes (``engine.checkpoint``); anything the manifest does not name is not trusted
 scores.parquet    per-model environment scores (tasks that score in an environment)
-checkpoints/      the chunk in training (two kept) and each finished chunk's final state (``engine.checkpoint``)
-final_params/     each chunk's trained weights when the run keeps them
+checkpoints/      the chunk in training (two kept) and each finished chunk's final state (``engine.checkpoint``):
+                  the one store of the trained weights
 run.lock          held (flock) by the run using the workdir; run.lock.json names it (host, pid, start time)
 """
 
@@ -33,6 +33,8 @@ MANIFEST_FILE = "manifest.json"
 SCORES_FILE = "scores.parquet"
 CHECKPOINTS_DIR = "checkpoints"
 FINAL_PARAMS_DIR = "final_params"
+"""A second copy of the trained weights that runs before 2026-12-05 wrote; never read, removed with the other outputs
+when a run starts afresh."""
 TENSORBOARD_DIR = "tensorboard"
 """Live metrics (TensorBoard event files) of a running sweep."""
 LOG_FILE = "sweep.log"
@@ -56,7 +58,6 @@ FAULT_EXIT_STATUS = 86
 FAULT_POINTS: tuple[str, ...] = (
     "run_json",  # run.json written with status "running"
     "before_results",  # an epoch evaluated, nothing of it written
-    "final_params",  # the chunk's final weights saved (last epoch, save_final_params), its rows not yet
     "results_written",  # results.parquet holds the epoch's rows; no checkpoint or manifest names them yet
     "checkpoint_partial",  # half of a checkpoint file written (to its temporary name)
     "checkpoint_written",  # the checkpoint file in place; the manifest does not name it yet
@@ -101,15 +102,10 @@ def is_remote(path: str | os.PathLike) -> bool:
 
 
 def absolute(path: str | os.PathLike) -> epath.Path:
-    """``path`` as an absolute ``epath.Path`` (``~`` expanded; cloud URLs unchanged; orbax needs absolute paths)."""
+    """``path`` as an absolute ``epath.Path`` (``~`` expanded; cloud URLs unchanged)."""
     if is_remote(path):
         return epath.Path(path)
     return epath.Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
-
-
-def final_params_dir(workdir: str | os.PathLike, chunk_key: str) -> epath.Path:
-    """Where a chunk's trained weights are kept."""
-    return epath.Path(workdir) / FINAL_PARAMS_DIR / chunk_key
 
 
 def path_problem(path: str | os.PathLike, kind: str = "dir") -> str | None:

@@ -17,12 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparse_rnn_jax.engine.config import SweepConfig
+from sparse_rnn_jax.engine.config import TrainConfig
 from sparse_rnn_jax.engine.devices import population_mesh, shardings
 from sparse_rnn_jax.engine.population import Chunk, Member
 from sparse_rnn_jax.engine.programs import PopulationProgram
 from sparse_rnn_jax.engine.run_plan import plan_members
-from sparse_rnn_jax.engine.task import Task
+from sparse_rnn_jax.engine.task import Objective
 from sparse_rnn_jax.models.family import train_matmul_flops
 from sparse_rnn_jax.models.registry import family_of
 
@@ -73,7 +73,7 @@ def _chunk_flops(chunk: Chunk, batch: int, steps_per_seq: int) -> tuple[float, f
 
 def time_population(
     members: Sequence[Member],
-    task: Task,
+    task: Objective,
     data: dict[str, np.ndarray],
     seq_len: int,
     batch_size: int = 16,
@@ -90,7 +90,7 @@ def time_population(
     them: ``engine.run_plan.plan_members``), its products with the data in ``compute_dtype``, each chunk's models
     batched or looped (``form``, resolved as a sweep resolves it)."""
     mesh = population_mesh()
-    cfg = SweepConfig(
+    cfg = TrainConfig(
         batch_size=batch_size,
         steps_per_call=steps_per_call,
         max_buckets=max_buckets,
@@ -176,7 +176,7 @@ def table_iv_padding_efficiency(
     members: Sequence[Member], max_buckets: int, max_models_per_chunk: int, device_count: int = 1
 ) -> float:
     """Useful / executed matrix FLOPs of ``members`` chunked as a sweep would chunk them."""
-    cfg = SweepConfig(max_buckets=max_buckets, max_models_per_chunk=max_models_per_chunk)
+    cfg = TrainConfig(max_buckets=max_buckets, max_models_per_chunk=max_models_per_chunk)
     return plan_members(members, cfg, device_count).padding_efficiency
 
 

@@ -195,7 +195,7 @@ def sequence_lengths(val: Mapping[str, np.ndarray], idx: np.ndarray, steps: int)
 def input_steps(data) -> int:
     """The steps of the task's input sequences (the longest lag that can be measured)."""
     idx = jnp.zeros((1,), jnp.int32)
-    return int(data.task.make_batch({k: jnp.asarray(v) for k, v in data.val.items()}, idx).x.shape[1])
+    return int(data.objective.make_batch({k: jnp.asarray(v) for k, v in data.val.items()}, idx).x.shape[1])
 
 
 def measure_run(
@@ -207,7 +207,7 @@ def measure_run(
     max_models_per_program: int = 16,
     log=print,
 ) -> tuple[pd.DataFrame, pd.DataFrame, tuple[int, int]]:
-    """Per-lag gradient scales of every model of a recorded run (``tasks.run.RecordedRun``) at its initial weights
+    """Per-lag gradient scales of every model of a recorded run (``run.train.RecordedRun``) at its initial weights
     (drawn from its seed, as the sweep drew them) and/or its trained weights (kept by the sweep), on the first
     ``sequences`` validation sequences of ``data``. Returns (long table model_id, weights, lag, scale; per-model
     summary with config, family, leak, hidden size and proportion; (sequences, steps) of the inputs)."""
@@ -217,7 +217,7 @@ def measure_run(
 
     n_val = int(np.shape(next(iter(data.val.values())))[0])
     idx = jnp.arange(min(sequences, n_val), dtype=jnp.int32)
-    x = np.asarray(jax.jit(data.task.make_batch)({k: jnp.asarray(v) for k, v in data.val.items()}, idx).x)
+    x = np.asarray(jax.jit(data.objective.make_batch)({k: jnp.asarray(v) for k, v in data.val.items()}, idx).x)
     lengths = sequence_lengths(data.val, np.asarray(idx), x.shape[1])
     log(
         f"inputs: {x.shape[0]} validation sequences of {x.shape[1]} steps"

@@ -7,7 +7,7 @@ skipped with a one-line note; the zoo never downloads). ``ZooConfig`` sets the s
 
 Budgets are relative to each task's dims: budget level h means the trainable weights of the dense network with
 hidden size h (``dense_budget``), so every task gets models of comparable shape. Each (entry, level) is one run of
-``tasks.run.train_and_evaluate`` in ``WORKDIR/<entry>/b<budget>/`` (resumable; a rerun skips complete runs):
+``run.train.train_and_evaluate`` in ``WORKDIR/<entry>/b<budget>/`` (resumable; a rerun skips complete runs):
 ``num_models`` draws of ``sampler`` at the budget (draws whose hidden size exceeds ``max_hidden_factor`` x the
 level are redrawn, which keeps every model CPU-sized; the draws enter the run as explicit specs) plus the named
 ``configs`` with ``config_repeats`` seeds each. ``WORKDIR/<entry>/descriptor.json`` holds the task's descriptor
@@ -27,9 +27,9 @@ from sparse_rnn_jax.core.samplers import mixture_counts, parse_sampler, sample_s
 from sparse_rnn_jax.core.solvers import trainable_at
 from sparse_rnn_jax.core.spec import BLOCKS
 from sparse_rnn_jax.core.spec_text import spec_to_text
-from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
+from sparse_rnn_jax.engine.config import PopulationConfig, TrainConfig
+from sparse_rnn_jax.run.config import RunConfig
 from sparse_rnn_jax.tasks.registry import TASKS, get_task
-from sparse_rnn_jax.tasks.run_config import RunConfig
 
 ZOO_FILE = "zoo.json"
 DESCRIPTOR_FILE = "descriptor.json"
@@ -281,7 +281,7 @@ def zoo_runs(zoo: ZooConfig, log: Callable[[str], None] = print) -> list[ZooRun]
                 config_lr=zoo.config_lr,
                 specs=tuple(specs),
             )
-            train = SweepConfig(
+            train = TrainConfig(
                 epochs=zoo.epochs, batch_size=zoo.batch_size, seed=zoo.seed, max_buckets=zoo.max_buckets
             )
             runs.append(ZooRun(entry, level, budget, RunConfig(entry.task, data, population, train)))
@@ -340,9 +340,9 @@ def run_zoo(
     progress: bool = False,
 ) -> list[ZooRun]:
     """Trains every run of the zoo into ``workdir`` (complete runs are left as they are; an interrupted one
-    resumes). Raises ``tasks.run.RunError`` (naming the run) before a run starts on bad input, and
+    resumes). Raises ``run.train.RunError`` (naming the run) before a run starts on bad input, and
     ``engine.sweep.SweepInterrupted`` after a stop request."""
-    from sparse_rnn_jax.tasks.run import RunError, train_and_evaluate
+    from sparse_rnn_jax.run.train import RunError, train_and_evaluate
 
     workdir = Path(workdir)
     runs = zoo_runs(zoo, log)
@@ -361,9 +361,9 @@ def run_zoo(
 
 
 def plan_zoo(zoo: ZooConfig, *, calibrate: bool = True, log: Callable[[str], None] = print) -> dict:
-    """The plan of every run (``tasks.plan.plan_run``): {"runs": [{path, models, estimated_seconds, ...}],
+    """The plan of every run (``run.estimate.plan_run``): {"runs": [{path, models, estimated_seconds, ...}],
     "total_seconds"} (None without calibration). Environment scoring is not included."""
-    from sparse_rnn_jax.tasks.plan import plan_run
+    from sparse_rnn_jax.run.estimate import plan_run
 
     rows = []
     for run in zoo_runs(zoo, log):

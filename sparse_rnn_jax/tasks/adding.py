@@ -81,12 +81,12 @@ def descriptor(config: AddingConfig, data: Any = None) -> dict:
 
 def load(config: AddingConfig, log: Callable[[str], None] = print):
     """The train and validation splits and ``engine.task.regression_task`` (MSE at the last step)."""
-    from sparse_rnn_jax.engine.task import TaskData, regression_task
+    from sparse_rnn_jax.engine.task import LoadedTask, regression_task
 
     train, val = (make_adding(config, s, config.data_seed) for s in ("train", "val"))
     log(f"adding: {config.train_size} / {config.val_size} sequences of {config.seq_len} steps; chance MSE 1/6")
     task = regression_task("adding", 2, 1, chance_loss=CHANCE_LOSS)
-    return TaskData(task, train, val, {"adding": dataclasses.asdict(config)})
+    return LoadedTask(task, train, val, {"adding": dataclasses.asdict(config)})
 
 
 TINY = {"": {"seq_len": 10, **TINY_SIZES}}

@@ -67,7 +67,7 @@ def split_rng(seed: int, task_key: int, split: str) -> np.random.Generator:
 
 
 def train_arrays(data: Any) -> Mapping[str, np.ndarray]:
-    """The training arrays of ``data``: a loaded ``TaskData``'s ``train``, or ``data`` itself (a dict of arrays)."""
+    """The training arrays of ``data``: a loaded ``LoadedTask``'s ``train``, or ``data`` itself (a dict of arrays)."""
     return getattr(data, "train", data)
 
 
@@ -92,7 +92,7 @@ def descriptor_dict(
 
 def empirical_mse_descriptor(name: str, config: Any, data: Any, make: Callable, dims: tuple[int, int]) -> dict:
     """``descriptor_dict`` of a regression task whose chance loss is empirical: the variance of the valid training
-    targets of ``data`` (the loaded ``TaskData`` or the train arrays), generated with ``make(config, "train",
+    targets of ``data`` (the loaded ``LoadedTask`` or the train arrays), generated with ``make(config, "train",
     config.data_seed)`` when ``data`` is None (Mackey-Glass, NARMA)."""
     from sparse_rnn_jax.core.chance import constant_predictor_loss
 
@@ -105,15 +105,15 @@ def empirical_mse_load(
     name: str, config: Any, make: Callable, dims: tuple[int, int], info_key: str, note: Callable[[float], str], log
 ):
     """The train and validation splits (``make(config, split, config.data_seed)``) of a regression task with an
-    empirical chance loss (``empirical_mse_descriptor``) as ``engine.task.TaskData`` with its
+    empirical chance loss (``empirical_mse_descriptor``) as ``engine.task.LoadedTask`` with its
     ``regression_task``; logs ``note(chance)``."""
-    from sparse_rnn_jax.engine.task import TaskData, regression_task
+    from sparse_rnn_jax.engine.task import LoadedTask, regression_task
 
     train, val = (make(config, s, config.data_seed) for s in ("train", "val"))
     chance = empirical_mse_descriptor(name, config, train, make, dims)["chance_loss"]
     log(note(chance))
     task = regression_task(name, *dims, chance_loss=chance)
-    return TaskData(task, train, val, {info_key: dataclasses.asdict(config)})
+    return LoadedTask(task, train, val, {info_key: dataclasses.asdict(config)})
 
 
 def lazy(module: str, name: str) -> Callable:
@@ -133,11 +133,10 @@ class TaskDef(NamedTuple):
     name: the registry key (``--task``).
     config_type: its frozen config dataclass (fields as ``task_field``); constructing it validates the values.
     dims(config) -> (input_dim, output_dim): known before the data is loaded (may read a dataset's metadata).
-    load(config, log) -> ``engine.task.TaskData``: the engine's Task and the train/validation arrays.
+    load(config, log) -> ``engine.task.LoadedTask``: the engine's Objective and the train/validation arrays.
     after_training(config, data, plan, train_config, workdir, should_stop, log, progress) -> None: work on the
         trained models of the run's ``engine.run_plan.RunPlan`` (environment scoring); may raise ``SweepInterrupted``.
         None for most tasks.
-    keeps_final_params(config) -> bool: whether ``after_training`` needs each chunk's trained weights.
     check(config) -> None: checks of the environment before any work (a folder exists, ...); ValueError if not.
     descriptor(config, data=None) -> dict: the task's summary (``descriptor_dict``): results-table name, dims,
         sequence length, loss kind, chance loss, training size; the meta-dataset's task features.
@@ -154,7 +153,6 @@ class TaskDef(NamedTuple):
     dims: Callable[[Any], tuple[int, int]]
     load: Callable[..., Any]
     after_training: Callable[..., None] | None = None
-    keeps_final_params: Callable[[Any], bool] = lambda config: False
     check: Callable[[Any], None] = lambda config: None
     descriptor: Callable[..., dict] | None = None
     unavailable: Callable[[Any], str | None] = lambda config: None

@@ -100,7 +100,7 @@ def descriptor(config: CopyConfig, data: Any = None) -> dict:
 
 def load(config: CopyConfig, log: Callable[[str], None] = print):
     """The train and validation splits and ``engine.task.step_classification_task`` (CE at the recall steps)."""
-    from sparse_rnn_jax.engine.task import TaskData, step_classification_task
+    from sparse_rnn_jax.engine.task import LoadedTask, step_classification_task
 
     train, val = (make_copy(config, s, config.data_seed) for s in ("train", "val"))
     log(
@@ -108,7 +108,7 @@ def load(config: CopyConfig, log: Callable[[str], None] = print):
         f"recalled after {config.delay} blank steps (T = {config.seq_len}); chance ln {config.num_symbols}"
     )
     task = step_classification_task("copy", *dims(config))
-    return TaskData(task, train, val, {"copy": dataclasses.asdict(config)})
+    return LoadedTask(task, train, val, {"copy": dataclasses.asdict(config)})
 
 
 TINY = {"": {"num_symbols": 4, "length": 2, "delay": 3, **TINY_SIZES}}

@@ -25,7 +25,7 @@ The sequences are split disjointly into train/val/test by ``fractions`` and ``da
 engine task follows the loss and the labels' shape (ce [N]: ``classification_task``, ce [N, T]:
 ``step_classification_task``, mse: ``regression_task``, bce: ``multilabel_task``), its chance loss is the best
 constant predictor's on the training split (``core.chance.constant_predictor_loss``), and the file's sha256 is
-recorded in ``TaskData.info``. Every malformed file raises ``ValueError`` with a one-line message naming the
+recorded in ``LoadedTask.info``. Every malformed file raises ``ValueError`` with a one-line message naming the
 problem.
 """
 
@@ -397,11 +397,11 @@ def dims(config: NpzConfig) -> tuple[int, int]:
 
 
 def descriptor(config: NpzConfig, data: Any = None) -> dict:
-    """Task summary (``tasks.base.descriptor_dict``) of the training split: of ``data`` (the loaded ``TaskData``,
+    """Task summary (``tasks.base.descriptor_dict``) of the training split: of ``data`` (the loaded ``LoadedTask``,
     whose chance loss it reports, or the train arrays), or split from the file when None."""
     arrays, desc, _ = read_file(config)
     train = split_npz(arrays, config.fractions, config.data_seed)["train"] if data is None else train_arrays(data)
-    chance = data.task.chance_loss if hasattr(data, "task") else chance_loss(train, desc["loss"])
+    chance = data.objective.chance_loss if hasattr(data, "objective") else chance_loss(train, desc["loss"])
     n, t, _ = train["x"].shape
     return descriptor_dict(desc["name"], desc["input_dim"], desc["output_dim"], t, desc["loss"], chance, n)
 
@@ -431,7 +431,7 @@ def load(config: NpzConfig, log: Callable[[str], None] = print):
     )
     info = {"npz": {**dataclasses.asdict(config), "path": _path(config), "sha256": sha256, "loss_kind": kind}}
     info["npz"]["splits"] = sizes
-    return engine_task.TaskData(task, splits["train"], splits["val"], info)
+    return engine_task.LoadedTask(task, splits["train"], splits["val"], info)
 
 
 TINY = {kind: {} for kind in ("ce", "ce_steps", "mse", "bce")}  # the tests write a small file per loss kind

@@ -198,7 +198,7 @@ def descriptor(config: SeqMnistConfig, data: Any = None) -> dict:
 def load(config: SeqMnistConfig, log: Callable[[str], None] = print):
     """Loads the digits (``tasks.rad.mnist.load_mnist``), draws the train and validation examples and returns
     ``engine.task.classification_task`` (CE at the last step); a split that reuses digits is logged."""
-    from sparse_rnn_jax.engine.task import TaskData, classification_task
+    from sparse_rnn_jax.engine.task import LoadedTask, classification_task
     from sparse_rnn_jax.tasks.rad.mnist import load_mnist
 
     digits = load_mnist(config.mnist_source, log=log)
@@ -225,7 +225,7 @@ def load(config: SeqMnistConfig, log: Callable[[str], None] = print):
         "smnist": dataclasses.asdict(config),
     }
     task = classification_task(config.name, COLS, NUM_CLASSES)
-    return TaskData(task, arrays["train"], arrays["val"], info)
+    return LoadedTask(task, arrays["train"], arrays["val"], info)
 
 
 TINY = {"rows": TINY_SIZES, "permuted": {"permuted": True, **TINY_SIZES}}

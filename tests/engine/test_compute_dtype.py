@@ -74,7 +74,7 @@ def test_choose_form():
 
 
 def test_a_run_records_its_compute_dtype_and_refuses_another_on_resume(tmp_path):
-    from sparse_rnn_jax.tasks.run import RunError
+    from sparse_rnn_jax.run.train import RunError
     from tests.experiments.test_run_protocol import CONFIG, _epochs, _train
 
     config = dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train, compute_dtype="bfloat16", epochs=1))

@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 
 from sparse_rnn_jax.engine import workdir as wd
-from sparse_rnn_jax.engine.checkpoint import pack_arrays, unpack_arrays
+from sparse_rnn_jax.engine.checkpoint import CheckpointError, pack_arrays, unpack_arrays
 from sparse_rnn_jax.engine.run_plan import plan_members
-from sparse_rnn_jax.engine.sweep import SweepConfig, SweepInterrupted, load_final_params, run_sweep
+from sparse_rnn_jax.engine.sweep import SweepInterrupted, TrainConfig, load_final_params, run_sweep
 from tests.toy import toy_data, toy_members, toy_task
 
-CFG = SweepConfig(epochs=3, batch_size=16, eval_batch_size=40, max_buckets=2, steps_per_call=4)
+CFG = TrainConfig(epochs=3, batch_size=16, eval_batch_size=40, max_buckets=2, steps_per_call=4)
 MEMBERS = toy_members(5)  # two buckets: two chunks
 
 
@@ -106,18 +106,28 @@ def test_kill_at_each_write_boundary_then_resume_is_identical(tmp_path, clean, k
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "w").rglob("*"))  # leftovers removed
 
 
-def test_kill_with_final_params_then_resume(tmp_path, kill):
-    cfg = dataclasses.replace(CFG, save_final_params=True)
-    reference = _run(tmp_path / "ref", cfg)
-    kill("final_params", 1)  # the first chunk's weights saved, its last epoch not committed
+def test_final_weights_are_the_final_checkpoint_and_survive_a_kill(tmp_path, kill):
+    reference = _run(tmp_path / "ref")
+    kill("checkpoint_written", 2)
     with pytest.raises(Killed):
-        _run(tmp_path / "w", cfg)
+        _run(tmp_path / "w")
     kill(None)
-    _same(_run(tmp_path / "w", cfg), reference, tmp_path / "w")
-    chunks = plan_members(MEMBERS, cfg, 1).chunks
+    _same(_run(tmp_path / "w"), reference, tmp_path / "w")
+    chunks = plan_members(MEMBERS, CFG, 1).chunks
     for chunk in chunks:
         (a, _), (b, _) = load_final_params(tmp_path / "ref", chunk), load_final_params(tmp_path / "w", chunk)
+        assert a and all(np.all(np.isfinite(v)) for v in a.values())
         assert all(a[k].tobytes() == b[k].tobytes() for k in a)
+        assert all(v.shape[0] == len(chunk.members) for v in a.values())  # ghosts dropped
+    assert not (tmp_path / "w" / wd.FINAL_PARAMS_DIR).exists()  # one store of the weights
+    final = json.loads((tmp_path / "w" / "manifest.json").read_text())["finals"][chunks[0].key]
+    ckpt = tmp_path / "w" / "checkpoints" / final["file"]
+    arrays = unpack_arrays(ckpt.read_bytes())
+    name = next(k for k in sorted(arrays) if k.startswith("params|"))
+    arrays[name] = arrays[name] + 1.0  # a well-formed file whose arrays are not the recorded ones
+    ckpt.write_bytes(pack_arrays(arrays))
+    with pytest.raises(CheckpointError, match=f"final checkpoint of chunk {chunks[0].key}.*sha256"):
+        load_final_params(tmp_path / "w", chunks[0])
 
 
 def test_chain_of_kills_at_random_boundaries(tmp_path, clean, kill):

@@ -101,12 +101,12 @@ def test_all_finite_flags_any_non_finite_entry(bad):
 
 def _scaled_task(scale: float, chance: float):
     """A regression task made afresh (new closures) on each call: its score closes over ``scale``."""
-    from sparse_rnn_jax.engine.task import Batch, Task, masked_mse_score
+    from sparse_rnn_jax.engine.task import Batch, Objective, masked_mse_score
 
     def make_batch(data, idx):
         return Batch(data["x"][idx] * scale, (data["targets"][idx], data["step_mask"][idx]), jnp.ones(idx.shape[0]))
 
-    return Task("scaled", X, Y, make_batch, masked_mse_score, False, chance)
+    return Objective("scaled", X, Y, make_batch, masked_mse_score, False, chance)
 
 
 def test_program_cache_is_keyed_by_value_not_by_task_object():

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
+from sparse_rnn_jax.engine.config import PopulationConfig, TrainConfig
 from sparse_rnn_jax.engine.population import stack_chunk
 from sparse_rnn_jax.engine.programs import PopulationProgram, eval_indices, init_train_state, jitted_programs, run_steps
 from sparse_rnn_jax.engine.run_plan import RunPlan, plan_members
@@ -20,7 +20,7 @@ from tests.toy import toy_data, toy_members, toy_task
 
 def test_a_plan_round_trips_through_json_and_refuses_other_members():
     members = toy_members(9)
-    plan = plan_members(members, SweepConfig(max_buckets=2, max_models_per_chunk=3), device_count=2)
+    plan = plan_members(members, TrainConfig(max_buckets=2, max_models_per_chunk=3), device_count=2)
     assert len(plan.chunks) >= 3 and plan.buckets == (0, 1) and all(c.size % 2 == 0 for c in plan.chunks)
     again = RunPlan.from_dict(json.loads(json.dumps(plan.as_dict())), members)
     assert again == plan
@@ -38,18 +38,18 @@ def test_a_plan_round_trips_through_json_and_refuses_other_members():
 
 
 def _run_config():
+    from sparse_rnn_jax.run.config import RunConfig
     from sparse_rnn_jax.tasks.registry import get_task
-    from sparse_rnn_jax.tasks.run_config import RunConfig
 
     data = get_task("adding").config_type(seq_len=6, train_size=32, val_size=16)
     population = PopulationConfig(num_models=0, hidden_dim=4, configs=("dense", "uniform"), config_repeats=2)
-    train = SweepConfig(epochs=1, batch_size=16, max_buckets=2, max_models_per_chunk=2, steps_per_call=2)
+    train = TrainConfig(epochs=1, batch_size=16, max_buckets=2, max_models_per_chunk=2, steps_per_call=2)
     return RunConfig("adding", data, population, train)
 
 
 def test_the_sweep_the_plan_and_load_run_see_one_plan_and_an_older_run_json_still_loads(tmp_path):
-    from sparse_rnn_jax.tasks.plan import plan_run
-    from sparse_rnn_jax.tasks.run import RunError, load_run, train_and_evaluate
+    from sparse_rnn_jax.run.estimate import plan_run
+    from sparse_rnn_jax.run.train import RunError, load_run, train_and_evaluate
 
     config = _run_config()
     work = tmp_path / "run"
@@ -78,7 +78,7 @@ def test_the_sweep_the_plan_and_load_run_see_one_plan_and_an_older_run_json_stil
 
 def test_the_population_program_trains_a_chunk_exactly_as_the_engine_functions_do():
     task, train, val = toy_task(), toy_data(), toy_data(40, seed=1)
-    cfg = SweepConfig(epochs=2, batch_size=16, eval_batch_size=16, steps_per_call=4, max_buckets=1)
+    cfg = TrainConfig(epochs=2, batch_size=16, eval_batch_size=16, steps_per_call=4, max_buckets=1)
     chunk = plan_members(toy_members(4), cfg).chunks[0]
     idx = epoch_indices(cfg, 1, 96, [m.model_id for m in chunk.members])
 

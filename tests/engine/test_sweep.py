@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from sparse_rnn_jax.engine.population import Member
-from sparse_rnn_jax.engine.sweep import SweepConfig, SweepInterrupted, run_sweep
+from sparse_rnn_jax.engine.sweep import SweepInterrupted, TrainConfig, run_sweep
 from tests.toy import toy_data, toy_members, toy_task
 
-CFG = SweepConfig(epochs=2, batch_size=16, eval_batch_size=40, max_buckets=2, steps_per_call=4)
+CFG = TrainConfig(epochs=2, batch_size=16, eval_batch_size=40, max_buckets=2, steps_per_call=4)
 METRICS = ["train_loss", "val_loss", "diverged"]
 
 

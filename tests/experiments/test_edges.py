@@ -20,19 +20,19 @@ import pytest
 
 from sparse_rnn_jax.engine import workdir as wd
 from sparse_rnn_jax.engine.checkpoint import SweepLedger
-from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
+from sparse_rnn_jax.engine.config import PopulationConfig, TrainConfig
+from sparse_rnn_jax.run.config import RunConfig
+from sparse_rnn_jax.run.train import RunError, load_run, train_and_evaluate
 from sparse_rnn_jax.tasks.npz import NpzConfig
 from sparse_rnn_jax.tasks.rad import DEFAULT_CACHE_DIR, RadTaskConfig
 from sparse_rnn_jax.tasks.rad.generate import remove_stale_temporaries
-from sparse_rnn_jax.tasks.run import RunError, load_run, train_and_evaluate
-from sparse_rnn_jax.tasks.run_config import RunConfig
 from tests.conftest import REPO
 
 CONFIG = RunConfig(
     "rad",
     RadTaskConfig(mnist_source="embedded", train_size=64, val_size=16, test_size=16, image_size=8, cache_dir=""),
     PopulationConfig(num_models=2, budget=2000),
-    SweepConfig(epochs=2, steps_per_call=2, max_buckets=1),
+    TrainConfig(epochs=2, steps_per_call=2, max_buckets=1),
 )
 CLI = [
     "--mnist_source=embedded",
@@ -259,7 +259,7 @@ def test_cache_dir_in_proc_is_refused_before_the_workdir_exists(tmp_path):
 def test_bad_npz_data_found_by_the_split_leaves_no_workdir(tmp_path):
     np.savez(tmp_path / "small.npz", x=np.zeros((3, 5, 2), np.float32), labels=np.array([0, 1, 0]))
     config = RunConfig(
-        "npz", NpzConfig(data=str(tmp_path / "small.npz")), PopulationConfig(num_models=1, budget=200), SweepConfig()
+        "npz", NpzConfig(data=str(tmp_path / "small.npz")), PopulationConfig(num_models=1, budget=200), TrainConfig()
     )
     with pytest.raises(RunError, match="split 'val' would be empty"):
         _train(config, tmp_path / "w")

@@ -36,7 +36,7 @@ ARGS = [
 FAULTY = """
 import functools, runpy, sys
 from sparse_rnn_jax.engine.workdir import Faults
-from sparse_rnn_jax.tasks import run
+from sparse_rnn_jax.run import train as run
 run.train_and_evaluate = functools.partial(run.train_and_evaluate, faults=Faults({boundary!r}, {count}))
 sys.argv = ["experiments.rad_sweep"] + sys.argv[1:]
 runpy.run_module("experiments.rad_sweep", run_name="__main__", alter_sys=True)

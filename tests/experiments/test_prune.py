@@ -45,7 +45,7 @@ def _run(module, args, timeout=600):
 def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("prune")
     work, cache = root / "w", root / "cache"
-    res = _run("experiments.rad_sweep", [f"--workdir={work}", f"--cache_dir={cache}", "--save_final_params", *SWEEP])
+    res = _run("experiments.rad_sweep", [f"--workdir={work}", f"--cache_dir={cache}", *SWEEP])
     assert res.returncode == 0, res.stderr[-3000:]
     return root, work, cache
 
@@ -138,10 +138,10 @@ def test_refusals_are_one_line(sweep, tmp_path):
     refused("experiments.prune", [f"--workdir={work}", "--fractions=0,1.5"], "--fractions")
     refused("experiments.prune", [f"--workdir={tmp_path}"], "run.json")
     refused("experiments.prune", [f"--workdir={work}", "--no_such_flag=1"], "no_such_flag")
-    nosave = tmp_path / "nosave"  # the same run without saved weights: prune refuses, diagnose --init_only works
+    nosave = tmp_path / "nosave"  # the same run without its checkpoints: prune refuses, diagnose --init_only works
     nosave.mkdir()
     (nosave / "run.json").write_text((work / "run.json").read_text())
-    refused("experiments.prune", [f"--workdir={nosave}", f"--cache_dir={cache}"], "--save_final_params")
+    refused("experiments.prune", [f"--workdir={nosave}", f"--cache_dir={cache}"], "no final checkpoint")
     res = _run(
         "experiments.diagnose",
         [

@@ -1,5 +1,5 @@
 """From a recommendation to a trained network: ``recommend --data --train_top`` trains the best candidate, and the
-printed command (``tasks.command.sweep_command``) gives back the same run config and the same results."""
+printed command (``run.command.sweep_command``) gives back the same run config and the same results."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def _python(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
 
 
 def test_a_command_parses_back_to_its_run_config(tmp_path):
-    from sparse_rnn_jax.engine.config import SweepConfig
-    from sparse_rnn_jax.tasks.command import specs_config, sweep_args
+    from sparse_rnn_jax.engine.config import TrainConfig
+    from sparse_rnn_jax.run.command import specs_config, sweep_args
     from sparse_rnn_jax.tasks.registry import get_task
 
     text = "b#1:h=7:lr=0.001:act=tanh:hx=0.5/0.0/0.1:hh=1.0/0.0/0.05:hy=1.0/0.0/0.05:yx=1.0/0.0/0.05:yh=1.0/0.0/0.05"
@@ -44,7 +44,7 @@ def test_a_command_parses_back_to_its_run_config(tmp_path):
         get_task("rad").config_type(train_size=100, mnist_source="embedded", image_size=20),
         [text],
         seeds=3,
-        train=SweepConfig(epochs=2, per_model_order=True, max_buckets=2),
+        train=TrainConfig(epochs=2, per_model_order=True, max_buckets=2),
     )
     proc = _python("-c", PARSE, *sweep_args(config, str(tmp_path / "w")))
     assert proc.returncode == 0, proc.stderr

@@ -15,17 +15,17 @@ import time
 import pandas as pd
 import pytest
 
-from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
+from sparse_rnn_jax.engine.config import PopulationConfig, TrainConfig
+from sparse_rnn_jax.run.config import RunConfig
+from sparse_rnn_jax.run.train import RunError, train_and_evaluate
 from sparse_rnn_jax.tasks.rad import RadTaskConfig
-from sparse_rnn_jax.tasks.run import RunError, train_and_evaluate
-from sparse_rnn_jax.tasks.run_config import RunConfig
 from tests.conftest import REPO
 
 CONFIG = RunConfig(
     "rad",
     RadTaskConfig(mnist_source="embedded", train_size=64, val_size=16, test_size=16, image_size=8, cache_dir=""),
     PopulationConfig(num_models=2, budget=2000),
-    SweepConfig(epochs=2, steps_per_call=2, max_buckets=1),
+    TrainConfig(epochs=2, steps_per_call=2, max_buckets=1),
 )
 
 

@@ -9,7 +9,7 @@ import pytest
 from sparse_rnn_jax.core.cell_spec import CELLS, GATES, CellSpec, cell_counts, cell_hidden_for_budget
 from sparse_rnn_jax.engine.population import Member, model_seed
 from sparse_rnn_jax.engine.results import spec_columns
-from sparse_rnn_jax.engine.sweep import SweepConfig, run_sweep
+from sparse_rnn_jax.engine.sweep import TrainConfig, run_sweep
 from sparse_rnn_jax.models.cells import cell_forward, cell_step, init_cell, state_size
 from sparse_rnn_jax.models.registry import get_family
 from tests.toy import X, Y, toy_data, toy_members, toy_task
@@ -110,7 +110,7 @@ def test_cells_train_in_the_population_engine(tmp_path):
         Member(10 + i, CellSpec(c, X, 5 + 3 * i, Y, learning_rate=1e-2), model_seed(0, 10 + i), c)
         for i, c in enumerate(CELLS)
     ]
-    cfg = SweepConfig(epochs=3, batch_size=16, eval_batch_size=40, max_buckets=1, steps_per_call=6)
+    cfg = TrainConfig(epochs=3, batch_size=16, eval_batch_size=40, max_buckets=1, steps_per_call=6)
     df = run_sweep(
         block + cells, toy_task(), toy_data(), toy_data(48, seed=1), cfg, tmp_path, progress=False, log=lambda _: None
     )

@@ -12,7 +12,7 @@ import pytest
 
 from sparse_rnn_jax.core.spec import BLOCKS, GraphSpec, make_spec
 from sparse_rnn_jax.engine.results import spec_columns
-from sparse_rnn_jax.engine.sweep import SweepConfig, run_sweep
+from sparse_rnn_jax.engine.sweep import TrainConfig, run_sweep
 from sparse_rnn_jax.models import graphs
 from sparse_rnn_jax.models.block import init_model
 from sparse_rnn_jax.models.graphs import GRAPH_COLUMNS
@@ -144,7 +144,7 @@ def test_graph_spec_trains_in_the_engine(tmp_path):
         )
         for m, k in zip(members, kinds)
     ]
-    cfg = SweepConfig(epochs=2, batch_size=16, eval_batch_size=48, max_buckets=1, steps_per_call=3)
+    cfg = TrainConfig(epochs=2, batch_size=16, eval_batch_size=48, max_buckets=1, steps_per_call=3)
     df = run_sweep(
         members, toy_task(), toy_data(), toy_data(48, seed=1), cfg, tmp_path, progress=False, log=lambda _: None
     )

@@ -9,7 +9,7 @@ from sparse_rnn_jax.core.spec import make_spec
 from sparse_rnn_jax.engine.population import Member, model_seed
 from sparse_rnn_jax.engine.programs import forward_fn
 from sparse_rnn_jax.engine.results import spec_columns
-from sparse_rnn_jax.engine.sweep import SweepConfig, run_sweep
+from sparse_rnn_jax.engine.sweep import TrainConfig, run_sweep
 from sparse_rnn_jax.models.block import block_rnn_forward
 from sparse_rnn_jax.models.leaky import init_leaky, leaky_forward, leaky_step, prepare_leaky_weights
 from sparse_rnn_jax.models.registry import get_family
@@ -163,9 +163,7 @@ def test_learned_alpha_trains_in_the_engine(tmp_path):
         Member(10 + i, LeakySpec(m.spec, "learned", 0.5), model_seed(0, 10 + i), m.config)
         for i, m in enumerate(toy_members(2))
     ]
-    cfg = SweepConfig(
-        epochs=2, batch_size=16, eval_batch_size=48, max_buckets=1, steps_per_call=6, save_final_params=True
-    )
+    cfg = TrainConfig(epochs=2, batch_size=16, eval_batch_size=48, max_buckets=1, steps_per_call=6)
     df = run_sweep(
         members, toy_task(), toy_data(), toy_data(48, seed=1), cfg, tmp_path, progress=False, log=lambda _: None
     )

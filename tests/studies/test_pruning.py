@@ -10,7 +10,7 @@ from sparse_rnn_jax.core.leaky_spec import LeakySpec
 from sparse_rnn_jax.core.spec import make_spec
 from sparse_rnn_jax.engine.population import Chunk, Member, model_seed, stack_chunk
 from sparse_rnn_jax.engine.run_plan import plan_members
-from sparse_rnn_jax.engine.sweep import SweepConfig, load_final_params, run_sweep
+from sparse_rnn_jax.engine.sweep import TrainConfig, load_final_params, run_sweep
 from sparse_rnn_jax.studies.pruning.finetune import FinetuneConfig, finetune_order, prune_and_finetune
 from sparse_rnn_jax.studies.pruning.masks import (
     DEFAULT_FRACTIONS,
@@ -141,9 +141,7 @@ def trained(tmp_path_factory):
     """A toy sweep with saved final weights: a block RNN and a GRU."""
     work = tmp_path_factory.mktemp("sweep")
     members = toy_members(1) + [Member(10, CellSpec("gru", X, 8, Y, learning_rate=1e-2), model_seed(0, 10), "gru")]
-    cfg = SweepConfig(
-        epochs=4, batch_size=16, eval_batch_size=48, max_buckets=1, steps_per_call=6, save_final_params=True
-    )
+    cfg = TrainConfig(epochs=4, batch_size=16, eval_batch_size=48, max_buckets=1, steps_per_call=6)
     df = run_sweep(members, toy_task(), toy_data(), toy_data(48, seed=1), cfg, work, progress=False, log=lambda _: None)
     return work, members, cfg, df
 

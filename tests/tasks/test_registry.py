@@ -110,7 +110,7 @@ def test_dims_load_batch_score_chance_descriptor(case, request, tmp_path):
     task_def.check(config)
     dims = task_def.dims(config)
     data = task_def.load(config, lambda message: None)
-    task = data.task
+    task = data.objective
     assert (task.input_dim, task.output_dim) == dims
 
     n = len(next(iter(data.train.values())))
@@ -142,7 +142,7 @@ def test_names_identify_the_variant(tmp_path):
     smnist = get_task("smnist").config_type
     assert smnist().name == "smnist" and smnist(permuted=True).name == "psmnist"
     path = _npz_file(tmp_path, "mse")
-    assert get_task("npz").load(npz_task.NpzConfig(data=path), lambda m: None).task.name == "npz_mse"
+    assert get_task("npz").load(npz_task.NpzConfig(data=path), lambda m: None).objective.name == "npz_mse"
 
 
 def test_generated_chance_is_the_engine_definition():

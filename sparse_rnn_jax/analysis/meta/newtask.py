@@ -140,11 +140,11 @@ def rung_config_factory(
     batch_size: int = 32,
     max_buckets: int = 1,
 ):
-    """``make(spec_texts, epochs) -> RunConfig`` that trains each spec with ``seeds`` seeds (``tasks.command.
+    """``make(spec_texts, epochs) -> RunConfig`` that trains each spec with ``seeds`` seeds (``run.command.
     specs_config``): the registered ``task`` with ``task_config``, or the npz file ``data`` (``task="npz"``). A race
     rung (one seed each) and ``recommend.validate`` (several) build their run configs here."""
-    from sparse_rnn_jax.engine.config import SweepConfig
-    from sparse_rnn_jax.tasks.command import specs_config
+    from sparse_rnn_jax.engine.config import TrainConfig
+    from sparse_rnn_jax.run.command import specs_config
 
     if task == "npz":
         from sparse_rnn_jax.tasks.npz import NpzConfig
@@ -152,7 +152,7 @@ def rung_config_factory(
         task_config = NpzConfig(data=str(data), loss=loss)
 
     def make(specs: Sequence[str], epochs: int):
-        train = SweepConfig(epochs=int(epochs), batch_size=batch_size, seed=seed, max_buckets=max_buckets)
+        train = TrainConfig(epochs=int(epochs), batch_size=batch_size, seed=seed, max_buckets=max_buckets)
         return specs_config(task, task_config, specs, seeds=seeds, train=train)
 
     return make

@@ -4,7 +4,7 @@ measured winner for a fraction of the compute of training every candidate fully.
 Entrants (``race_entrants``): the parent's ``top`` picks, ``diverse`` others (the best-predicted candidate of each
 hidden-proportion quantile bin of the rest, so the race does not only test the parent's taste), the best-ranked
 balanced candidate and the best-ranked dense one. Rungs (``rung_plan``): rung i trains the ``n_i`` survivors for
-``e_i = min(E, e0 * eta^i)`` epochs as one population (one ``tasks.run.train_and_evaluate`` run with explicit specs:
+``e_i = min(E, e0 * eta^i)`` epochs as one population (one ``run.train.train_and_evaluate`` run with explicit specs:
 one compiled program per rung); the best ``max(1, n_i // eta)`` go on; the last rung trains the single winner for
 the full ``E`` epochs, so its curve is measured end to end. Each rung retrains its survivors from scratch (the
 same spec and seed: their first epochs repeat the previous rung's), so the compute of a rung is ``n_i * e_i``
@@ -156,13 +156,13 @@ def run_race(
     progress: bool = False,
 ) -> dict:
     """Runs the race (module docstring) for the recommendation ``rec``. ``make_config(spec_texts, epochs)`` builds
-    the ``tasks.run.RunConfig`` of one rung (its task and data fixed by the caller); rung i trains in
+    the ``run.config.RunConfig`` of one rung (its task and data fixed by the caller); rung i trains in
     ``workdir/rung_<i>``. Returns a JSON-able dict: entrants, rungs (models, epochs, workdir, results best first,
     survivors), winner (its candidate, score and measured curve), scored_by, compute_model_epochs,
-    full_model_epochs and compute_fraction. Raises ``tasks.run.RunError`` (bad input, before work) and
+    full_model_epochs and compute_fraction. Raises ``run.train.RunError`` (bad input, before work) and
     ValueError (a budget too small)."""
     from sparse_rnn_jax.analysis.meta.newtask import chance_of
-    from sparse_rnn_jax.tasks.run import train_and_evaluate
+    from sparse_rnn_jax.run.train import train_and_evaluate
 
     entrants = race_entrants(rec, top, diverse)
     by_config = {c["config"]: c for c in entrants}

@@ -9,7 +9,7 @@ the parent's predicted normalised minimum validation loss (1 = the task's chance
 models. The a-priori balanced spec (Eqn 13) is always returned.
 
 ``validate`` trains the top-k candidates, the balanced and the dense one, each with several seeds, as one
-population on a user's npz task (``tasks.npz``) or any registered task via ``tasks.run.train_and_evaluate``, and
+population on a user's npz task (``tasks.npz``) or any registered task via ``run.train.train_and_evaluate``, and
 compares the predicted with the actual normalised minimum loss (mean and 95 % t-interval over seeds), and, where the
 task scores its models in an environment, with the return normalised against a random policy
 (``newtask.environment_scores``).
@@ -339,7 +339,7 @@ def attach_commands(
     with ``seeds`` seeds on ``data_path`` (``PLACEHOLDER_DATA`` when None: replace it with the task's file), or on
     the registered ``task`` with ``task_config``, into ``root/<config>``; records the settings in
     ``rec["training"]``."""
-    from sparse_rnn_jax.tasks.command import sweep_command
+    from sparse_rnn_jax.run.command import sweep_command
 
     on = dict(seeds=seeds, epochs=epochs, seed=seed, loss=loss, task=task, task_config=task_config)
     for r in rec["candidates"]:
@@ -411,7 +411,7 @@ def train_candidates(
     ``normalised_mean/lo/hi`` (100 x (R - random) / (expert - random), ``newtask.environment_scores``), scored_by
     is "normalised_return" and ``spearman`` is the rank correlation of the predicted loss with minus the
     normalised return (positive: the prediction orders them right, as for the loss); ``spearman_loss`` is always
-    the one with the actual loss. Raises ``tasks.run.RunError`` before any work on bad input."""
+    the one with the actual loss. Raises ``run.train.RunError`` before any work on bad input."""
     import tempfile
 
     import pandas as pd
@@ -420,8 +420,8 @@ def train_candidates(
     from sparse_rnn_jax.analysis.meta.loto import rank_correlation
     from sparse_rnn_jax.analysis.meta.newtask import chance_of, environment_scores
     from sparse_rnn_jax.engine.results import final_per_model, read_results
-    from sparse_rnn_jax.tasks.command import sweep_command
-    from sparse_rnn_jax.tasks.run import train_and_evaluate
+    from sparse_rnn_jax.run.command import sweep_command
+    from sparse_rnn_jax.run.train import train_and_evaluate
 
     epochs = training.pop("epochs", None) or zoo_epochs(rec)
     workdir = workdir or tempfile.mkdtemp(prefix=prefix, dir=".")

@@ -20,7 +20,7 @@ from sparse_rnn_jax.core.rng import rng as core_rng
 from sparse_rnn_jax.engine.population import even_pieces
 from sparse_rnn_jax.engine.programs import PopulationProgram
 from sparse_rnn_jax.engine.results import spec_columns
-from sparse_rnn_jax.engine.task import Task
+from sparse_rnn_jax.engine.task import Objective
 from sparse_rnn_jax.studies.pruning.masks import (
     DEFAULT_FRACTIONS,
     SCOPES,
@@ -70,7 +70,9 @@ def finetune_order(seed: int, n: int, batch_size: int, steps: int) -> np.ndarray
     return (np.concatenate(rows)[:steps] if rows else np.zeros((0, batch_size), np.int64)).astype(np.int32)
 
 
-def finetune_program(task: Task, family: str, activation: str, cfg: FinetuneConfig, sharding=None) -> PopulationProgram:
+def finetune_program(
+    task: Objective, family: str, activation: str, cfg: FinetuneConfig, sharding=None
+) -> PopulationProgram:
     """The engine's ``PopulationProgram`` of a family with a shared minibatch stream, as the fine-tune runs it
     (float32, the batched form; the models' arrays placed with ``sharding``)."""
     return PopulationProgram(
@@ -171,7 +173,7 @@ def prune_and_finetune(
     masks: Mapping[str, np.ndarray],
     family: str,
     activation: str,
-    task: Task,
+    task: Objective,
     train_data: Mapping[str, jax.Array],
     val_data: Mapping[str, jax.Array],
     cfg: FinetuneConfig,

@@ -10,19 +10,25 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from sparse_rnn_jax.engine.checkpoint import CheckpointError, final_entries
 from sparse_rnn_jax.engine.devices import population_mesh, shardings
 from sparse_rnn_jax.engine.sweep import load_final_params
-from sparse_rnn_jax.engine.workdir import final_params_dir, write_json_atomic, write_parquet_atomic
+from sparse_rnn_jax.engine.workdir import absolute, write_json_atomic, write_parquet_atomic
+from sparse_rnn_jax.run.train import RecordedRun, RunError
 from sparse_rnn_jax.studies.pruning.finetune import FinetuneConfig, prune_and_finetune
-from sparse_rnn_jax.tasks.run import RecordedRun
 
 PRUNING_FILE = "pruning.parquet"
 SETTINGS_FILE = "pruning.json"
 
 
 def missing_final_params(run: RecordedRun) -> list[str]:
-    """Keys of the run's chunks whose trained weights were not kept."""
-    return [c.key for c in run.chunks if not final_params_dir(run.workdir, c.key).exists()]
+    """Keys of the run's chunks without a final checkpoint (their trained weights); RunError when the manifest is
+    damaged."""
+    try:
+        finals = final_entries(absolute(run.workdir))
+    except CheckpointError as e:
+        raise RunError(f"workdir {run.workdir}: {e}") from None
+    return [c.key for c in run.chunks if c.key not in finals]
 
 
 def prune_run(
@@ -73,7 +79,7 @@ def prune_run(
                 masks,
                 chunk.family,
                 chunk.activation,
-                data.task,
+                data.objective,
                 train,
                 val,
                 ft,

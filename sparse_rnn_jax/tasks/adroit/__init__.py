@@ -3,7 +3,7 @@ actions at every step), then every trained model scored by the return it earns a
 
 ``minari_sequences`` loads a Minari dataset as padded sequences, ``collect`` writes one offline with an npz
 expert (``policies``), ``rollout`` scores populations in the environment, ``baseline`` normalises their returns
-against a random policy, ``task`` makes the engine's Task and the scoring step. The config's fields are the
+against a random policy, ``task`` makes the engine's Objective and the scoring step. The config's fields are the
 ``--task=ah`` flags. Any Minari dataset of a Box-action environment works (``D4RL/door/expert-v2`` in
 ``AdroitHandDoor-v1``, pen, relocate, ...); reports name a run by its environment.
 
@@ -85,7 +85,7 @@ class AdroitTaskConfig:
 
 
 def descriptor(config: AdroitTaskConfig, data: Any = None) -> dict:
-    """Task summary (``tasks.base.descriptor_dict``) from the dataset: that of ``data`` (the loaded ``TaskData``),
+    """Task summary (``tasks.base.descriptor_dict``) from the dataset: that of ``data`` (the loaded ``LoadedTask``),
     loaded when None. chance_loss: the MSE of the best constant action on the training episodes (the task's own
     chance stays NaN: behaviour cloning is judged by the environment scores)."""
     if data is None:
@@ -93,7 +93,9 @@ def descriptor(config: AdroitTaskConfig, data: Any = None) -> dict:
     train = data.train
     n, t, _ = train["x"].shape
     chance = constant_predictor_loss(train["targets"], train["step_mask"], "mse")
-    return descriptor_dict(data.task.name, data.task.input_dim, data.task.output_dim, t, "mse", chance, n)
+    return descriptor_dict(
+        data.objective.name, data.objective.input_dim, data.objective.output_dim, t, "mse", chance, n
+    )
 
 
 normalised_returns = lazy("sparse_rnn_jax.tasks.adroit.baseline", "normalised_task_returns")
@@ -121,7 +123,6 @@ TASK = TaskDef(
     dims=lazy("sparse_rnn_jax.tasks.adroit.task", "dims"),
     load=lazy("sparse_rnn_jax.tasks.adroit.task", "load"),
     after_training=lazy("sparse_rnn_jax.tasks.adroit.task", "score_models"),
-    keeps_final_params=lambda config: config.eval_episodes > 0,
     check=check_stack,
     descriptor=descriptor,
     unavailable=unavailable,

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from sparse_rnn_jax.engine.run_plan import RunPlan
-from sparse_rnn_jax.engine.sweep import SweepConfig, SweepInterrupted, load_final_params
-from sparse_rnn_jax.engine.task import TaskData, regression_task
+from sparse_rnn_jax.engine.sweep import SweepInterrupted, TrainConfig, load_final_params
+from sparse_rnn_jax.engine.task import LoadedTask, regression_task
 from sparse_rnn_jax.engine.workdir import SCORES_FILE, read_parquet, write_parquet_atomic
 from sparse_rnn_jax.models.registry import family_of
 from sparse_rnn_jax.tasks.adroit import AdroitTaskConfig, check_stack
@@ -34,7 +34,7 @@ def dims(config: AdroitTaskConfig) -> tuple[int, int]:
     return ds.obs_dim, ds.act_dim
 
 
-def load(config: AdroitTaskConfig, log: Callable[[str], None] = print) -> TaskData:
+def load(config: AdroitTaskConfig, log: Callable[[str], None] = print) -> LoadedTask:
     """The dataset's episodes split into train / validation / test."""
     ds = dataset(config.dataset_id, config.download, config.max_len)
     splits = split_sequences(ds, (config.train_size, config.val_size, config.test_size), seed=config.data_seed)
@@ -52,7 +52,7 @@ def load(config: AdroitTaskConfig, log: Callable[[str], None] = print) -> TaskDa
         f"ah: {config.dataset_id}: {len(ds)} episodes of up to {ds.obs.shape[1]} steps "
         f"(obs {ds.obs_dim}, action {ds.act_dim}); splits {info['splits']}"
     )
-    return TaskData(regression_task("ah", ds.obs_dim, ds.act_dim), train.arrays(), val.arrays(), info)
+    return LoadedTask(regression_task("ah", ds.obs_dim, ds.act_dim), train.arrays(), val.arrays(), info)
 
 
 def eval_steps(config: AdroitTaskConfig, info: dict) -> int:
@@ -68,9 +68,9 @@ def eval_steps(config: AdroitTaskConfig, info: dict) -> int:
 
 def score_models(
     config: AdroitTaskConfig,
-    data: TaskData,
+    data: LoadedTask,
     plan: RunPlan,
-    cfg: SweepConfig,
+    cfg: TrainConfig,
     workdir,
     should_stop: Callable[[], bool],
     log: Callable[[str], None] = print,

@@ -78,7 +78,7 @@ def chance_of(arrays: Mapping[str, np.ndarray], kind: str) -> float:
 
 
 def engine_task(name: str, kind: str, input_dim: int, output_dim: int, chance: float):
-    """The engine's Task of output ``kind``."""
+    """The engine's Objective of output ``kind``."""
     from sparse_rnn_jax.engine import task as engine
 
     make = {
@@ -116,7 +116,7 @@ class Family:
         return descriptor_dict(self.name, x, y, self.seq_len(config), KINDS[self.kind], chance, config.train_size)
 
     def load(self, config, log: Callable[[str], None] = print):
-        from sparse_rnn_jax.engine.task import TaskData
+        from sparse_rnn_jax.engine.task import LoadedTask
 
         train, val = (self.arrays(config, s) for s in ("train", "val"))
         x, y = self.dims(config)
@@ -126,7 +126,7 @@ class Family:
             f"{self.name}: {config.train_size} / {config.val_size} sequences of {self.seq_len(config)} steps, "
             f"|x| {x}, |y| {y}, {KINDS[self.kind]}; chance {chance:.4g}"
         )
-        return TaskData(engine_task(self.name, self.kind, x, y, chance), train, val, {self.name: params})
+        return LoadedTask(engine_task(self.name, self.kind, x, y, chance), train, val, {self.name: params})
 
     def task(self) -> TaskDef:
         """The family's registered task: the family itself is its ``generator`` (the zoo samples instances)."""

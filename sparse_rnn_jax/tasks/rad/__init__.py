@@ -1,7 +1,7 @@
 """Random Anomaly Detection (the paper's RAD, Table II): sequences of MNIST digits with one anomaly.
 
 ``generate`` builds the sequences from MNIST digits (``mnist``: tfds, an IDX folder, or the embedded 5,000);
-``task`` makes the engine's Task and loads the splits. The config's fields are the ``--task=rad`` flags.
+``task`` makes the engine's Objective and loads the splits. The config's fields are the ``--task=rad`` flags.
 """
 
 from __future__ import annotations

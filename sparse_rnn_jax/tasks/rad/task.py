@@ -1,4 +1,4 @@
-"""The RAD task for the engine: the Task (cross-entropy at the last step, accuracy) and the loaded splits."""
+"""The RAD task for the engine: the Objective (cross-entropy at the last step, accuracy) and the loaded splits."""
 
 from __future__ import annotations
 
@@ -9,21 +9,21 @@ from typing import Callable
 import jax.numpy as jnp
 import numpy as np
 
-from sparse_rnn_jax.engine.task import Batch, Task, TaskData, last_step_classification_score
+from sparse_rnn_jax.engine.task import Batch, LoadedTask, Objective, last_step_classification_score
 from sparse_rnn_jax.tasks.rad import RadTaskConfig
 from sparse_rnn_jax.tasks.rad.generate import RadConfig, load_rad, to_model_inputs
 from sparse_rnn_jax.tasks.rad.mnist import digits_sha256, load_mnist
 
 
 @functools.lru_cache(maxsize=None)
-def rad_task(images_per_sequence: int = 10, image_size: int = 50) -> Task:
+def rad_task(images_per_sequence: int = 10, image_size: int = 50) -> Objective:
     """Random Anomaly Detection: data {"images": uint8[N, n, image_size**2], "labels": int32[N]}; chance = ln n."""
 
     def make_batch(data, idx):
         x, y = to_model_inputs(data["images"][idx], data["labels"][idx])
         return Batch(x, y, jnp.ones(idx.shape[0], jnp.float32))
 
-    return Task(
+    return Objective(
         name="rad",
         input_dim=image_size * image_size,
         output_dim=images_per_sequence,
@@ -57,7 +57,7 @@ def digit_reuse(num_digits: int, config: RadTaskConfig) -> float:
     return config.train_size * config.images_per_sequence / pool
 
 
-def load(config: RadTaskConfig, log: Callable[[str], None] = print) -> TaskData:
+def load(config: RadTaskConfig, log: Callable[[str], None] = print) -> LoadedTask:
     """Loads the digits (``mnist.load_mnist``), then generates (or reads from the cache) the splits."""
     generator = generator_config(config)
     digits = load_mnist(config.mnist_source, log=log)
@@ -77,4 +77,4 @@ def load(config: RadTaskConfig, log: Callable[[str], None] = print) -> TaskData:
         "digit_reuse": reuse,
         "rad": dataclasses.asdict(generator),
     }
-    return TaskData(rad_task(config.images_per_sequence, config.image_size), data["train"], data["val"], info)
+    return LoadedTask(rad_task(config.images_per_sequence, config.image_size), data["train"], data["val"], info)

@@ -1,6 +1,6 @@
 """The embedded Reber grammar (the related thesis' task): next-symbol sets or grammatical/ungrammatical strings.
 
-``grammar`` generates the strings and arrays; ``task`` makes the engine's Task. The config's fields are the
+``grammar`` generates the strings and arrays; ``task`` makes the engine's Objective. The config's fields are the
 ``--task=reber`` flags.
 """
 
@@ -50,7 +50,7 @@ class ReberTaskConfig:
 def descriptor(config: ReberTaskConfig, data: Any = None) -> dict:
     """Task summary (``tasks.base.descriptor_dict``); seq_len is ``max_len`` (the padded length). Classification:
     chance ln 2. Next symbol: bce, chance of the best constant set prediction on the training strings, that of
-    ``data`` (the loaded ``TaskData``) or of a fresh load when None."""
+    ``data`` (the loaded ``LoadedTask``) or of a fresh load when None."""
     input_dim, output_dim = config.grammar_config().dims
     if config.variant != "next_symbol":
         return descriptor_dict(
@@ -58,7 +58,7 @@ def descriptor(config: ReberTaskConfig, data: Any = None) -> dict:
         )
     if data is None:
         data = TASK.load(config, lambda message: None)
-    chance = data.task.chance_loss
+    chance = data.objective.chance_loss
     return descriptor_dict("reber_next_symbol", input_dim, output_dim, config.max_len, "bce", chance, config.train_size)
 
 

@@ -13,8 +13,8 @@ import numpy as np
 from sparse_rnn_jax.core.chance import constant_predictor_loss
 from sparse_rnn_jax.engine.task import (
     Batch,
-    Task,
-    TaskData,
+    LoadedTask,
+    Objective,
     last_valid_step_classification_score,
     multilabel_task,
 )
@@ -22,7 +22,7 @@ from sparse_rnn_jax.tasks.reber import ReberTaskConfig
 from sparse_rnn_jax.tasks.reber.grammar import NUM_SYMBOLS, load_reber
 
 
-def reber_next_symbol_task(chance_loss: float | None = None) -> Task:
+def reber_next_symbol_task(chance_loss: float | None = None) -> Objective:
     """Embedded Reber grammar, next-symbol prediction (``grammar``): data {"x": f32[N, T, 7], "targets":
     f32[N, T, 7] (multi-hot legal next symbols), "step_mask": bool[N, T], ...}. Loss: mean binary cross-entropy
     per output and valid step; accuracy: the fraction of fully correct strings. ``chance_loss``: that of the
@@ -31,14 +31,14 @@ def reber_next_symbol_task(chance_loss: float | None = None) -> Task:
 
 
 @functools.lru_cache(maxsize=None)
-def reber_classification_task() -> Task:
+def reber_classification_task() -> Objective:
     """Embedded Reber grammar, grammatical (1) or not (0) (``grammar``): data {"x": f32[N, T, 7],
     "label": int32[N], "lengths": int32[N]}; 2-class cross-entropy at each string's last symbol; chance ln 2."""
 
     def make_batch(data, idx):
         return Batch(data["x"][idx], (data["label"][idx], data["lengths"][idx]), jnp.ones(idx.shape[0], jnp.float32))
 
-    return Task(
+    return Objective(
         "reber_classification",
         NUM_SYMBOLS,
         2,
@@ -49,7 +49,7 @@ def reber_classification_task() -> Task:
     )
 
 
-def load(config: ReberTaskConfig, log: Callable[[str], None] = print) -> TaskData:
+def load(config: ReberTaskConfig, log: Callable[[str], None] = print) -> LoadedTask:
     """Generates the strings of every split and the engine's arrays."""
     grammar = config.grammar_config()
     splits = load_reber(grammar)
@@ -72,4 +72,4 @@ def load(config: ReberTaskConfig, log: Callable[[str], None] = print) -> TaskDat
         f"(median {info['train_length']['median']:g}), {len(train_set)} distinct in train; "
         f"{info['val_strings_seen_in_train']:.0%} of validation strings also in train"
     )
-    return TaskData(task, train, splits["val"].arrays, info)
+    return LoadedTask(task, train, splits["val"].arrays, info)

@@ -11,7 +11,7 @@ import types
 import typing
 from typing import Any
 
-from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
+from sparse_rnn_jax.engine.config import PopulationConfig, TrainConfig
 from sparse_rnn_jax.tasks.base import TaskDef, defining_values
 from sparse_rnn_jax.tasks.registry import get_task
 
@@ -23,14 +23,14 @@ class RunConfig:
     """Everything that defines a sweep run.
 
     task: the registered task's name (``tasks.registry.TASKS``).  data: the task's config dataclass.
-    population: which models (``engine.members.PopulationConfig``).  train: how they train (``SweepConfig``).
+    population: which models (``engine.members.PopulationConfig``).  train: how they train (``TrainConfig``).
     matmul_precision: ``jax_default_matmul_precision`` (None: JAX's default).
     """
 
     task: str
     data: Any
     population: PopulationConfig
-    train: SweepConfig
+    train: TrainConfig
     matmul_precision: str | None = None
 
     def __post_init__(self) -> None:
@@ -78,14 +78,20 @@ class RunConfig:
             task=d["task"],
             data=_dataclass_from(task.config_type, d.get("data", {}), "data"),
             population=_dataclass_from(PopulationConfig, d.get("population", {}), "population"),
-            train=_dataclass_from(SweepConfig, d.get("train", {}), "train"),
+            train=_dataclass_from(TrainConfig, d.get("train", {}), "train"),
             matmul_precision=d.get("matmul_precision"),
         )
+
+
+RETIRED_FIELDS: dict[str, tuple[str, ...]] = {"train": ("save_final_params",)}
+"""Fields older run.json files hold that no longer change anything (every run keeps its trained weights in its
+final checkpoints now); dropped when such a file is read."""
 
 
 def _dataclass_from(cls: type, values: dict, where: str):
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in values.items() if k not in RETIRED_FIELDS.get(where, ())}
     unknown = sorted(set(values) - names)
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)}")

@@ -1,4 +1,4 @@
-"""One run of a sweep: ``train_and_evaluate`` turns a ``RunConfig`` (``tasks.run_config``) into a trained workdir,
+"""One run of a sweep: ``train_and_evaluate`` turns a ``RunConfig`` (``run.config``) into a trained workdir,
 and ``load_run`` reloads a workdir's run with one call.
 
 Data flows one way: RunConfig -> the run's plan (``run_plan``: members -> buckets -> chunks, made once and kept in
@@ -67,7 +67,7 @@ from sparse_rnn_jax.engine.workdir import (
     record_problem,
     write_json_atomic,
 )
-from sparse_rnn_jax.tasks.run_config import RunConfig
+from sparse_rnn_jax.run.config import RunConfig
 
 PACKAGES: tuple[str, ...] = (
     "sparse_rnn_jax",
@@ -75,7 +75,6 @@ PACKAGES: tuple[str, ...] = (
     "jaxlib",
     "flax",
     "optax",
-    "orbax-checkpoint",
     "chex",
     "numpy",
     "scipy",
@@ -174,9 +173,10 @@ class RecordedRun:
     def task_data(self, log: Callable[[str], None] = print):
         """The task and its training and validation data, loaded as the sweep loaded them."""
         data = self.config.task_def.load(self.config.data, log)
-        if data.task.name != self.record.get("task"):
+        if data.objective.name != self.record.get("task"):
             raise RunError(
-                f"{self.workdir}: {RUN_FILE} records task {self.record.get('task')!r}, the data is {data.task.name!r}"
+                f"{self.workdir}: {RUN_FILE} records task {self.record.get('task')!r}, the data is "
+                f"{data.objective.name!r}"
             )
         return data
 
@@ -365,14 +365,14 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:,.1f} GB" if n < 1e15 else f"{n / 1e9:.2g} GB"
 
 
-def prepare(config: RunConfig) -> tuple[int, int]:
+def preflight(config: RunConfig) -> tuple[int, int]:
     """Everything that can be checked before any work: the task's own checks, the budget for its dims and the
     host memory the population needs (estimated from the plan). Returns (input_dim, output_dim); RunError with a
     one-line message otherwise."""
-    task = config.task_def
+    task_def = config.task_def
     try:
-        task.check(config.data)
-        input_dim, output_dim = task.dims(config.data)
+        task_def.check(config.data)
+        input_dim, output_dim = task_def.dims(config.data)
         check_budget(config.population, input_dim, output_dim)
     except ValueError as e:
         raise RunError(str(e)) from None
@@ -447,7 +447,7 @@ def train_and_evaluate(
     from sparse_rnn_jax.engine.devices import agree
     from sparse_rnn_jax.engine.workdir import absolute
 
-    prepare(config)
+    preflight(config)
     workdir = absolute(workdir)
     problem = path_problem(workdir)
     if problem:
@@ -566,8 +566,6 @@ def _train_locked(
     plan = run_plan(config, jax.device_count(), None if clear else previous, workdir)  # a resume keeps its plan
     members = list(plan.members)
     train = dataclasses.replace(config.train, max_models_per_chunk=plan.chunk_models)
-    if task_def.keeps_final_params(config.data) and not train.save_final_params:
-        train = dataclasses.replace(train, save_final_params=True)
     if previous is not None and previous.get("status") == "complete" and extend_from is None:
         done, total, frame = sweep_progress(plan, train.epochs, workdir, log)
         if done == total and _after_training_done(task_def, workdir, members):
@@ -580,7 +578,7 @@ def _train_locked(
         data = task_def.load(config.data, log)
     except ValueError as e:
         raise RunError(str(e)) from None
-    task = data.task
+    objective = data.objective
     info = {**data.info, "arrays_sha256": arrays_sha256(data.train, data.val)}
     if previous is not None:
         check_same_data(workdir, previous.get("data"), info)
@@ -597,8 +595,8 @@ def _train_locked(
         "devices": [str(d) for d in jax.devices()],
         "processes": jax.process_count(),
         "platform": jax.default_backend(),
-        "task": task.name,
-        "chance_loss": task.chance_loss,
+        "task": objective.name,
+        "chance_loss": objective.chance_loss,
         "data": info,
         "num_models": len(members),
         "matmul_precision": effective_precision(config),
@@ -621,7 +619,7 @@ def _train_locked(
     try:
         frame = run_sweep(
             plan,
-            task,
+            objective,
             data.train,
             data.val,
             train,

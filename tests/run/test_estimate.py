@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
-from sparse_rnn_jax.tasks.plan import plan_run
+from sparse_rnn_jax.engine.config import PopulationConfig, TrainConfig
+from sparse_rnn_jax.run.config import RunConfig
+from sparse_rnn_jax.run.estimate import plan_run
 from sparse_rnn_jax.tasks.registry import get_task
-from sparse_rnn_jax.tasks.run_config import RunConfig
 
 
 def _config() -> RunConfig:
@@ -19,7 +19,7 @@ def _config() -> RunConfig:
         f"w{h}:h={h}:lr=0.001:hx=1/0/0.1:hh=1/0/0.1:hy=1/0/0.1:yx=1/0/0.1:yh=1/0/0.1:yy=1/0/0.1" for h in (12, 24)
     )
     population = PopulationConfig(num_models=0, hidden_dim=4, configs=("dense",), specs=texts)
-    return RunConfig("adding", data, population, SweepConfig(epochs=1, batch_size=16, max_buckets=3))
+    return RunConfig("adding", data, population, TrainConfig(epochs=1, batch_size=16, max_buckets=3))
 
 
 def test_a_quick_plan_compiles_at_most_two_shapes_and_a_later_plan_reuses_the_cache(tmp_path):

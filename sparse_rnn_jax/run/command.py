@@ -12,8 +12,8 @@ import dataclasses
 import shlex
 from typing import Any, Sequence
 
-from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
-from sparse_rnn_jax.tasks.run_config import RunConfig
+from sparse_rnn_jax.engine.config import PopulationConfig, TrainConfig
+from sparse_rnn_jax.run.config import RunConfig
 
 ENTRY = "experiments.sweep"
 
@@ -65,12 +65,12 @@ def specs_config(
     texts: Sequence[str],
     *,
     seeds: int = 3,
-    train: SweepConfig | None = None,
+    train: TrainConfig | None = None,
     matmul_precision: str | None = None,
 ) -> RunConfig:
     """The run config that trains each spec text of ``texts`` with ``seeds`` seeds (``spec_repeats``) and nothing
-    else, on ``task`` with its data config ``data`` and training ``train`` (default: ``SweepConfig()`` with at
+    else, on ``task`` with its data config ``data`` and training ``train`` (default: ``TrainConfig()`` with at
     most 2 buckets, which suits a handful of models)."""
-    train = train or SweepConfig(max_buckets=2)
+    train = train or TrainConfig(max_buckets=2)
     population = PopulationConfig(num_models=0, specs=tuple(texts), spec_repeats=seeds)
     return RunConfig(task, data, population, train, matmul_precision)

@@ -27,8 +27,8 @@ from sparse_rnn_jax.engine.population import Chunk
 from sparse_rnn_jax.engine.results import spec_columns
 from sparse_rnn_jax.models.family import train_matmul_flops
 from sparse_rnn_jax.models.registry import family_of
-from sparse_rnn_jax.tasks.run import prepare, run_plan
-from sparse_rnn_jax.tasks.run_config import RunConfig
+from sparse_rnn_jax.run.config import RunConfig
+from sparse_rnn_jax.run.train import preflight, run_plan
 
 DEFAULT_CACHE = Path(os.path.expanduser("~")) / ".cache" / "sparse_rnn_jax" / "plan_calibration.json"
 """Where ``plan_run`` keeps its measured calibrations (``CalibrationCache``)."""
@@ -172,7 +172,7 @@ def plan_run(
     from sparse_rnn_jax.engine.programs import PopulationProgram, choose_form
     from sparse_rnn_jax.engine.sweep import data_size
 
-    input_dim, output_dim = prepare(config)
+    input_dim, output_dim = preflight(config)
     cache_path = Path(cache_path) if cache_path is not None else DEFAULT_CACHE
     if calibration_models is None:  # a CPU's step time grows linearly with the models; an accelerator's does not
         calibration_models = 16 if jax.default_backend() == "cpu" else 1 << 30
@@ -192,8 +192,8 @@ def plan_run(
     if n_train is None or n_val is None:  # sizes come from the data itself (e.g. a user's npz file)
         full = config.task_def.load(config.data, lambda _s: None)
         n_train, n_val = data_size(full.train), data_size(full.val)
-    task = data.task
-    seq_len = int(jax.jit(task.make_batch)(data.train, np.arange(1, dtype=np.int32)).x.shape[1])
+    objective = data.objective
+    seq_len = int(jax.jit(objective.make_batch)(data.train, np.arange(1, dtype=np.int32)).x.shape[1])
     steps_per_epoch = n_train // train.batch_size
     bytes_per_example = sum(np.asarray(v).nbytes for v in data.train.values()) / data_size(data.train)
     data_bytes = int(bytes_per_example * (n_train + n_val))
@@ -221,7 +221,7 @@ def plan_run(
         b["chunks"] += 1
         b["executed_flops"] += flops
     plan = {
-        "task": task.name,
+        "task": objective.name,
         "models": len(members),
         "devices": n_dev,
         "cells": _cells(members),
@@ -264,7 +264,7 @@ def plan_run(
             if p <= len(ch.members)
             else dataclasses.replace(ch, ghosts=p - len(ch.members))
         )
-        program = PopulationProgram.for_chunk(probe, task, train, by_model)
+        program = PopulationProgram.for_chunk(probe, objective, train, by_model)
         program = dataclasses.replace(program, steps_per_call=call_len)
         population = program.stack(probe, train.mask_mode)
         idx_shape = (call_len, p, train.batch_size) if train.per_model_order else (call_len, train.batch_size)
@@ -304,7 +304,7 @@ def plan_run(
         "backend": jax.default_backend(),
         "devices": n_dev,
         "jax": jax.__version__,
-        "task": task.name,
+        "task": objective.name,
         "dims": [input_dim, output_dim, seq_len],
         "train": [train.batch_size, train.steps_per_call, train.unroll, train.per_model_order, train.mask_mode],
         "eval_batch_size": train.eval_batch_size,

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from sparse_rnn_jax.engine.config import PopulationConfig, SweepConfig
+from sparse_rnn_jax.engine.config import PopulationConfig, TrainConfig
 from sparse_rnn_jax.engine.members import stratified_members
-from sparse_rnn_jax.tasks.plan import plan_run, plan_text
+from sparse_rnn_jax.run.config import RunConfig
+from sparse_rnn_jax.run.estimate import plan_run, plan_text
+from sparse_rnn_jax.run.train import train_and_evaluate
 from sparse_rnn_jax.tasks.rad import RadTaskConfig
-from sparse_rnn_jax.tasks.run import train_and_evaluate
-from sparse_rnn_jax.tasks.run_config import RunConfig
 
 CONFIG = RunConfig(
     "rad",
@@ -23,7 +23,7 @@ CONFIG = RunConfig(
         per_stratum=2,
         config_repeats=0,
     ),
-    SweepConfig(epochs=1, steps_per_call=2, max_buckets=1),
+    TrainConfig(epochs=1, steps_per_call=2, max_buckets=1),
 )
 
 
