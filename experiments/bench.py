@@ -10,7 +10,9 @@ reference style in PyTorch (one model, full-state masked matrix, Python loop ove
 torch is absent); executed matrix FLOP/s (``models.family.train_matmul_flops``) against a large dense matmul
 timed just before (the median of --utilization_repeats adjacent ratios, as the peak drifts on shared machines); padding
 efficiency of the sweep's buckets for 3,254 Table IV models; the fraction of step time spent preparing inputs;
-and the Table IV wall time these numbers imply.
+the memory-bound remainder of a step (masking, finiteness check and Adam over the population's weights, timed
+alone); the Table IV wall time these numbers imply; and the regression guard (``studies.benchmark.GUARD_BARS``:
+each value against its bar, in the JSON's ``guard``).
 """
 
 from __future__ import annotations
@@ -262,6 +264,30 @@ def main(argv):
         + ", ".join(f"{dt} {v / 1e9:.1f} GFLOP/s" for dt, v in out["matmul_peak_flops_by_dtype"].items()),
         flush=True,
     )
+    if FLAGS.compute_dtype == "float32":
+        out["flop_utilization_float32"] = out["flop_utilization"]
+    else:  # the guard's utilisation is the float32 population's, against the float32 peak timed next to it
+        f32_ratios, _ = bm.adjacent_utilization(
+            lambda: time_pop(members[: max(sizes)], "float32"),
+            lambda: bm.matmul_peak_flops(peak_n, dtype="float32"),
+            FLAGS.utilization_repeats,
+        )
+        out["flop_utilization_float32"] = statistics.median(f32_ratios)
+        out["flop_utilization_float32_samples"] = f32_ratios
+    pass_s = bm.weight_pass_seconds(largest.weight_entries)
+    out["memory_bound"] = {
+        "weight_entries": largest.weight_entries,
+        "seconds_per_step": pass_s,
+        "seconds_per_entry": pass_s / max(largest.weight_entries, 1),
+        "share_of_step": pass_s / largest.seconds_per_step,
+    }
+    print(
+        f"memory-bound remainder (masked gradient, finiteness check, Adam's moments and update over the population's "
+        f"{largest.weight_entries:,} float32 weights, timed alone): {pass_s * 1e3:.2f} ms per step, "
+        f"{pass_s / max(largest.weight_entries, 1) * 1e9:.2f} ns per weight, "
+        f"{out['memory_bound']['share_of_step']:.0%} of the population's {largest.seconds_per_step * 1e3:.2f} ms step",
+        flush=True,
+    )
     out["padding_efficiency"] = bm.table_iv_padding_efficiency(
         members[: FLAGS.table_iv_models], FLAGS.max_buckets, 256, jax.device_count()
     )
@@ -281,6 +307,18 @@ def main(argv):
             f"{out['table_iv_estimate_s'] / 3600:.1f} h",
             flush=True,
         )
+    values = {
+        "flop_utilization_float32": out["flop_utilization_float32"],
+        "speedup_vs_reference_style": out["speedup_vs_reference_style"],
+        "padding_efficiency": out["padding_efficiency"],
+    }
+    if "float32_comparison" in out:
+        values["bfloat16_speedup"] = out["float32_comparison"]["speedup"]
+    out["guard"] = bm.regression_guard(values)
+    for name, g in out["guard"].items():
+        verdict = "not measured" if g["ok"] is None else "ok" if g["ok"] else "BELOW THE BAR"
+        value = "-" if g["value"] is None else f"{g['value']:.3g}"
+        print(f"guard {name}: {value} (bar {g['bar']:g}): {verdict}", flush=True)
     from sparse_rnn_jax.engine.workdir import write_json_atomic
 
     write_json_atomic(out, FLAGS.json)

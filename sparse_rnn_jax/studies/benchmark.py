@@ -10,6 +10,7 @@ weight gradients and the state cotangents; the input gets none) at the padded hi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Callable, Sequence
 
@@ -49,6 +50,7 @@ class PopulationTiming:
     useful_flops_per_step: float
     input_seconds_per_step: float  # host-side input preparation and transfer
     model_sequences_per_s: float
+    weight_entries: int = 0  # float32 entries of every chunk's (padded) weights
 
     @property
     def flops_per_s(self) -> float:
@@ -107,9 +109,11 @@ def time_population(
     rng = np.random.default_rng(0)
     total = input_total = 0.0
     executed = useful = 0.0
+    entries = 0
     for chunk in plan.chunks:
         program = dataclasses.replace(PopulationProgram.for_chunk(chunk, task, cfg, by_model), activation=activation)
         population = program.stack(chunk)
+        entries += sum(int(np.size(v)) for v in jax.tree_util.tree_leaves(population.state.params))
         t0 = time.perf_counter()
         idx = rng.integers(0, n, size=((calls + 1) * steps_per_call, batch_size)).astype(np.int32)
         jax.block_until_ready(jnp.asarray(idx[:steps_per_call]))
@@ -136,7 +140,57 @@ def time_population(
         useful_flops_per_step=useful,
         input_seconds_per_step=input_per_step,
         model_sequences_per_s=len(members) * batch_size / per_step,
+        weight_entries=entries,
     )
+
+
+def weight_pass_seconds(entries: int, repeats: int = 5) -> float:
+    """Seconds of the memory-bound part of one train step over ``entries`` float32 weights, timed alone (best of
+    ``repeats``): the masked gradient, its finiteness check, Adam's two moments and the masked weight update, as the
+    engine's step does them per weight-sized array, in one jitted program with its buffers donated."""
+    import optax
+
+    opt = optax.adam(1e-3)
+    w = jnp.full((entries,), 0.01, jnp.float32)
+    mask = (jnp.arange(entries) % 5 == 0).astype(jnp.float32)
+    g = jnp.full((entries,), 1e-3, jnp.float32)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def update(w, state, g):
+        g = g * mask
+        ok = jnp.all(jnp.isfinite(g))
+        step, state = opt.update(g, state, w)
+        return jnp.where(ok, (w + step) * mask, w), state
+
+    state = opt.init(w)
+    w, state = jax.block_until_ready(update(w, state, g))
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        w, state = jax.block_until_ready(update(w, state, g))
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+GUARD_BARS: dict[str, float] = {
+    "flop_utilization_float32": 0.40,
+    "speedup_vs_reference_style": 100.0,
+    "padding_efficiency": 0.85,
+    "bfloat16_speedup": 1.3,
+}
+"""The bench's regression guard: the float32 population's FLOP utilisation against the float32 matmul peak timed
+next to it, the speed-up over the paper's reference style, the Table IV padding efficiency, and (in a bfloat16
+run) the model-sequences/s of bfloat16 operands over float32, timed back to back."""
+
+
+def regression_guard(values: dict[str, float | None]) -> dict[str, dict]:
+    """Each guard of ``GUARD_BARS`` present in ``values``: {"value", "bar", "ok"}; ``ok`` is None (not measured)
+    where the value is None (e.g. no torch for the reference style)."""
+    return {
+        name: {"value": values[name], "bar": bar, "ok": None if values[name] is None else bool(values[name] >= bar)}
+        for name, bar in GUARD_BARS.items()
+        if name in values
+    }
 
 
 def time_loop(members: Sequence[Member], time_one: Callable[[Sequence[Member]], PopulationTiming]) -> float:
