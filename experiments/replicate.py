@@ -1,10 +1,12 @@
 """The paper's findings beside ours (docs/replication.md): Table IV runs' cells beside the published ones (a
-stratified run's weighted to its drawn population), a Table III run, the Fig. 1 questions asked of one
+stratified run's weighted to its drawn population), Table III seed sets, the Fig. 1 questions asked of one
 or more seed sets of the named configurations on RAD, and of the Adroit Hammer named configurations, each with seeds,
 95 % intervals and Holm-corrected tests.
 
-  python -m experiments.replicate --table_iv=runs/table_iv_strat --fig1=runs/fig1_cpu,runs/fig1_cpu_seed1 \\
-      --fig1_sensitivity=runs/fig1_cpu_lr1e-3 --ah=runs/ah_named,runs/ah_named_seed1 --out=runs/replication
+  python -m experiments.replicate --table_iv=runs/table_iv_strat \\
+      --table_iii=runs/table_iii_cpu,runs/table_iii_cpu_seed1 --fig1=runs/fig1_cpu,runs/fig1_cpu_seed1 \\
+      --fig1_sensitivity=runs/fig1_cpu_lr1e-3 \\
+      --ah=runs/ah_named,runs/ah_named_seed1 --out=runs/replication
 
 Writes OUT/replication.md, CSVs of every table and OUT/figures/*.png. Any of the runs may be left out.
 """
@@ -22,7 +24,12 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list(
     "table_iv", [], "Finished Table IV sweeps, comma-separated (table_iv_strat.flags, table_iv_lite.flags)."
 )
-flags.DEFINE_string("table_iii", None, "A finished Table III sweep (Adroit Hammer; table_iii_strat.flags).")
+flags.DEFINE_list(
+    "table_iii",
+    [],
+    "Finished Table III sweeps (Adroit Hammer), comma-separated seed sets of one flagfile (table_iii_cpu.flags "
+    "with --seed=0, 1, ...): each run's table, and each step's verdict over the sets.",
+)
 flags.DEFINE_list(
     "fig1",
     [],

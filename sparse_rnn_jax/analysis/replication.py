@@ -337,8 +337,11 @@ def _parent_r2(models: pd.DataFrame, rule, folds: int, trees: int, seed: int) ->
     }
 
 
-def _table_section(run, table: str, out: Path, folds: int, trees: int, seed: int, log) -> list[str]:
-    """The markdown of one Table III/IV run (``table``), its CSVs and figures under ``out``."""
+def _table_section(
+    run, table: str, out: Path, folds: int, trees: int, seed: int, log
+) -> tuple[list[str], pd.DataFrame]:
+    """The markdown of one Table III/IV run (``table``), its CSVs and figures under ``out``, and its
+    neighbouring-cell steps (metric, pair, verdict, ...)."""
     from sparse_rnn_jax.analysis.figures import dominant_block, dominant_block_failures, table_beside_paper
     from sparse_rnn_jax.analysis.stratified import binned_estimates
 
@@ -364,16 +367,18 @@ def _table_section(run, table: str, out: Path, folds: int, trees: int, seed: int
         if counts
         else "the whole drawn population, unweighted"
     )
+    length = _run_scale(run, table)[1]
     md = [
         f"## Table {table}: `{run}`",
         "",
-        f"{len(models):,} networks trained for {epochs} epochs: {how}.",
+        f"{len(models):,} networks trained for {epochs} epochs{' (' + length + ')' if length else ''}: {how}.",
         "",
         f"![Table {table} beside the paper's](figures/{fig.name})",
         "",
         "Per cell: networks trained (n) and the population they stand for, the estimated mean of the capped minimum "
         "validation loss [stratified-bootstrap 95 % CI], the estimated share at chance [95 % CI], the mean of the "
-        "learners alone (networks not at chance) and the paper's published mean (the paper trained 46,875 steps).",
+        "learners alone (networks not at chance) and the paper's published mean (the paper trained "
+        f"{_paper_steps(table)[0]:,} steps of {PAPER_LENGTHS[table][2]}).",
         "",
     ]
     f = beside.copy()
@@ -448,29 +453,71 @@ def _table_section(run, table: str, out: Path, folds: int, trees: int, seed: int
         f"{fmt_interval(r2['r2_fold_mean'], r2['ci95_low'], r2['ci95_high'])}; Spearman {r2['spearman']:.3f}.",
         "",
     ]
-    return md
+    return md, tests
 
 
-PAPER_FIG1_STEPS = 46_875
-"""The paper's Fig. 1 training length: 30,000 sequences x 25 epochs in minibatches of 16."""
+def combined_step_verdict(verdicts: Sequence[str]) -> str:
+    """One neighbouring-cell step over several seed sets (``_step_verdict`` per set): the verdict when every set
+    gives the same one, else "not confirmed" with each set's."""
+    v = list(verdicts)
+    return v[0] if len(set(v)) == 1 else "not confirmed (" + " / ".join(v) + ")"
 
 
-def _run_scale(run) -> tuple[str, str]:
-    """(short label, sentence) of a run's training length against the paper's Fig. 1 (from its run.json), e.g.
-    ("full length", "46,875 steps of 16 (100 % of the paper's 46,875) on gpu"); empty strings when unreadable."""
+def _steps_over_seed_sets(steps: Sequence[pd.DataFrame], names: Sequence[str], table: str, out: Path) -> list[str]:
+    """The markdown (and a CSV) of each neighbouring-cell step's verdict per seed set and over every set."""
+    per_set = [t.set_index(["metric", "pair"])["verdict"] for t in steps]
+    both = pd.concat(per_set, axis=1, keys=list(names))
+    both = both.fillna("not measured")  # a step whose cells one set leaves empty
+    both["over every seed set"] = [combined_step_verdict(r.tolist()) for _, r in both.iterrows()]
+    both = both.reset_index()
+    both.to_csv(out / f"table_{table}_steps_over_seed_sets.csv", index=False)
+    return [
+        f"### Table {table}: the steps over {len(names)} seed sets",
+        "",
+        "A step is a finding only when every seed set (a fresh population draw, subsample and training seeds) gives "
+        "the same verdict:",
+        "",
+        markdown(both, ["metric", "pair"] + list(names) + ["over every seed set"]),
+        "",
+    ]
+
+
+PAPER_LENGTHS: dict[str, tuple[int, int, int]] = {"IV": (30_000, 25, 16), "III": (4_500, 25, 64)}
+"""The paper's training length per experiment as (training sequences, epochs, batch size): RAD (Table IV and
+Fig. 1) 30,000 sequences x 25 epochs in minibatches of 16 (46,875 steps); Adroit Hammer (Table III) 4,500 episodes
+x 25 epochs in minibatches of 64 (70 an epoch, 1,750 steps)."""
+
+
+def _paper_steps(table: str) -> tuple[int, int]:
+    """(steps, sequences) of the paper's training for ``table`` ("III" or "IV"; Fig. 1 is "IV"'s)."""
+    n, epochs, batch = PAPER_LENGTHS[table]
+    return n // batch * epochs, n * epochs
+
+
+def _run_scale(run, table: str = "IV") -> tuple[str, str]:
+    """(short label, sentence) of a run's training length against the paper's for ``table`` (from its run.json),
+    e.g. ("full length", "46,875 steps of 16 (100 % of the paper's 46,875) on gpu"); empty strings when
+    unreadable."""
     import json
 
     try:
         rec = json.loads((Path(str(run)) / "run.json").read_text())
         train, data = rec["config"]["train"], rec["config"]["data"]
-        steps = int(data["train_size"]) // int(train["batch_size"]) * int(train["epochs"])
-        batch = int(train["batch_size"])
+        batch, epochs = int(train["batch_size"]), int(train["epochs"])
+        steps = int(data["train_size"]) // batch * epochs
+        sequences = int(data["train_size"]) * epochs
     except (OSError, ValueError, KeyError, TypeError):
         return "", ""
-    share = steps / PAPER_FIG1_STEPS
-    label = "full length" if share >= 0.999 else f"{share:.0%} of the paper's steps"
+    paper_steps, paper_sequences = _paper_steps(table)
+    share = steps / paper_steps
+    label = "full length" if share >= 0.999 and sequences >= paper_sequences else f"{share:.0%} of the paper's steps"
+    paper_batch = PAPER_LENGTHS[table][2]
+    seq_share = (
+        "" if batch == paper_batch else f"; {sequences / paper_sequences:.1%} of its {paper_sequences:,} sequences"
+    )
     return label, (
-        f"{steps:,} steps of {batch} ({share:.0%} of the paper's {PAPER_FIG1_STEPS:,}) on {rec.get('platform', '?')}"
+        f"{steps:,} steps of {batch} ({share:.0%} of the paper's {paper_steps:,} steps of {paper_batch}{seq_share}) "
+        f"on {rec.get('platform', '?')}"
     )
 
 
@@ -652,20 +699,26 @@ def write_report(
     log=print,
 ) -> Path:
     """``out/replication.md`` (and CSVs and figures beside it) from the runs given: Table IV runs (each: cells
-    beside the paper's, neighbouring steps, the rows' Spearman, Fig. 9b, the parent network's R2), a Table III
-    run (the same, Fig. 7b), Fig. 1 seed sets (named configurations on RAD: curves, the paper's claims as
-    Holm-corrected tests per set, verdicts over the sets) with an optional sensitivity run, and Adroit Hammer
-    named-config seed sets (returns per config, eqn7's comparisons per set and over the sets). Returns the
-    markdown's path."""
+    beside the paper's, neighbouring steps, the rows' Spearman, Fig. 9b, the parent network's R2), Table III seed
+    sets (each the same, with Fig. 7b; each step's verdict over the sets), Fig. 1 seed sets (named configurations
+    on RAD: curves, the paper's claims as Holm-corrected tests per set, verdicts over the sets) with an optional
+    sensitivity run, and Adroit Hammer named-config seed sets (returns per config, eqn7's comparisons per set and
+    over the sets). Returns the markdown's path."""
 
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     md = ["# Replication", ""]
     as_list = lambda v: [] if v is None else [v] if isinstance(v, (str, Path)) else list(v)  # noqa: E731
     for run in as_list(table_iv):
-        md += _table_section(run, "IV", out, folds, trees, seed, log)
-    if table_iii is not None:
-        md += _table_section(table_iii, "III", out, folds, trees, seed, log)
+        md += _table_section(run, "IV", out, folds, trees, seed, log)[0]
+    steps, names = [], []
+    for run in as_list(table_iii):  # seed sets of one experiment
+        section, tests = _table_section(run, "III", out, folds, trees, seed, log)
+        md += section
+        steps.append(tests)
+        names.append(Path(str(run)).name)
+    if len(steps) > 1:
+        md += _steps_over_seed_sets(steps, names, "III", out)
     if as_list(fig1) or fig1_sensitivity:
         md += _fig1_section(as_list(fig1), out, fig1_sensitivity)
     if as_list(ah):

@@ -134,3 +134,26 @@ def test_table_beside_paper_figure_draws_every_row_and_empty_cells(tmp_path):
 
     width, height = Image.open(path).size
     assert width > 1.8 * height  # two panels side by side
+
+
+def test_table_iii_seed_sets_give_each_step_a_verdict_over_the_sets(tmp_path):
+    from tests.analysis.synthetic import write_workdir
+
+    runs = [
+        write_workdir(tmp_path / f"t3_{k}", synthetic_results("ah", 150, 3, seed=10 + k, failed_fraction=0.2))
+        for k in range(2)
+    ]
+    path = rep.write_report(tmp_path / "out", table_iii=runs, folds=2, trees=5, log=lambda s: None)
+    text = path.read_text()
+    assert text.count("\n## Table III: ") == 2 and "### Table III: the steps over 2 seed sets" in text
+    assert "1,750 steps of 64" in text  # the paper's Table III length, not Fig. 1's
+    both = pd.read_csv(tmp_path / "out" / "table_III_steps_over_seed_sets.csv", keep_default_na=False)
+    assert list(both.columns) == ["metric", "pair", "t3_0", "t3_1", "over every seed set"]
+    for _, r in both.iterrows():
+        same = r["t3_0"] == r["t3_1"]
+        assert r["over every seed set"] == (r["t3_0"] if same else f"not confirmed ({r['t3_0']} / {r['t3_1']})")
+
+
+def test_combined_step_verdict():
+    assert rep.combined_step_verdict(["agrees", "agrees"]) == "agrees"
+    assert rep.combined_step_verdict(["agrees", "flat in both"]) == "not confirmed (agrees / flat in both)"
