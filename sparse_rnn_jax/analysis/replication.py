@@ -85,18 +85,23 @@ def table_beside_paper_frame(
     seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Per metric (hidden proportion, model density) and cell: n trained, the population it stands for, our
-    estimate of the capped minimum validation loss [95 % CI], the share at chance [95 % CI], the mean of the
-    learners alone (networks not at chance) [95 % CI] and the paper's published mean. Also the neighbouring-cell
+    estimate of the capped minimum validation loss [95 % CI], the share at chance [95 % CI], the share exploded or
+    diverged [95 % CI], the mean of the learners alone (networks that did not fail: neither at chance nor exploded)
+    [95 % CI] and the paper's published mean. Also the neighbouring-cell
     tests of each row (Holm-corrected over both rows, with the paper's step and a verdict) and each row's
     Spearman rho with the paper's cells [bootstrap 95 % CI]. ``models``: ``convergence.classify``'s rows."""
     rows, tests, rhos = [], [], []
     weights = stratum_weights(models, population_counts)
-    learners = ~models["at_chance"].to_numpy(bool) if "at_chance" in models else np.ones(len(models), bool)
+    failed = models["failed"].to_numpy(bool) if "failed" in models else np.zeros(len(models), bool)
+    learners = ~failed  # neither at chance nor exploded/diverged
+    blown_flags = models["exploded"].to_numpy(bool) if "exploded" in models else np.zeros(len(models), bool)
+    exploded = models.assign(exploded_share=blown_flags.astype(float))  # exploded or diverged
     for metric in ("hidden_proportion", "model_density"):
         cells, boot = cell_estimates(models, population_counts, metric, n_boot=n_boot, seed=seed)
         learn, _ = cell_estimates(
             models[learners], population_counts, metric, n_boot=n_boot, seed=seed, weights=weights[learners]
         )
+        blown, _ = cell_estimates(exploded, population_counts, metric, value="exploded_share", n_boot=n_boot, seed=seed)
         paper = PAPER_TABLES[table][metric]
         for k, r in cells.iterrows():
             rows.append(
@@ -107,6 +112,9 @@ def table_beside_paper_frame(
                     "learners_mean": learn["mean"].iloc[k],
                     "learners_low": learn["ci95_low"].iloc[k],
                     "learners_high": learn["ci95_high"].iloc[k],
+                    "exploded": blown["mean"].iloc[k],
+                    "exploded_low": blown["ci95_low"].iloc[k],
+                    "exploded_high": blown["ci95_high"].iloc[k],
                     "paper": math.nan if paper[k] == UC else float(paper[k]),
                     "paper_uc": paper[k] == UC,
                 }
@@ -376,14 +384,16 @@ def _table_section(
         f"![Table {table} beside the paper's](figures/{fig.name})",
         "",
         "Per cell: networks trained (n) and the population they stand for, the estimated mean of the capped minimum "
-        "validation loss [stratified-bootstrap 95 % CI], the estimated share at chance [95 % CI], the mean of the "
-        "learners alone (networks not at chance) and the paper's published mean (the paper trained "
+        "validation loss [stratified-bootstrap 95 % CI], the estimated shares at chance and exploded or diverged "
+        "[95 % CI], the mean of the learners alone (networks that did not fail) and the paper's published mean "
+        "(uc: the paper's unstable convergence; the paper trained "
         f"{_paper_steps(table)[0]:,} steps of {PAPER_LENGTHS[table][2]}).",
         "",
     ]
     f = beside.copy()
     f["ours"] = [fmt_interval(r["mean"], r["ci95_low"], r["ci95_high"]) for _, r in f.iterrows()]
     f["chance"] = [fmt_interval(r["at_chance"], r["at_chance_low"], r["at_chance_high"], 2) for _, r in f.iterrows()]
+    f["blown"] = [fmt_interval(r["exploded"], r["exploded_low"], r["exploded_high"], 2) for _, r in f.iterrows()]
     f["learn"] = [
         fmt_interval(r["learners_mean"], r["learners_low"], r["learners_high"]) + f" ({r['learners_n']})"
         for _, r in f.iterrows()
@@ -393,8 +403,18 @@ def _table_section(
     md += [
         markdown(
             f,
-            ["metric", "cell", "n", "pop", "ours", "chance", "learn", "paper_text"],
-            ["metric", "cell", "n", "population", "mean [95 % CI]", "at chance [95 % CI]", "learners (n)", "paper"],
+            ["metric", "cell", "n", "pop", "ours", "chance", "blown", "learn", "paper_text"],
+            [
+                "metric",
+                "cell",
+                "n",
+                "population",
+                "mean [95 % CI]",
+                "at chance [95 % CI]",
+                "exploded [95 % CI]",
+                "learners (n)",
+                "paper",
+            ],
         ),
         "",
         f"Neighbouring cells (right minus left; bootstrap 95 % CI and p, Holm-corrected over the {len(tests)} "

@@ -140,13 +140,19 @@ def test_table_iii_seed_sets_give_each_step_a_verdict_over_the_sets(tmp_path):
     from tests.analysis.synthetic import write_workdir
 
     runs = [
-        write_workdir(tmp_path / f"t3_{k}", synthetic_results("ah", 150, 3, seed=10 + k, failed_fraction=0.2))
+        write_workdir(
+            tmp_path / f"t3_{k}",
+            synthetic_results("ah", 150, 3, seed=10 + k, failed_fraction=0.2, diverged_fraction=0.1),
+        )
         for k in range(2)
     ]
     path = rep.write_report(tmp_path / "out", table_iii=runs, folds=2, trees=5, log=lambda s: None)
     text = path.read_text()
     assert text.count("\n## Table III: ") == 2 and "### Table III: the steps over 2 seed sets" in text
     assert "1,750 steps of 64" in text  # the paper's Table III length, not Fig. 1's
+    cells = pd.read_csv(tmp_path / "out" / "table_III_t3_0.csv")
+    assert "exploded [95 % CI]" in text and cells["exploded"].max() > 0  # diverged networks have a share of their own
+    assert (cells["learners_n"] <= cells["n"]).all()
     both = pd.read_csv(tmp_path / "out" / "table_III_steps_over_seed_sets.csv", keep_default_na=False)
     assert list(both.columns) == ["metric", "pair", "t3_0", "t3_1", "over every seed set"]
     for _, r in both.iterrows():
