@@ -270,6 +270,13 @@ def _check_manifest(m) -> None:
             raise ValueError("field 'checkpoints' or 'finals' holds a malformed checkpoint record")
 
 
+def _load_manifest(path) -> dict:
+    """The manifest at ``path``, checked (``_check_manifest``); OSError, UnicodeDecodeError or ValueError otherwise."""
+    m = json.loads(path.read_bytes().decode())
+    _check_manifest(m)
+    return m
+
+
 def manifest_problem(workdir) -> str | None:
     """Why the workdir's manifest.json cannot be trusted (unreadable, not JSON, or not of the manifest's structure),
     in a few words; None when it is sound or absent."""
@@ -277,7 +284,7 @@ def manifest_problem(workdir) -> str | None:
     if not path.exists():
         return None
     try:
-        _check_manifest(json.loads(path.read_bytes().decode()))
+        _load_manifest(path)
     except (OSError, ValueError, UnicodeDecodeError) as e:
         return " ".join(str(e).split())[:120]
     return None
@@ -290,8 +297,7 @@ def final_entries(workdir) -> dict[str, dict]:
     if not path.exists():
         return {}
     try:
-        m = json.loads(path.read_bytes().decode())
-        _check_manifest(m)
+        m = _load_manifest(path)
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{MANIFEST_FILE} is unreadable ({' '.join(str(e).split())[:120]})") from None
     return dict(m["finals"])
@@ -348,11 +354,7 @@ class SweepLedger:
         if not path.exists():
             return _empty_manifest()
         try:
-            m = json.loads(path.read_bytes().decode())
-            if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
-                raise ValueError("unknown format")
-            _check_manifest(m)
-            return m
+            return _load_manifest(path)
         except (OSError, ValueError, UnicodeDecodeError) as e:
             self.log(f"warning: {MANIFEST_FILE} is unreadable ({e}); nothing recorded in this workdir is trusted")
             return _empty_manifest()
