@@ -63,7 +63,15 @@ flags.DEFINE_enum(
     "auto",
     ["auto", "population", "loop"],
     "How each chunk's models share its program (the sweeps' --program_form): batched, one after another, or auto "
-    "(loop on a CPU with bfloat16 operands). The float32 comparison uses the same setting.",
+    "(the batched program). The float32 comparison uses the same setting.",
+)
+flags.DEFINE_enum(
+    "weight_layout",
+    "auto",
+    ["auto", "dense", "compact"],
+    "How the sparse weights are stepped (the sweeps' --weight_layout): compact (Adam over the trainable entries "
+    "only; bit-identical results), dense, or auto (compact for float32 batched programs on a CPU). The float32 "
+    "comparison uses the same setting.",
 )
 flags.DEFINE_integer(
     "utilization_repeats",
@@ -77,7 +85,15 @@ common.help_group("what to measure", ["quick", "tiny", "sizes", "loop_sample", "
 common.help_group("timing", ["steps_per_call", "calls", "utilization_repeats"])
 common.help_group(
     "programs and precision",
-    ["max_models_per_chunk", "max_buckets", "matmul_precision", "unroll", "compute_dtype", "program_form"],
+    [
+        "max_models_per_chunk",
+        "max_buckets",
+        "matmul_precision",
+        "unroll",
+        "compute_dtype",
+        "program_form",
+        "weight_layout",
+    ],
 )
 common.help_group("output", ["json"])
 
@@ -160,6 +176,7 @@ def main(argv):
             unroll=FLAGS.unroll,
             compute_dtype=compute_dtype,
             form=FLAGS.program_form,
+            weight_layout=FLAGS.weight_layout,
         )
 
     from sparse_rnn_jax.engine.devices import device_memory_bytes
@@ -169,6 +186,7 @@ def main(argv):
     peak_n = 512 if FLAGS.tiny else 2048
     out["compute_dtype"] = FLAGS.compute_dtype
     out["program_form"] = FLAGS.program_form
+    out["weight_layout"] = FLAGS.weight_layout
     peak = bm.matmul_peak_flops(peak_n, dtype=FLAGS.compute_dtype)
     print(
         f"device {out['device']} ({out['device_kind']}, {out['platform']}, {out['device_count']} device(s), "

@@ -46,6 +46,8 @@ SWEEP_KINDS: dict[str, str] = {
 """The bounds kind (``core.bounds``) of each numeric field of ``TrainConfig``."""
 PROGRAM_FORMS: tuple[str, ...] = ("auto", "population", "loop")
 """How a chunk's models share a program (``engine.programs.choose_form``)."""
+WEIGHT_LAYOUTS: tuple[str, ...] = ("auto", "dense", "compact")
+"""How a train call steps the sparse weights (``engine.layout.resolve_layout``): auto, dense or compact."""
 
 
 def check_configs(configs) -> None:
@@ -180,8 +182,8 @@ class TrainConfig:
     max_models_per_chunk: models per compiled program (memory bound).  steps_per_call: minibatches per
     jitted call (progress and stop granularity).  mask_mode: "exact" or "bernoulli".  unroll: scan unroll.
     compute_dtype: the products' operand dtype (``models.precision``).  program_form: auto, population or loop
-    (``engine.programs.choose_form``). Every run keeps each finished chunk's trained weights in its final
-    checkpoint (``engine.sweep.load_final_params``).
+    (``engine.programs.choose_form``).  weight_layout: auto, dense or compact (``engine.layout``). Every run
+    keeps each finished chunk's trained weights in its final checkpoint (``engine.sweep.load_final_params``).
     """
 
     epochs: int = _field(25, "Training epochs.")
@@ -208,7 +210,13 @@ class TrainConfig:
         "auto",
         "How a chunk's models share a compiled program: population (batched: one product for all models), loop "
         "(one model after another through each call's steps, in the same program; equal results to float "
-        "rounding), or auto (loop on a CPU with bfloat16 operands, where it measured faster; population elsewhere).",
+        "rounding), or auto (the batched program, which measured faster on every shape tried).",
+    )
+    weight_layout: str = _field(
+        "auto",
+        "How a train call steps the sparse weights: compact (Adam's pass over the trainable entries only, the "
+        "weights expanded to dense for the products; bit-identical results), dense, or auto (compact on a CPU, "
+        "where it measured faster; dense elsewhere).",
     )
 
     def __post_init__(self):
@@ -217,5 +225,7 @@ class TrainConfig:
         check_compute_dtype(self.compute_dtype)
         if self.program_form not in PROGRAM_FORMS:
             raise ValueError(f"program_form must be one of {PROGRAM_FORMS}, got {self.program_form!r}")
+        if self.weight_layout not in WEIGHT_LAYOUTS:
+            raise ValueError(f"weight_layout must be one of {WEIGHT_LAYOUTS}, got {self.weight_layout!r}")
         if self.mask_mode not in MASK_MODES:
             raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {self.mask_mode!r}")

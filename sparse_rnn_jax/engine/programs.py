@@ -18,6 +18,7 @@ import numpy as np
 import optax
 
 from sparse_rnn_jax.engine import devices
+from sparse_rnn_jax.engine import layout as layout_lib
 from sparse_rnn_jax.engine.config import PROGRAM_FORMS
 from sparse_rnn_jax.engine.population import stack_chunk
 from sparse_rnn_jax.engine.task import Batch, Objective, program_key
@@ -68,16 +69,28 @@ def _adam_direction(opt_state) -> Any:
 
 
 def _model_step(task, forward, params, opt_state, diverged, masks, lr, batch, valid):
-    """One Adam step of one model; a model whose loss or gradients are non-finite (so would be its new weights,
+    """One Adam step of one model: ``_loss_and_grads`` then ``_adam_keep``. Returns (params, opt_state, diverged,
+    loss)."""
+    loss, grads = _loss_and_grads(task, forward, params, masks, batch)
+    return _adam_keep(params, opt_state, diverged, lr, loss, grads, valid)
+
+
+def _loss_and_grads(task, forward, params, masks, batch):
+    """(mean loss, its gradients with respect to ``params``) of one model on ``batch``."""
+    return jax.value_and_grad(functools.partial(_mean_loss, task, forward))(params, masks, batch)
+
+
+def _adam_keep(params, opt_state, diverged, lr, loss, grads, valid):
+    """Adam's step from ``grads``; a model whose loss or gradients are non-finite (so would be its new weights,
     ``ADAM_STEP_BOUND``) keeps its old state and is flagged diverged for good, and a step with ``valid`` False
-    changes nothing. Returns (params, opt_state, diverged, loss).
+    changes nothing. Returns (params, opt_state, diverged, loss). Elementwise over every leaf, so the same on dense
+    arrays and on compact ones (``engine.layout``).
 
     Memory traffic, not FLOPs, bounds this update on a CPU (BUILD_NOTES, "Performance"): deciding from the
     gradients, not the new weights, lets XLA fuse the update and the keep into one pass over each array; and the
     new moments are materialised once (``optimization_barrier``) and the weights updated from them, where XLA
     would otherwise recompute both moments inside the weights' update and, as the moments are updated in place,
     first copy the old ones (two extra reads and writes of every weight-sized array per step)."""
-    loss, grads = jax.value_and_grad(functools.partial(_mean_loss, task, forward))(params, masks, batch)
     ok = jnp.isfinite(loss) & _all_finite(grads) & jnp.isfinite(lr * ADAM_STEP_BOUND)
     keep = ok & ~diverged & valid
     _, new_opt = _ADAM.update(grads, opt_state, params)
@@ -89,18 +102,14 @@ def _model_step(task, forward, params, opt_state, diverged, masks, lr, batch, va
 
 
 def choose_form(form: str, compute_dtype: str = "float32", platform: str | None = None) -> str:
-    """``form`` ("auto", "population" or "loop") resolved: "auto" is "loop" on a CPU with bfloat16 operands and
-    "population" otherwise. Measured on the bench's 64 Table IV models (2-core CPU, BUILD_NOTES "bf16 operands"):
-    with bf16 operands the loop ran ~2.5x the batched program (one model's bf16 products run on the CPU's matrix
-    units, the batched ones did not), with float32 the two were within noise; on an accelerator one small model
-    cannot fill the device, so the population stays. Float32 runs therefore keep the batched program, and their
-    results, by default."""
+    """``form`` ("auto", "population" or "loop") resolved: "auto" is "population", the batched program, which
+    measured faster than the loop on every shape tried on the 2-core CPU in both dtypes once bf16 products took the
+    weight as their left operand (BUILD_NOTES, "bf16 operands": the bench's 64 Table IV models, bf16 30 vs 63 ms
+    a step at |h| 52 and 53 vs 54 ms at |h| 224); on an accelerator one small model cannot fill the device.
+    ``compute_dtype`` and ``platform`` are kept for callers that resolve by them."""
     if form not in PROGRAM_FORMS:
         raise ValueError(f"program_form must be one of {PROGRAM_FORMS}, got {form!r}")
-    if form != "auto":
-        return form
-    platform = platform or jax.default_backend()
-    return "loop" if platform == "cpu" and compute_dtype != "float32" else "population"
+    return "population" if form == "auto" else form
 
 
 def over_models(fn: Callable, in_axes: tuple, form: str) -> Callable:
@@ -148,22 +157,28 @@ def make_train_steps(
     compute_dtype: str = "float32",
     form: str = "population",
 ):
-    """Returns ``train_steps(state, masks, lrs, data, idx, valid) -> (state, losses f32[S, P])`` for models of
-    ``family`` (``models.registry.FAMILIES``), their products with the data in ``compute_dtype``, the models
-    stepped as one batched program ("population") or one model after another, each through all the call's steps
-    ("loop": ``_looped_train_steps``).
+    """Returns ``train_steps(state, masks, lrs, data, idx, valid, layout=None) -> (state, losses f32[S, P])`` for
+    models of ``family`` (``models.registry.FAMILIES``), their products with the data in ``compute_dtype``, the
+    models stepped as one batched program ("population") or one model after another, each through all the call's
+    steps ("loop": ``_looped_train_steps``).
 
     idx: int32[S, B] (one minibatch stream shared by every model) or int32[S, P, B] (``per_model_order``);
-    valid: bool[S], steps marked False change nothing (pads the last call of an epoch).
+    valid: bool[S], steps marked False change nothing (pads the last call of an epoch); layout: the compact layout
+    of the chunk's sparse weights (``engine.layout.plan_layout``; None or {}: every weight stepped dense), with
+    bit-identical results either way.
     """
-    step = functools.partial(_model_step, task, forward_fn(family, activation, unroll, compute_dtype))
+    forward = forward_fn(family, activation, unroll, compute_dtype)
+    weight_keys = get_family(family).weight_keys
+    step = functools.partial(_model_step, task, forward)
     if form == "loop":
-        return _looped_train_steps(task, step, per_model_order)
+        return _looped_train_steps(task, forward, weight_keys, per_model_order)
     batch_axis = 0 if per_model_order else None
     vstep = over_models(step, (0, 0, 0, 0, 0, batch_axis, None), form)
+    vgrads = over_models(functools.partial(_loss_and_grads, task, forward), (0, 0, batch_axis), form)
+    vadam = over_models(_adam_keep, (0, 0, 0, 0, 0, 0, None), form)
     make_batch = jax.vmap(task.make_batch, in_axes=(None, 0)) if per_model_order else task.make_batch
 
-    def train_steps(state: TrainState, masks, lrs, data, idx, valid):
+    def dense_steps(state: TrainState, masks, lrs, data, idx, valid):
         def body(st: TrainState, inputs):
             idx_s, valid_s = inputs
             batch = make_batch(data, idx_s)
@@ -173,30 +188,75 @@ def make_train_steps(
 
         return jax.lax.scan(body, state, (idx, valid))
 
+    def train_steps(state: TrainState, masks, lrs, data, idx, valid, layout=None):
+        if not layout:
+            return dense_steps(state, masks, lrs, data, idx, valid)
+        shapes = {k: state.params[k].shape for k in layout}
+        fmasks = layout_lib.forward_masks(masks, layout, weight_keys, int(lrs.shape[0]))
+
+        def body(carry, inputs):
+            params, opt, div = carry
+            idx_s, valid_s = inputs
+            loss, grads = vgrads(layout_lib.expand(params, layout, shapes), fmasks, make_batch(data, idx_s))
+            params, opt, div, loss = vadam(
+                params, opt, div, lrs, loss, layout_lib.compress(grads, layout, True), valid_s
+            )
+            return (params, opt, div), loss
+
+        compact = _compress_state(state, layout, True)
+        (params, opt, div), losses = jax.lax.scan(body, compact, (idx, valid))
+        return _write_back_state(state, params, opt, div, layout, masks, weight_keys), losses
+
     return train_steps
 
 
-def _looped_train_steps(task: Objective, step: Callable, per_model_order: bool):
+def _compress_state(state: TrainState, layout, population: bool) -> tuple:
+    """(params, Adam state, diverged) with the compacted weights and their moments gathered (``engine.layout``)."""
+    opt = state.opt_state
+    compact = functools.partial(layout_lib.compress, layout=layout, population=population)
+    return compact(state.params), opt._replace(mu=compact(opt.mu), nu=compact(opt.nu)), state.diverged
+
+
+def _write_back_state(state: TrainState, params, opt, diverged, layout, masks, weight_keys) -> TrainState:
+    """The dense TrainState after a compact call: trained entries written back, masked entries as in ``state``."""
+    back = functools.partial(layout_lib.write_back, layout=layout, masks=masks, weight_keys=weight_keys)
+    old = state.opt_state
+    return TrainState(
+        back(params, state.params), opt._replace(mu=back(opt.mu, old.mu), nu=back(opt.nu, old.nu)), diverged
+    )
+
+
+def _looped_train_steps(task: Objective, forward: Callable, weight_keys, per_model_order: bool):
     """``train_steps`` of the "loop" form: one model after another (``jax.lax.map`` over the models), each through
     all the call's minibatch steps before the next, so a model's weights and Adam moments stay in the CPU's caches
-    across its steps instead of streaming every model's arrays from memory at every step."""
+    across its steps instead of streaming every model's arrays from memory at every step. With a ``layout`` each
+    model's sparse weights are stepped compact (``engine.layout``), with its own rows of the layout."""
 
-    def train_steps(state: TrainState, masks, lrs, data, idx, valid):
+    def train_steps(state: TrainState, masks, lrs, data, idx, valid, layout=None):
+        layout = layout or {}
+
         def one_model(xs):
-            params, opt, div, m, lr = xs[:5]
-            model_idx = xs[5] if per_model_order else idx
+            params, opt, div, m, lr, lay = xs[:6]
+            model_idx = xs[6] if per_model_order else idx
+            one = TrainState(params, opt, div)
+            shapes = {k: params[k].shape for k in lay}
+            fmasks = layout_lib.forward_masks(m, lay, weight_keys, None)
 
             def body(carry, inputs):
+                p, o, d = carry
                 idx_s, valid_s = inputs
-                p, o, d, loss = step(*carry, m, lr, task.make_batch(data, idx_s), valid_s)
+                batch = task.make_batch(data, idx_s)
+                loss, grads = _loss_and_grads(task, forward, layout_lib.expand(p, lay, shapes), fmasks, batch)
+                p, o, d, loss = _adam_keep(p, o, d, lr, loss, layout_lib.compress(grads, lay, False), valid_s)
                 return (p, o, d), loss
 
-            return jax.lax.scan(body, (params, opt, div), (model_idx, valid))
+            (p, o, d), losses = jax.lax.scan(body, _compress_state(one, lay, False), (model_idx, valid))
+            return _write_back_state(one, p, o, d, lay, m, weight_keys), losses
 
-        xs = (state.params, state.opt_state, state.diverged, masks, lrs)
+        xs = (state.params, state.opt_state, state.diverged, masks, lrs, layout)
         xs += (jnp.swapaxes(idx, 0, 1),) if per_model_order else ()
-        (params, opt, div), losses = jax.lax.map(one_model, xs)
-        return TrainState(params, opt, div), losses.T
+        new, losses = jax.lax.map(one_model, xs)
+        return new, losses.T
 
     return train_steps
 
@@ -308,11 +368,13 @@ def run_steps(
     start: int = 0,
     after_call: AfterCall | None = None,
     fetch: Callable[[Any], np.ndarray] = np.asarray,
+    layout=None,
 ) -> tuple[TrainState, int]:
     """Runs minibatches ``idx[start:]`` (int32[N, B] or [N, P, B]) through ``train_steps`` in calls of
     ``steps_per_call``; the last call is padded with steps marked invalid (they change nothing), so every call
     has one compiled shape. ``after_call`` sees each call's real losses and may stop the loop early (the state
-    is then exactly that after the returned number of steps). Returns (state, steps done)."""
+    is then exactly that after the returned number of steps). ``layout``: the chunk's compact layout, passed on to
+    ``train_steps``. Returns (state, steps done)."""
     n = int(idx.shape[0])
     pad = (-n) % steps_per_call
     padded = np.concatenate([idx, np.zeros((pad,) + idx.shape[1:], np.int32)]) if pad else idx
@@ -326,6 +388,7 @@ def run_steps(
             data,
             jnp.asarray(padded[step : step + steps_per_call]),
             jnp.asarray(valid[step : step + steps_per_call]),
+            layout,
         )
         done = min(steps_per_call, n - step)
         step += done
@@ -335,11 +398,13 @@ def run_steps(
 
 
 class Population(NamedTuple):
-    """A chunk's models on the devices: their ``TrainState``, masks and learning rates f32[P]."""
+    """A chunk's models on the devices: their ``TrainState``, masks, learning rates f32[P] and the compact layout
+    of their sparse weights (``engine.layout``; {} when every weight is stepped dense)."""
 
     state: TrainState
     masks: Mapping[str, jax.Array]
     lrs: jax.Array
+    layout: Mapping[str, Any] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -374,7 +439,8 @@ class PopulationProgram:
     (``epochs``), whose checkpointing, metrics and progress are callbacks. Used by the sweep, the plan's
     calibration, pruning's fine-tune and the bench.
 
-    ``form`` is resolved with ``choose_form`` (auto: by ``compute_dtype`` and the platform). ``sharding``: where
+    ``form`` is resolved with ``choose_form`` (auto: by ``compute_dtype`` and the platform), ``weight_layout``
+    with ``engine.layout.resolve_layout`` (auto: sparse weights stepped compact on a CPU). ``sharding``: where
     the models' arrays live (a sharding along the population axis, ``engine.devices.shardings``); None places them
     on the default device."""
 
@@ -388,6 +454,7 @@ class PopulationProgram:
     steps_per_call: int = 50
     eval_batch_size: int = 250
     sharding: Any = None
+    weight_layout: str = "auto"
 
     @classmethod
     def for_chunk(cls, chunk, task: Objective, train, sharding=None) -> PopulationProgram:
@@ -403,6 +470,7 @@ class PopulationProgram:
             train.steps_per_call,
             train.eval_batch_size,
             sharding,
+            train.weight_layout,
         )
 
     @property
@@ -421,9 +489,16 @@ class PopulationProgram:
         return devices.put(tree, self.sharding)
 
     def init(self, params, masks, lrs) -> Population:
-        """A fresh population (zero Adam moments) of stacked numpy ``params`` and ``masks`` [P, ...] and ``lrs``."""
+        """A fresh population (zero Adam moments) of stacked numpy ``params`` and ``masks`` [P, ...] and ``lrs``,
+        with the compact layout of its sparse weights when ``weight_layout`` resolves to compact."""
         state = jax.jit(init_train_state, out_shardings=self.sharding)(self.put(params))
-        return Population(state, self.put(masks), self.put(np.asarray(lrs, np.float32)))
+        devices = 1 if self.sharding is None else int(np.size(self.sharding.mesh.devices))
+        form = choose_form(self.form, self.compute_dtype)
+        layout = {}
+        if layout_lib.resolve_layout(self.weight_layout, self.compute_dtype, form, devices=devices) == "compact":
+            keys = get_family(self.family).weight_keys
+            layout = jax.device_put(layout_lib.plan_layout(params, masks, keys, population=form == "population"))
+        return Population(state, self.put(masks), self.put(np.asarray(lrs, np.float32)), layout)
 
     def stack(self, chunk, mask_mode: str = "exact") -> Population:
         """The fresh population of ``chunk``'s members (and ghosts): ``engine.population.stack_chunk``."""
@@ -450,6 +525,7 @@ class PopulationProgram:
             start=start,
             after_call=after_call,
             fetch=devices.fetch,
+            layout=population.layout,
         )
         return population._replace(state=state), step
 

@@ -46,14 +46,30 @@ def _einsum_low(subscripts: str, dtype: str, a: jax.Array, b: jax.Array) -> jax.
     return y if natural == out else jnp.transpose(y, [natural.index(i) for i in out])
 
 
+def _weight_first(subscripts: str, dtype: str, x: jax.Array, w: jax.Array) -> jax.Array:
+    """``_einsum_low`` of ``subscripts`` (data x, weight w) with the weight as the left operand when it contracts its
+    trailing indices (a weight stored [H, X] times data [..., X]): the output order then starts with the weight's own
+    rows (e.g. "hx,btx->hbt"), so a weight stacked over models [P, H, X] enters the product as stored. With the data
+    first, XLA transposed every model's weight into a bf16 copy [X, P * H] before the product (measured: 34 ms of a
+    68 ms step of 48 models at |h| 52, 2-core CPU), where the output's transpose after it is small ([P, H, T * B]).
+    Any other product keeps the data first (a bf16 product whose left operand contracts its leading index has no
+    CPU kernel)."""
+    ins, out = subscripts.replace(" ", "").split("->")
+    sx, sw = ins.split(",")
+    contracted = [i for i in sw if i in sx and i not in out]
+    if contracted and sw.endswith("".join(contracted)):
+        return _einsum_low(f"{sw},{sx}->{out}", dtype, w, x)
+    return _einsum_low(subscripts, dtype, x, w)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def _low_product(subscripts: str, dtype: str, x: jax.Array, w: jax.Array) -> jax.Array:
-    return _einsum_low(subscripts, dtype, x, w)
+    return _weight_first(subscripts, dtype, x, w)
 
 
 def _low_forward(subscripts, dtype, x, w):
     xl, wl = x.astype(dtype), w.astype(dtype)
-    return _einsum_low(subscripts, dtype, xl, wl), (xl, wl)
+    return _weight_first(subscripts, dtype, xl, wl), (xl, wl)
 
 
 def _low_backward(subscripts, dtype, residuals, g):

@@ -87,10 +87,12 @@ def time_population(
     unroll: int = 1,
     compute_dtype: str = "float32",
     form: str = "auto",
+    weight_layout: str = "auto",
 ) -> PopulationTiming:
     """Times the sweep's own jitted train program on ``members`` (planned, bucketed and chunked as a sweep plans
     them: ``engine.run_plan.plan_members``), its products with the data in ``compute_dtype``, each chunk's models
-    batched or looped (``form``, resolved as a sweep resolves it)."""
+    batched or looped (``form``) and their sparse weights stepped dense or compact (``weight_layout``), both resolved
+    as a sweep resolves them."""
     mesh = population_mesh()
     cfg = TrainConfig(
         batch_size=batch_size,
@@ -100,6 +102,7 @@ def time_population(
         unroll=unroll,
         compute_dtype=compute_dtype,
         program_form=form,
+        weight_layout=weight_layout,
     )
     plan = plan_members(members, cfg, mesh.devices.size)
 
