@@ -10,11 +10,14 @@ weight gradient back to compact, and Adam runs on the compact arrays. After the 
 state is written back, masked entries keeping the values they had. The same elementwise operations run on the
 same values, so the results are bit-identical to the dense path (``tests/engine/test_layout.py``).
 
-Layout arrays (host numpy, one model's flat indices, per compacted param key):
+Layout arrays (``plan_layout``, host numpy, per compacted param key), for one model's rows:
   gather  int32[P, K]: the flat index (into one model's array of N entries) of each trainable entry, in order;
           the padding slots beyond a model's count repeat its last trainable index (a real entry, so its gradient
           is a real one: finite exactly when that entry's is, and it is never written back).
   scatter int32[P, N]: each entry's slot in the compact array; K for a masked entry (a zero slot).
+The batched program reads them as flat indices into the whole population's flattened arrays instead (gather
+int32[P * K], scatter int32[P * N] with P * K the zero slot), computed once on the host: a gather with a model
+axis (vmap's batched form) measured slower on a CPU than one flat gather.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def resolve_layout(
     layout: str, compute_dtype: str = "float32", form: str = "population", platform: str | None = None, devices: int = 1
 ) -> str:
     """``layout`` ("auto", "dense" or "compact") resolved: "auto" is "compact" for float32 operands in the batched
-    program on a single CPU device, where it was measured faster, and "dense" elsewhere (measured slower: the loop
+    program on a single CPU device, where it was measured faster, and "dense" elsewhere (measured no faster: the loop
     form, whose model's arrays stay in cache, and bfloat16 operands; not measured: accelerators, whose step is
     bound by launches). A population sharded over several devices stays dense (a flat gather would cross shards)."""
     if layout not in WEIGHT_LAYOUTS:

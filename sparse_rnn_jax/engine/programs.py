@@ -439,10 +439,10 @@ class PopulationProgram:
     (``epochs``), whose checkpointing, metrics and progress are callbacks. Used by the sweep, the plan's
     calibration, pruning's fine-tune and the bench.
 
-    ``form`` is resolved with ``choose_form`` (auto: by ``compute_dtype`` and the platform), ``weight_layout``
-    with ``engine.layout.resolve_layout`` (auto: sparse weights stepped compact on a CPU). ``sharding``: where
-    the models' arrays live (a sharding along the population axis, ``engine.devices.shardings``); None places them
-    on the default device."""
+    ``form`` is resolved with ``choose_form`` (auto: the batched program), ``weight_layout`` with
+    ``engine.layout.resolve_layout`` (auto: sparse weights stepped compact in float32 batched programs on a CPU).
+    ``sharding``: where the models' arrays live (a sharding along the population axis,
+    ``engine.devices.shardings``); None places them on the default device."""
 
     task: Objective
     family: str
