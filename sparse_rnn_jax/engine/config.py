@@ -215,8 +215,8 @@ class TrainConfig:
     weight_layout: str = _field(
         "auto",
         "How a train call steps the sparse weights: compact (Adam's pass over the trainable entries only, the "
-        "weights expanded to dense for the products; bit-identical results), dense, or auto (compact on a CPU, "
-        "where it measured faster; dense elsewhere).",
+        "weights expanded to dense for the products; bit-identical results), dense, or auto (compact for float32 "
+        "batched programs on a CPU, where it measured faster; dense elsewhere).",
     )
 
     def __post_init__(self):
