@@ -101,12 +101,12 @@ def _adam_keep(params, opt_state, diverged, lr, loss, grads, valid):
     return params, opt_state, diverged, jnp.where(diverged, jnp.nan, loss)
 
 
-def choose_form(form: str, compute_dtype: str = "float32", platform: str | None = None) -> str:
+def choose_form(form: str) -> str:
     """``form`` ("auto", "population" or "loop") resolved: "auto" is "population", the batched program, which
     measured faster than the loop on every shape tried on the 2-core CPU in both dtypes once bf16 products took the
-    weight as their left operand (BUILD_NOTES, "bf16 operands": the bench's 64 Table IV models, bf16 30 vs 63 ms
-    a step at |h| 52 and 53 vs 54 ms at |h| 224); on an accelerator one small model cannot fill the device.
-    ``compute_dtype`` and ``platform`` are kept for callers that resolve by them."""
+    weight as their left operand (BUILD_NOTES, "bf16 products weight first": the bench's 64 Table IV models, bf16
+    30 vs 63 ms a step at |h| 52 and 53 vs 54 ms at |h| 224); on an accelerator one small model cannot fill the
+    device."""
     if form not in PROGRAM_FORMS:
         raise ValueError(f"program_form must be one of {PROGRAM_FORMS}, got {form!r}")
     return "population" if form == "auto" else form
@@ -195,19 +195,26 @@ def make_train_steps(
         fmasks = layout_lib.forward_masks(masks, layout, weight_keys, int(lrs.shape[0]))
 
         def body(carry, inputs):
-            params, opt, div = carry
             idx_s, valid_s = inputs
-            loss, grads = vgrads(layout_lib.expand(params, layout, shapes), fmasks, make_batch(data, idx_s))
-            params, opt, div, loss = vadam(
-                params, opt, div, lrs, loss, layout_lib.compress(grads, layout, True), valid_s
+            step = _compact_step(
+                vgrads, vadam, layout, shapes, True, carry, fmasks, lrs, make_batch(data, idx_s), valid_s
             )
-            return (params, opt, div), loss
+            return step[:3], step[3]
 
         compact = _compress_state(state, layout, True)
         (params, opt, div), losses = jax.lax.scan(body, compact, (idx, valid))
         return _write_back_state(state, params, opt, div, layout, masks, weight_keys), losses
 
     return train_steps
+
+
+def _compact_step(grads_of, adam, layout, shapes, population: bool, carry, fmasks, lr, batch, valid) -> tuple:
+    """One step on compact state ``carry`` = (params, Adam state, diverged): the weights expanded to dense for
+    ``grads_of`` (the loss and gradients), the gradients gathered back, then ``adam`` (``_adam_keep``, vmapped or
+    not with ``grads_of``). Returns (params, Adam state, diverged, loss)."""
+    params, opt, div = carry
+    loss, grads = grads_of(layout_lib.expand(params, layout, shapes), fmasks, batch)
+    return adam(params, opt, div, lr, loss, layout_lib.compress(grads, layout, population), valid)
 
 
 def _compress_state(state: TrainState, layout, population: bool) -> tuple:
@@ -232,6 +239,8 @@ def _looped_train_steps(task: Objective, forward: Callable, weight_keys, per_mod
     across its steps instead of streaming every model's arrays from memory at every step. With a ``layout`` each
     model's sparse weights are stepped compact (``engine.layout``), with its own rows of the layout."""
 
+    grads_of = functools.partial(_loss_and_grads, task, forward)
+
     def train_steps(state: TrainState, masks, lrs, data, idx, valid, layout=None):
         layout = layout or {}
 
@@ -243,12 +252,10 @@ def _looped_train_steps(task: Objective, forward: Callable, weight_keys, per_mod
             fmasks = layout_lib.forward_masks(m, lay, weight_keys, None)
 
             def body(carry, inputs):
-                p, o, d = carry
                 idx_s, valid_s = inputs
                 batch = task.make_batch(data, idx_s)
-                loss, grads = _loss_and_grads(task, forward, layout_lib.expand(p, lay, shapes), fmasks, batch)
-                p, o, d, loss = _adam_keep(p, o, d, lr, loss, layout_lib.compress(grads, lay, False), valid_s)
-                return (p, o, d), loss
+                step = _compact_step(grads_of, _adam_keep, lay, shapes, False, carry, fmasks, lr, batch, valid_s)
+                return step[:3], step[3]
 
             (p, o, d), losses = jax.lax.scan(body, _compress_state(one, lay, False), (model_idx, valid))
             return _write_back_state(one, p, o, d, lay, m, weight_keys), losses
@@ -476,7 +483,7 @@ class PopulationProgram:
     @property
     def programs(self) -> tuple[Callable, Callable]:
         """The jitted (train_steps, evaluate) (``jitted_programs``: compiled once per process and shape)."""
-        form = choose_form(self.form, self.compute_dtype)
+        form = choose_form(self.form)
         return jitted_programs(
             self.task, self.family, self.activation, self.unroll, self.per_model_order, self.compute_dtype, form
         )
@@ -493,7 +500,7 @@ class PopulationProgram:
         with the compact layout of its sparse weights when ``weight_layout`` resolves to compact."""
         state = jax.jit(init_train_state, out_shardings=self.sharding)(self.put(params))
         devices = 1 if self.sharding is None else int(np.size(self.sharding.mesh.devices))
-        form = choose_form(self.form, self.compute_dtype)
+        form = choose_form(self.form)
         layout = {}
         if layout_lib.resolve_layout(self.weight_layout, self.compute_dtype, form, devices=devices) == "compact":
             keys = get_family(self.family).weight_keys

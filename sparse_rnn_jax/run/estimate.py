@@ -181,7 +181,7 @@ def plan_run(
         calibration_models = 16 if jax.default_backend() == "cpu" else 1 << 30
     train = config.train
     n_dev = device_count or jax.device_count()
-    form = choose_form(train.program_form, train.compute_dtype)
+    form = choose_form(train.program_form)
     layout = resolve_layout(train.weight_layout, train.compute_dtype, form, devices=n_dev)
     run = run_plan(config, n_dev)
     members, chunks = run.members, run.chunks
